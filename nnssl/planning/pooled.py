@@ -1,0 +1,266 @@
+"""Pool several nnU-Net datasets under ONE plan and assemble a pooled preprocessed dataset.
+
+Flow: fingerprint every dataset with nnU-Net's extractor, merge the fingerprints
+(:func:`merge_fingerprints`), plan once with :class:`ExperimentPlanner` fed the pooled fingerprint,
+write that plan into every dataset (each keeps its own intensity statistics and normalisation
+scheme), preprocess each with nnU-Net's DefaultPreprocessor, and link the preprocessed cases into a
+pool dataset ``DatasetNNN_nnsslPool_<ids>`` whose case ids carry their source (``D101__case_000``).
+"""
+
+import copy
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+
+from nnssl.io import atomic_save_json, load_json
+from nnssl.planning.fingerprints import merge_fingerprints
+
+ENV_VARS = ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results")
+POOL_PREFIX = "nnsslPool_"
+CASE_SEPARATOR = "__"
+POOL_ID_RANGE = range(900, 1000)
+
+
+def check_environment() -> None:
+    """Raise a clear error when nnU-Net's folders are not configured."""
+    missing = [v for v in ENV_VARS if not os.environ.get(v)]
+    if missing:
+        raise OSError(f"environment variable(s) {', '.join(missing)} not set. nnssl uses nnU-Net's folders: "
+                      f"export nnUNet_raw=..., nnUNet_preprocessed=... and nnUNet_results=... "
+                      f"(see nnU-Net's documentation/setting_up_paths.md)")
+
+
+def _raw_datasets() -> dict[int, str]:
+    root = os.environ["nnUNet_raw"]
+    found = {}
+    for name in sorted(os.listdir(root)) if os.path.isdir(root) else []:
+        m = re.fullmatch(r"Dataset(\d{3})_.+", name)
+        if m and os.path.isfile(os.path.join(root, name, "dataset.json")):
+            found[int(m.group(1))] = name
+    return found
+
+
+def resolve_dataset(dataset_id: int) -> str:
+    """Name (``DatasetXXX_Name``) of a raw dataset, or a ValueError listing what exists."""
+    found = _raw_datasets()
+    if dataset_id not in found:
+        listing = ", ".join(f"{k} ({v})" for k, v in found.items()) or "none"
+        raise ValueError(f"dataset id {dataset_id} not found in nnUNet_raw={os.environ['nnUNet_raw']}; "
+                         f"available: {listing}")
+    return found[dataset_id]
+
+
+def case_dataset_id(case_id: str) -> int:
+    """Source dataset id of a pooled case id ``D101__case_000``."""
+    head, sep, _ = case_id.partition(CASE_SEPARATOR)
+    if not sep or not head.startswith("D"):
+        raise ValueError(f"{case_id!r} is not a pooled case id (expected 'D<id>{CASE_SEPARATOR}<case>')")
+    return int(head[1:])
+
+
+@dataclass
+class PoolPlan:
+    """What :func:`plan_and_preprocess_pool` produced."""
+
+    pool_id: int
+    pool_name: str
+    plans_name: str
+    configurations: tuple[str, ...]
+    sources: dict[int, str]
+    target: tuple[int, str] | None = None
+    pooled_plans: dict = field(default_factory=dict, repr=False)
+
+
+def validate_pool(source_ids, target_id, require_labels: bool) -> tuple[dict[int, str], tuple[int, str] | None]:
+    """Check a pool before any work: ids exist, no duplicates, same channels, labels present.
+
+    Raises:
+        ValueError: naming the offending dataset and the fix.
+    """
+    check_environment()
+    if not source_ids:
+        raise ValueError("give at least one source dataset with -d")
+    if len(set(source_ids)) != len(source_ids):
+        raise ValueError(f"duplicate dataset ids in -d {list(source_ids)}")
+    if target_id is not None and target_id in source_ids:
+        raise ValueError(f"target dataset {target_id} is also a pretraining source; pretraining on cases that "
+                         f"are later scored inflates results. Remove it from -d or pool a disjoint copy")
+    sources = {d: resolve_dataset(d) for d in source_ids}
+    target = (target_id, resolve_dataset(target_id)) if target_id is not None else None
+    raw = os.environ["nnUNet_raw"]
+    channels = {}
+    for d, name in [*sources.items(), *([target] if target else [])]:
+        dj = load_json(os.path.join(raw, name, "dataset.json"))
+        channels[d] = len(dj.get("channel_names", dj.get("modality", {})))
+        labels = dj.get("labels", {})
+        if "ignore" in labels and d in sources:
+            raise ValueError(f"dataset {name} has an ignore label; pooled pretraining does not support ignore "
+                             f"labels yet. Remove it from the pool")
+        if require_labels and d in sources and not any(v != 0 for k, v in labels.items() if k != "ignore"):
+            raise ValueError(f"dataset {name} has no foreground labels, but this method needs labels. Use "
+                             f"--allow-unlabelled to run without the label term")
+    if len(set(channels.values())) != 1:
+        detail = ", ".join(f"{d}: {c}" for d, c in channels.items())
+        raise ValueError(f"datasets have different numbers of input channels ({detail}); a pool needs the same "
+                         f"channels in every dataset")
+    return sources, target
+
+
+def _existing_ids() -> set[int]:
+    ids = set()
+    for var in ENV_VARS:
+        root = os.environ[var]
+        if os.path.isdir(root):
+            ids |= {int(m.group(1)) for n in os.listdir(root) if (m := re.fullmatch(r"Dataset(\d{3})_.+", n))}
+    return ids
+
+
+def pool_dataset_name(source_ids, pool_id: int | None = None) -> tuple[int, str]:
+    """Reuse the pool of the same sources if it exists, else take the lowest free id in 900..999."""
+    suffix = POOL_PREFIX + "_".join(str(d) for d in sorted(source_ids))
+    pre = os.environ["nnUNet_preprocessed"]
+    if pool_id is None and os.path.isdir(pre):
+        for n in sorted(os.listdir(pre)):
+            m = re.fullmatch(r"Dataset(\d{3})_(.+)", n)
+            if m and m.group(2) == suffix:
+                return int(m.group(1)), n
+    taken = _existing_ids()
+    if pool_id is None:
+        free = [i for i in POOL_ID_RANGE if i not in taken]
+        if not free:
+            raise ValueError("no free dataset id in 900..999 for the pool; pass --pool-id")
+        pool_id = free[0]
+    elif pool_id in taken and not os.path.isdir(os.path.join(pre, f"Dataset{pool_id:03d}_{suffix}")):
+        raise ValueError(f"--pool-id {pool_id} is already used by another dataset; choose a free id")
+    return pool_id, f"Dataset{pool_id:03d}_{suffix}"
+
+
+def _make_pooled_planner(fingerprint: dict, num_training: int):
+    from nnunetv2.experiment_planning.experiment_planners.default_experiment_planner import ExperimentPlanner
+
+    class nnsslPooledPlanner(ExperimentPlanner):
+        """nnU-Net's default planner fed the pooled fingerprint and the pooled case count."""
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.dataset_fingerprint = fingerprint
+            self.dataset_json = dict(self.dataset_json, numTraining=num_training)
+
+    return nnsslPooledPlanner
+
+
+def _dataset_plans(pooled: dict, name: str, plans_name: str, configurations) -> dict:
+    """The pooled plan, specialised to one dataset's intensity statistics and normalisation."""
+    from nnunetv2.experiment_planning.experiment_planners.default_experiment_planner import ExperimentPlanner
+
+    pre = os.environ["nnUNet_preprocessed"]
+    fp = load_json(os.path.join(pre, name, "dataset_fingerprint.json"))
+    schemes, use_mask = ExperimentPlanner(name, plans_name=plans_name) \
+        .determine_normalization_scheme_and_whether_mask_is_used_for_norm()
+    plans = copy.deepcopy(pooled)
+    plans["dataset_name"] = name
+    plans["foreground_intensity_properties_per_channel"] = fp["foreground_intensity_properties_per_channel"]
+    for c in configurations:
+        plans["configurations"][c]["normalization_schemes"] = schemes
+        plans["configurations"][c]["use_mask_for_norm"] = use_mask
+    return plans
+
+
+def _link(src: str, dst: str) -> None:
+    if os.path.lexists(dst):
+        os.remove(dst)
+    try:
+        os.symlink(os.path.relpath(src, os.path.dirname(dst)), dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def assemble_pool(pool_name: str, sources: dict[int, str], pooled_plans: dict, merged_fp: dict,
+                  plans_name: str, configurations) -> None:
+    """Create the pooled preprocessed dataset: plans, dataset.json, fingerprint and linked cases."""
+    pre = os.environ["nnUNet_preprocessed"]
+    raw = os.environ["nnUNet_raw"]
+    base = os.path.join(pre, pool_name)
+    first = load_json(os.path.join(raw, next(iter(sources.values())), "dataset.json"))
+    max_label, n_training = 0, 0
+    for name in sources.values():
+        dj = load_json(os.path.join(raw, name, "dataset.json"))
+        max_label = max([max_label, *(int(v) for v in dj["labels"].values())])
+        n_training += int(dj["numTraining"])
+    labels = {"background": 0, **{f"label_{i}": i for i in range(1, max_label + 1)}}
+    dataset_json = {
+        "channel_names": first.get("channel_names", first.get("modality")),
+        "labels": labels,
+        "numTraining": n_training,
+        "file_ending": first["file_ending"],
+        "name": pool_name,
+        "description": "nnssl pretraining pool; label ids are local to each source dataset "
+                       "(label_k of one source is not label_k of another)",
+        "nnssl_sources": {str(d): n for d, n in sources.items()},
+    }
+    plans = copy.deepcopy(pooled_plans)
+    plans["dataset_name"] = pool_name
+    plans["foreground_intensity_properties_per_channel"] = merged_fp["foreground_intensity_properties_per_channel"]
+    plans["nnssl"] = {"role": "pool", "sources": {str(d): n for d, n in sources.items()}}
+    for c in configurations:
+        folder = os.path.join(base, plans["configurations"][c]["data_identifier"])
+        os.makedirs(folder, exist_ok=True)
+        for d, name in sources.items():
+            src_folder = os.path.join(pre, name, plans["configurations"][c]["data_identifier"])
+            for f in sorted(os.listdir(src_folder)):
+                _link(os.path.join(src_folder, f), os.path.join(folder, f"D{d}{CASE_SEPARATOR}{f}"))
+    atomic_save_json(dataset_json, os.path.join(base, "dataset.json"))
+    atomic_save_json(merged_fp, os.path.join(base, "dataset_fingerprint.json"))
+    atomic_save_json(plans, os.path.join(base, f"{plans_name}.json"))
+
+
+def plan_and_preprocess_pool(source_ids, target_id: int | None = None, plans_name: str = "nnsslPlans",
+                             configurations=("3d_fullres",), num_processes: int = 1,
+                             require_labels: bool = True, pool_id: int | None = None,
+                             gpu_memory_target_in_gb: float | None = None) -> PoolPlan:
+    """Plan one configuration for all source datasets, preprocess them (and the target), build the pool."""
+    from nnunetv2.experiment_planning.plan_and_preprocess_api import (
+        extract_fingerprint_dataset,
+        plan_experiment_dataset,
+        preprocess_dataset,
+    )
+
+    sources, target = validate_pool(list(source_ids), target_id, require_labels)
+    allowed = ("2d", "3d_fullres")
+    bad = [c for c in configurations if c not in allowed]
+    if bad:
+        raise ValueError(f"configuration(s) {bad} not supported for pooled pretraining; use one of {allowed}")
+    pool_id, pool_name = pool_dataset_name(sources, pool_id)
+    pre = os.environ["nnUNet_preprocessed"]
+    everyone = {**sources, **({target[0]: target[1]} if target else {})}
+    for d, name in everyone.items():
+        if not os.path.isfile(os.path.join(pre, name, "dataset_fingerprint.json")):
+            extract_fingerprint_dataset(d, num_processes=num_processes, clean=True, verbose=False)
+    fps = [load_json(os.path.join(pre, n, "dataset_fingerprint.json")) for n in sources.values()]
+    merged = merge_fingerprints(fps, list(sources.values()))
+    n_training = sum(len(fp["spacings"]) for fp in fps)
+    planner = _make_pooled_planner(merged, n_training)
+    pooled, _ = plan_experiment_dataset(next(iter(sources)), planner, gpu_memory_target_in_gb,
+                                        overwrite_plans_name=plans_name)
+    pooled = copy.deepcopy(pooled)
+    pooled["experiment_planner_used"] = "ExperimentPlanner"  # resolvable by name inside nnU-Net
+    pooled["configurations"] = {c: pooled["configurations"][c] for c in configurations
+                                if c in pooled["configurations"]}
+    missing = [c for c in configurations if c not in pooled["configurations"]]
+    if missing:
+        raise ValueError(f"nnU-Net planned no {missing} configuration for this pool (2D data has no "
+                         f"3d_fullres); use -c 2d")
+    for d, name in everyone.items():
+        plans = _dataset_plans(pooled, name, plans_name, configurations)
+        plans["nnssl"] = {"role": "target" if target and d == target[0] else "source", "pool": pool_name,
+                          "sources": {str(k): v for k, v in sources.items()}, "pretrained": {}}
+        old = os.path.join(pre, name, f"{plans_name}.json")
+        if target and d == target[0] and os.path.isfile(old):
+            plans["nnssl"]["pretrained"] = load_json(old).get("nnssl", {}).get("pretrained", {})
+        atomic_save_json(plans, old)
+        shutil.copyfile(os.path.join(os.environ["nnUNet_raw"], name, "dataset.json"),
+                        os.path.join(pre, name, "dataset.json"))
+        preprocess_dataset(d, plans_name, tuple(configurations), [num_processes], verbose=False)
+    assemble_pool(pool_name, sources, pooled, merged, plans_name, configurations)
+    return PoolPlan(pool_id, pool_name, plans_name, tuple(configurations), sources, target, pooled)
