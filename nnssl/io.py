@@ -31,7 +31,8 @@ def atomic_torch_save(obj, path: str) -> None:
     """``torch.save`` to a temp file in the same folder, then rename over ``path``."""
     tmp = _atomic_target(path)
     try:
-        torch.save(obj, tmp)
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -7,6 +7,7 @@ scheme), preprocess each with nnU-Net's DefaultPreprocessor, and link the prepro
 pool dataset ``DatasetNNN_nnsslPool_<ids>`` whose case ids carry their source (``D101__case_000``).
 """
 
+import contextlib
 import copy
 import os
 import re
@@ -136,6 +137,19 @@ def pool_dataset_name(source_ids, pool_id: int | None = None) -> tuple[int, str]
     return pool_id, f"Dataset{pool_id:03d}_{suffix}"
 
 
+@contextlib.contextmanager
+def _planning_safe_env():
+    """nnU-Net 2.8.1's planner calls torch.set_num_threads(nnUNet_n_proc_DA), which crashes on 0."""
+    old = os.environ.get("nnUNet_n_proc_DA")
+    if old is not None and old.strip() == "0":
+        os.environ["nnUNet_n_proc_DA"] = "1"
+    try:
+        yield
+    finally:
+        if old is not None:
+            os.environ["nnUNet_n_proc_DA"] = old
+
+
 def _make_pooled_planner(fingerprint: dict, num_training: int):
     from nnunetv2.experiment_planning.experiment_planners.default_experiment_planner import ExperimentPlanner
 
@@ -241,8 +255,9 @@ def plan_and_preprocess_pool(source_ids, target_id: int | None = None, plans_nam
     merged = merge_fingerprints(fps, list(sources.values()))
     n_training = sum(len(fp["spacings"]) for fp in fps)
     planner = _make_pooled_planner(merged, n_training)
-    pooled, _ = plan_experiment_dataset(next(iter(sources)), planner, gpu_memory_target_in_gb,
-                                        overwrite_plans_name=plans_name)
+    with _planning_safe_env():
+        pooled, _ = plan_experiment_dataset(next(iter(sources)), planner, gpu_memory_target_in_gb,
+                                            overwrite_plans_name=plans_name)
     pooled = copy.deepcopy(pooled)
     pooled["experiment_planner_used"] = "ExperimentPlanner"  # resolvable by name inside nnU-Net
     pooled["configurations"] = {c: pooled["configurations"][c] for c in configurations

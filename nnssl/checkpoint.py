@@ -1,0 +1,109 @@
+"""Adaptation records and the prefix-filtered, shape-checked transfer loader.
+
+A pretraining checkpoint is nnU-Net's checkpoint dict plus ``ssl_heads`` (head state dict),
+``nnssl_adaptation_record`` and ``nnssl_config``. Its ``network_weights`` is the state dict of the
+plain plans-built network (unprefixed keys), so nnU-Net's own ``load_pretrained_weights`` accepts
+it. The state dict holds the encoder twice (``encoder.*`` and ``decoder.encoder.*``); both copies
+are the same tensors and both count as "encoder".
+"""
+
+import os
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+ENCODER_PREFIXES = ("encoder.", "decoder.encoder.")
+DECODER_PREFIXES = ("decoder.transpconvs.", "decoder.stages.")
+PRETRAINED_ENV = "nnSSL_PRETRAINED"
+FORMAT_VERSION = 1
+
+
+def unwrap(network: nn.Module) -> nn.Module:
+    """The plain module behind DDP and torch.compile wrappers."""
+    if isinstance(network, torch.nn.parallel.DistributedDataParallel):
+        network = network.module
+    return getattr(network, "_orig_mod", network)
+
+
+def transferable_keys(state_dict: dict, prefixes) -> list[str]:
+    """Keys under any of ``prefixes``; segmentation heads are never transferred."""
+    return [k for k in state_dict if k.startswith(tuple(prefixes)) and ".seg_layers." not in k]
+
+
+def check_transfer(source: dict, target: dict, prefixes) -> list[str]:
+    """Problems that would stop ``source`` weights from loading into ``target`` under ``prefixes``."""
+    keys = transferable_keys(source, prefixes)
+    problems = [] if keys else [f"no weights under prefixes {list(prefixes)}"]
+    for k in keys:
+        if k not in target:
+            problems.append(f"{k}: missing in the target network")
+        elif tuple(target[k].shape) != tuple(source[k].shape):
+            problems.append(f"{k}: pretrained {tuple(source[k].shape)} vs target {tuple(target[k].shape)}")
+    return problems
+
+
+@dataclass
+class TransferReport:
+    """What the loader did."""
+
+    checkpoint: str
+    loaded: list[str] = field(default_factory=list)
+    not_transferred: list[str] = field(default_factory=list)
+    kept_fresh: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """Human-readable summary for the training log."""
+        fresh = sorted({k.rsplit(".", 2)[0] for k in self.kept_fresh})
+        return (f"nnssl: loaded {len(self.loaded)} tensors from {self.checkpoint}; "
+                f"{len(self.not_transferred)} checkpoint tensors outside the transfer prefixes were skipped; "
+                f"{len(self.kept_fresh)} network tensors keep their fresh init "
+                f"({', '.join(fresh[:6])}{' ...' if len(fresh) > 6 else ''})")
+
+
+def load_transferable_weights(network: nn.Module, path: str) -> TransferReport:
+    """Load the transferable part of a nnssl checkpoint into ``network`` (DDP/compile aware).
+
+    Raises:
+        FileNotFoundError: if ``path`` does not exist.
+        ValueError: if the file has no adaptation record or a transferable tensor does not fit.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"pretrained checkpoint {path} does not exist; run nnssl_pretrain first or set "
+                                f"{PRETRAINED_ENV} to an existing checkpoint_final.pth")
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    record = ckpt.get("nnssl_adaptation_record")
+    if record is None:
+        raise ValueError(f"{path} is not an nnssl pretraining checkpoint (no adaptation record)")
+    module = unwrap(network)
+    target = module.state_dict()
+    source = ckpt["network_weights"]
+    prefixes = tuple(record["transfer_prefixes"])
+    problems = check_transfer(source, target, prefixes)
+    if problems:
+        raise ValueError(f"checkpoint {path} (plans {record['plans_identifier']}, configuration "
+                         f"{record['configuration']}) does not fit this network: " + "; ".join(problems[:5])
+                         + ". Fine-tune with the plans written by nnssl_pretrain -t (same -p and configuration)")
+    keys = transferable_keys(source, prefixes)
+    device_of = {k: v.device for k, v in target.items()}
+    module.load_state_dict({k: source[k].to(device_of[k]) for k in keys}, strict=False)
+    return TransferReport(path, loaded=keys, not_transferred=[k for k in source if k not in keys],
+                          kept_fresh=[k for k in target if k not in keys])
+
+
+def resolve_pretrained_checkpoint(plans: dict, run_name: str) -> str:
+    """Checkpoint for ``run_name``: ``$nnSSL_PRETRAINED`` if set, else the target plans' record.
+
+    Raises:
+        ValueError: when neither names a checkpoint, with the command that fixes it.
+    """
+    override = os.environ.get(PRETRAINED_ENV)
+    if override:
+        return override
+    recorded = plans.get("nnssl", {}).get("pretrained", {})
+    if run_name not in recorded:
+        have = ", ".join(sorted(recorded)) or "none"
+        raise ValueError(f"plans {plans.get('plans_name')} of {plans.get('dataset_name')} record no pretrained "
+                         f"'{run_name}' checkpoint (recorded: {have}). Run nnssl_pretrain -d <sources> -m "
+                         f"{run_name} -t <this dataset>, pass -p <the nnssl plans>, or set {PRETRAINED_ENV}=<path>")
+    return recorded[run_name]

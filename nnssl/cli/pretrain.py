@@ -1,0 +1,145 @@
+"""``nnssl_pretrain``: pool datasets under one nnU-Net plan and pretrain one network.
+
+Example::
+
+    nnssl_pretrain -d 101 102 103 -m mixcl -t 200 -c 3d_fullres
+    nnUNetv2_train 200 3d_fullres 0 -tr MixCLFinetuneTrainer -p nnsslPlans
+"""
+
+import argparse
+import dataclasses
+import os
+import sys
+
+import torch
+
+from nnssl.io import atomic_save_json, load_json
+from nnssl.trainers.config import RUN_CONFIG_ENV, PretrainConfig
+from nnssl.trainers.registry import METHODS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Argument parser; ``-m`` choices come from the method registry."""
+    methods = "; ".join(f"{m.name}: {m.summary}" for m in METHODS.values())
+    p = argparse.ArgumentParser(prog="nnssl_pretrain", description=f"Pooled nnU-Net pretraining. Methods: {methods}",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("-d", "--datasets", type=int, nargs="+", required=True, help="source dataset ids (nnUNet_raw)")
+    p.add_argument("-m", "--method", choices=sorted(METHODS), default="mixcl", help="pretraining method")
+    p.add_argument("-t", "--target", type=int, default=None,
+                   help="target dataset: gets the same plans and records the checkpoint for fine-tuning")
+    p.add_argument("-c", "--configuration", default="3d_fullres", choices=["3d_fullres", "2d"])
+    p.add_argument("-p", "--plans-name", default="nnsslPlans", help="plans identifier written to every dataset")
+    p.add_argument("--run-name", default=None, help="names this run (output folder suffix, key in target plans); "
+                   "default: the method name")
+    p.add_argument("--pool-id", type=int, default=None, help="dataset id of the pool (default: reuse or 900..999)")
+    p.add_argument("-np", "--num-processes", type=int, default=1, help="processes for fingerprint/preprocessing")
+    p.add_argument("--gpu-memory-target", type=float, default=None, help="nnU-Net planner VRAM target (GB)")
+    p.add_argument("--plan-only", action="store_true", help="plan and preprocess, do not train")
+    g = p.add_argument_group("schedule")
+    g.add_argument("--epochs", type=int, default=PretrainConfig.epochs)
+    g.add_argument("--iterations", type=int, default=PretrainConfig.iterations_per_epoch, help="per epoch")
+    g.add_argument("--val-iterations", type=int, default=PretrainConfig.val_iterations)
+    g.add_argument("--batch-size", type=int, default=None, help="pairs/items per step (default: plans)")
+    g.add_argument("--lr", type=float, default=None, help="learning rate (default: the method's)")
+    g.add_argument("--save-every", type=int, default=PretrainConfig.save_every)
+    g.add_argument("--continue", dest="continue_training", action="store_true", help="resume an interrupted run")
+    g.add_argument("--device", default="cuda", choices=["cuda", "cpu", "mps"])
+    g.add_argument("--num-gpus", type=int, default=1, help="DDP on this many GPUs (nnU-Net's -num_gpus)")
+    mix = p.add_argument_group("mixcl")
+    mix.add_argument("--label-weight", type=float, default=0.01, help="alpha; 0 switches L_label off")
+    mix.add_argument("--recon-weight", type=float, default=0.01, help="beta; 0 switches L_recon off")
+    mix.add_argument("--identity-weight", type=float, default=1.0, help="0 switches L_id off")
+    mix.add_argument("--no-label", action="store_true", help="ablation: identity + reconstruction")
+    mix.add_argument("--no-recon", action="store_true", help="ablation: identity + label")
+    mix.add_argument("--allow-unlabelled", action="store_true",
+                     help="pool datasets without labels; implies --no-label (identity + reconstruction only)")
+    mix.add_argument("--label-loss", default="eq6", choices=["eq6", "supcon_out"])
+    mix.add_argument("--bt-max-voxels", type=int, default=32768, help="L_id voxels per stage; 0 = all")
+    mix.add_argument("--transfer-decoder", action="store_true", help="also transfer decoder stages")
+    return p
+
+
+def make_config(args: argparse.Namespace, target_name: str | None) -> PretrainConfig:
+    """The method's frozen config from parsed flags (raises ValueError on bad values)."""
+    method = METHODS[args.method]
+    values = {"method": args.method, "run_name": args.run_name or args.method, "target_dataset": target_name,
+              "epochs": args.epochs, "iterations_per_epoch": args.iterations, "val_iterations": args.val_iterations,
+              "batch_size": args.batch_size, "save_every": args.save_every}
+    if args.lr is not None:
+        values["learning_rate"] = args.lr
+    if args.method == "mixcl":
+        values.update(identity_weight=args.identity_weight,
+                      label_weight=0.0 if (args.no_label or args.allow_unlabelled) else args.label_weight,
+                      recon_weight=0.0 if args.no_recon else args.recon_weight, label_loss=args.label_loss,
+                      bt_max_voxels=args.bt_max_voxels or None, transfer_decoder=args.transfer_decoder)
+    return method.config_class(**values)
+
+
+def output_folder(pool_name: str, trainer: str, plans_name: str, configuration: str, run_name: str,
+                  method: str) -> str:
+    """Where nnU-Net (with our run suffix) writes the pretraining fold 'all'."""
+    base = os.path.join(os.environ["nnUNet_results"], pool_name, f"{trainer}__{plans_name}__{configuration}")
+    if run_name != method:
+        base += f"__{run_name}"
+    return os.path.join(base, "fold_all")
+
+
+def record_checkpoint(target_name: str, plans_name: str, run_name: str, path: str) -> None:
+    """Record the checkpoint in the target's plans so fine-tune trainers find it."""
+    plans_file = os.path.join(os.environ["nnUNet_preprocessed"], target_name, f"{plans_name}.json")
+    plans = load_json(plans_file)
+    plans.setdefault("nnssl", {}).setdefault("pretrained", {})[run_name] = path
+    atomic_save_json(plans, plans_file)
+
+
+def pretrain(args: argparse.Namespace) -> str:
+    """Plan, preprocess and pretrain; returns the checkpoint path."""
+    from nnssl.cli.trainer_dir import ensure_ext_trainer_env
+    from nnssl.planning.pooled import plan_and_preprocess_pool, validate_pool
+
+    method = METHODS[args.method]
+    needs_labels = method.needs_labels and not args.allow_unlabelled and not args.no_label
+    _, target = validate_pool(args.datasets, args.target, needs_labels)
+    config = make_config(args, target[1] if target else None)  # validated before any work
+    pool = plan_and_preprocess_pool(args.datasets, args.target, args.plans_name, (args.configuration,),
+                                    args.num_processes, needs_labels, args.pool_id, args.gpu_memory_target)
+    run_file = os.path.join(os.environ["nnUNet_preprocessed"], pool.pool_name, "nnssl_runs", f"{config.run_name}.json")
+    atomic_save_json(config.to_json(), run_file)
+    ckpt = os.path.join(output_folder(pool.pool_name, method.trainer, args.plans_name, args.configuration,
+                                      config.run_name, method.name), "checkpoint_final.pth")
+    if target:
+        record_checkpoint(target[1], args.plans_name, config.run_name, ckpt)
+    print(f"nnssl: pool {pool.pool_name}, plans {args.plans_name}, configuration {args.configuration}")
+    if args.plan_only:
+        return ckpt
+    os.environ[RUN_CONFIG_ENV] = run_file
+    ensure_ext_trainer_env()
+    from nnunetv2.run.run_training import run_training
+
+    run_training(pool.pool_name, args.configuration, "all", method.trainer, args.plans_name,
+                 num_gpus=args.num_gpus, continue_training=args.continue_training, device=torch.device(args.device))
+    print(f"nnssl: pretrained checkpoint: {ckpt}")
+    if target:
+        print(f"nnssl: fine-tune with: nnUNetv2_train {target[0]} {args.configuration} 0 -tr "
+              f"{method.finetune_trainer} -p {args.plans_name}   (export nnUNet_extTrainer=$(nnssl_trainer_dir))")
+    return ckpt
+
+
+def main(argv=None) -> int:
+    """Entry point of ``nnssl_pretrain``."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda requested but no CUDA device is available; pass --device cpu")
+    if args.allow_unlabelled and args.method != "mixcl":
+        parser.error("--allow-unlabelled only applies to -m mixcl")
+    try:
+        pretrain(args)
+    except (ValueError, OSError) as e:
+        print(f"nnssl_pretrain: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""Projector and regression heads, and a partial-decoder feature tap.
+
+The projector is MixCL's sigma^k (method_spec A.3): three 1x1x1 convolutions [F, F, 2F] with
+BatchNorm + ReLU between them, written as a per-voxel MLP so voxels can be gathered first.
+"""
+
+import torch
+from torch import nn
+
+
+class VoxelProjector(nn.Module):
+    """Per-voxel MLP (equivalent to 1x1x1 convs) with widths [F, F, 2F] by default.
+
+    Shape:
+        input: (N, F) gathered voxel features; output: (N, widths[-1]).
+    """
+
+    def __init__(self, in_features: int, widths: tuple[int, ...] | None = None):
+        super().__init__()
+        widths = widths or (in_features, in_features, 2 * in_features)
+        layers: list[nn.Module] = []
+        width_in = in_features
+        for i, w in enumerate(widths):
+            last = i == len(widths) - 1
+            layers.append(nn.Linear(width_in, w, bias=last))
+            if not last:
+                layers += [nn.BatchNorm1d(w), nn.ReLU(inplace=True)]
+            width_in = w
+        self.mlp = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Project gathered voxel rows."""
+        return self.mlp(x)
+
+
+class RegressionHead(nn.Module):
+    """1x1(x1) convolution to ``out_channels`` with linear output (reconstruction / regression)."""
+
+    def __init__(self, in_channels: int, out_channels: int, conv_op: type[nn.Module]):
+        super().__init__()
+        self.conv = conv_op(in_channels, out_channels, kernel_size=1, bias=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map decoder features (B, F, ...) to (B, out_channels, ...)."""
+        return self.conv(x)
+
+
+def decoder_features(decoder: nn.Module, skips: list[torch.Tensor], num_stages: int | None = None) -> torch.Tensor:
+    """Features after the first ``num_stages`` decoder stages (all by default), without seg layers.
+
+    Mirrors ``UNetDecoder.forward`` (transpconv, concat skip, stage) but stops early and skips the
+    segmentation heads, so a partial decoder d_l or a full reconstructor can share nnU-Net's modules.
+
+    Shape:
+        skips: encoder outputs, bottleneck last. Returns (B, F_{K-1-l}, ...) at skip resolution.
+    """
+    n = len(decoder.stages) if num_stages is None else num_stages
+    if not 0 < n <= len(decoder.stages):
+        raise ValueError(f"num_stages must be in 1..{len(decoder.stages)}, got {num_stages}")
+    x = skips[-1]
+    for s in range(n):
+        x = decoder.transpconvs[s](x)
+        x = torch.cat((x, skips[-(s + 2)]), 1)
+        x = decoder.stages[s](x)
+    return x

@@ -1,0 +1,302 @@
+"""SSLTrainerBase: the one class that absorbs nnU-Net for every pretraining method.
+
+A method subclass provides ``config_class``, ``transfer_prefixes``, ``build_ssl_model`` (an
+nn.Module whose forward returns a dict of loss terms with key ``loss``) and ``build_loader``. The
+base wraps the plans-built network into that model (so DDP sees one module), trains on the terms,
+validates with the same terms (no Dice during SSL), logs and plots every term, and writes
+checkpoints atomically whose ``network_weights`` are the plain network's unprefixed state dict.
+"""
+
+import math
+import os
+from collections import defaultdict
+from typing import ClassVar
+
+import numpy as np
+import torch
+from batchgenerators.dataloading.nondet_multi_threaded_augmenter import NonDetMultiThreadedAugmenter
+from batchgenerators.dataloading.single_threaded_augmenter import SingleThreadedAugmenter
+from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+from nnunetv2.utilities.default_n_proc_DA import get_allowed_n_proc_DA
+from nnunetv2.utilities.helpers import dummy_context
+from torch import autocast, nn
+
+import nnssl
+from nnssl.checkpoint import FORMAT_VERSION, check_transfer, unwrap
+from nnssl.io import atomic_save_json, atomic_torch_save, load_json
+from nnssl.plotting import plot_loss_terms
+from nnssl.trainers.config import PretrainConfig, load_run_config
+
+
+class AtomicCheckpointMixin:
+    """Write nnU-Net checkpoints to a temp file and rename, so a crash never leaves half a file."""
+
+    def save_checkpoint(self, filename: str) -> None:
+        """nnU-Net's checkpoint, written atomically."""
+        tmp = filename + ".partial"
+        super().save_checkpoint(tmp)
+        if os.path.isfile(tmp):
+            os.replace(tmp, filename)
+
+
+class SSLModel(nn.Module):
+    """Plain nnU-Net network (``backbone``) plus pretraining heads (``heads``)."""
+
+    def __init__(self, backbone: nn.Module, heads: nn.Module):
+        super().__init__()
+        self.backbone = backbone
+        self.heads = heads
+
+    def connect_all(self) -> torch.Tensor:
+        """0 attached to every parameter, so DDP never sees unused parameters (e.g. seg layers)."""
+        return sum(p.view(-1)[0] * 0.0 for p in self.parameters() if p.requires_grad)
+
+
+class SSLTrainerBase(nnUNetTrainer):
+    """Pretraining trainer: loss-term training and validation, term logging, SSL checkpoints."""
+
+    method: ClassVar[str] = ""
+    config_class: ClassVar[type[PretrainConfig]] = PretrainConfig
+
+    def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
+                 device: torch.device = torch.device("cuda")):
+        super().__init__(plans, configuration, fold, dataset_json, device)
+        self.ssl_config = load_run_config(self.config_class)
+        if self.ssl_config.method != self.method:
+            raise ValueError(f"{os.environ.get('nnSSL_RUN_CONFIG')} configures method "
+                             f"{self.ssl_config.method!r}, but trainer {type(self).__name__} runs {self.method!r}")
+        cfg = self.ssl_config
+        self.run_name = cfg.run_name or self.method
+        self.num_epochs = cfg.epochs
+        self.num_iterations_per_epoch = cfg.iterations_per_epoch
+        self.num_val_iterations_per_epoch = cfg.val_iterations
+        self.initial_lr = cfg.learning_rate
+        self.weight_decay = cfg.weight_decay
+        self.save_every = cfg.save_every
+        self.enable_deep_supervision = False
+        if self.run_name != self.method and self.output_folder_base is not None:
+            self.output_folder_base = f"{self.output_folder_base}__{self.run_name}"
+            self.output_folder = os.path.join(self.output_folder_base, os.path.basename(self.output_folder))
+            self.log_file = os.path.join(self.output_folder, os.path.basename(self.log_file))
+        self.term_log: dict[str, dict[str, list[float]]] = {"train": defaultdict(list), "val": defaultdict(list)}
+        self._best_val: float | None = None
+
+    # ---- what a method provides -------------------------------------------------------------
+    @property
+    def transfer_prefixes(self) -> tuple[str, ...]:
+        """Key prefixes of the plain network that fine-tuning loads."""
+        raise NotImplementedError
+
+    def build_ssl_model(self, backbone: nn.Module) -> SSLModel:
+        """Wrap the plans-built network with this method's heads and loss computation."""
+        raise NotImplementedError
+
+    def build_loader(self, dataset, training: bool):
+        """A batchgenerators-style loader yielding the model's keyword inputs."""
+        raise NotImplementedError
+
+    # ---- nnU-Net hooks -----------------------------------------------------------------------
+    def _do_i_compile(self):
+        return False
+
+    def _set_batch_size_and_oversample(self):
+        super()._set_batch_size_and_oversample()
+        if self.ssl_config.batch_size is not None and not self.is_ddp:
+            self.batch_size = self.ssl_config.batch_size
+
+    def set_deep_supervision_enabled(self, enabled: bool):
+        """The backbone is built without deep supervision; nothing to switch."""
+
+    def configure_optimizers(self):
+        """Wrap the network with the SSL heads (before DDP wrapping), then AdamW + cosine."""
+        if not isinstance(self.network, SSLModel):
+            self.network = self.build_ssl_model(self.network).to(self.device)
+        optimizer = torch.optim.AdamW(self.network.parameters(), lr=self.initial_lr, weight_decay=self.weight_decay)
+        return optimizer, None  # cosine schedule set per epoch in on_train_epoch_start (closed form)
+
+    def on_train_epoch_start(self):
+        self.network.train()
+        lr = 0.5 * self.initial_lr * (1 + math.cos(math.pi * self.current_epoch / self.num_epochs))
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.print_to_log_file("")
+        self.print_to_log_file(f"Epoch {self.current_epoch}")
+        self.print_to_log_file(f"Current learning rate: {self.optimizer.param_groups[0]['lr']:.3g}")
+        self.logger.log("lrs", self.optimizer.param_groups[0]["lr"], self.current_epoch)
+
+    def get_dataloaders(self):
+        tr, val = self.get_tr_and_val_datasets()
+        dl_tr, dl_val = self.build_loader(tr, True), self.build_loader(val, False)
+        n = get_allowed_n_proc_DA()
+        if n == 0:
+            return SingleThreadedAugmenter(dl_tr, None), SingleThreadedAugmenter(dl_val, None)
+        pin = self.device.type == "cuda"
+        return (NonDetMultiThreadedAugmenter(dl_tr, None, n, max(6, n // 2), None, pin, 0.002),
+                NonDetMultiThreadedAugmenter(dl_val, None, max(1, n // 2), max(3, n // 4), None, pin, 0.002))
+
+    def on_train_start(self):
+        super().on_train_start()
+        self.verify_adaptation_record()
+        atomic_save_json(self.ssl_config.to_json(), os.path.join(self.output_folder, "nnssl_config.json"))
+
+    def _model_inputs(self, batch: dict) -> dict:
+        return {k: v.to(self.device, non_blocking=True) for k, v in batch.items() if isinstance(v, torch.Tensor)}
+
+    def _forward_terms(self, batch: dict) -> dict:
+        ctx = autocast(self.device.type, enabled=True) if self.device.type == "cuda" else dummy_context()
+        with ctx:
+            return self.network(**self._model_inputs(batch))
+
+    def train_step(self, batch: dict) -> dict:
+        self.optimizer.zero_grad(set_to_none=True)
+        terms = self._forward_terms(batch)
+        loss = terms["loss"]
+        if self.grad_scaler is not None:
+            self.grad_scaler.scale(loss).backward()
+            self.grad_scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.network.parameters(), 12)
+            self.grad_scaler.step(self.optimizer)
+            self.grad_scaler.update()
+        else:
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.network.parameters(), 12)
+            self.optimizer.step()
+        return {k: float(v.detach()) for k, v in terms.items()}
+
+    def validation_step(self, batch: dict) -> dict:
+        return {k: float(v.detach()) for k, v in self._forward_terms(batch).items()}
+
+    def _log_terms(self, split: str, outputs: list[dict]) -> float:
+        means = {k: float(np.mean([o[k] for o in outputs])) for k in outputs[0]} if outputs else {}
+        if self.is_ddp:
+            gathered = [None] * torch.distributed.get_world_size()
+            torch.distributed.all_gather_object(gathered, means)
+            means = {k: float(np.mean([g[k] for g in gathered])) for k in means}
+        for k, v in means.items():
+            self.term_log[split][k].append(v)
+        return means.get("loss", float("nan"))
+
+    def on_train_epoch_end(self, train_outputs: list[dict]):
+        self.logger.log("train_losses", self._log_terms("train", train_outputs), self.current_epoch)
+
+    def on_validation_epoch_end(self, val_outputs: list[dict]):
+        self.logger.log("val_losses", self._log_terms("val", val_outputs), self.current_epoch)
+
+    def on_epoch_end(self):
+        from time import time
+
+        self.logger.log("epoch_end_timestamps", time(), self.current_epoch)
+        for split in ("train", "val"):
+            terms = {k: round(v[-1], 4) for k, v in self.term_log[split].items() if v}
+            if terms:
+                self.print_to_log_file(f"{split} terms: {terms}")
+        start = self.logger.get_value("epoch_start_timestamps", step=-1)
+        self.print_to_log_file(f"Epoch time: {self.logger.get_value('epoch_end_timestamps', step=-1) - start:.2f} s")
+        if (self.current_epoch + 1) % self.save_every == 0 and self.current_epoch != self.num_epochs - 1:
+            self.save_checkpoint(os.path.join(self.output_folder, "checkpoint_latest.pth"))
+        val = self.term_log["val"]["loss"][-1] if self.term_log["val"]["loss"] else None
+        if val is not None and (self._best_val is None or val < self._best_val):
+            self._best_val = val
+            self.save_checkpoint(os.path.join(self.output_folder, "checkpoint_best.pth"))
+        if self.local_rank == 0:
+            plot_loss_terms(self.term_log, os.path.join(self.output_folder, "loss_terms.png"),
+                            title=f"{self.method} ({self.run_name})")
+        self.current_epoch += 1
+
+    def perform_actual_validation(self, save_probabilities: bool = False):
+        """Pretraining has no segmentation to validate; print where the checkpoint went."""
+        final = os.path.join(self.output_folder, "checkpoint_final.pth")
+        if self.local_rank == 0 and os.path.isfile(final):
+            self.print_to_log_file(f"nnssl: pretrained checkpoint: {final}")
+
+    # ---- adaptation record and checkpoints ---------------------------------------------------
+    def adaptation_record(self) -> dict:
+        """What fine-tuning needs to know about this checkpoint (MIC-DKFZ/nnssl-style record)."""
+        plans = self.plans_manager.plans
+        return {
+            "format_version": FORMAT_VERSION,
+            "nnssl_version": nnssl.__version__,
+            "method": self.method,
+            "run_name": self.run_name,
+            "plans_identifier": self.plans_manager.plans_name,
+            "configuration": self.configuration_name,
+            "pool_dataset": self.plans_manager.dataset_name,
+            "source_datasets": plans.get("nnssl", {}).get("sources", {}),
+            "target_dataset": self.ssl_config.target_dataset,
+            "transfer_prefixes": list(self.transfer_prefixes),
+            "network_arch_class_name": self.configuration_manager.network_arch_class_name,
+            "network_arch_init_kwargs": self.configuration_manager.network_arch_init_kwargs,
+            "num_input_channels": self.num_input_channels,
+            "patch_size": list(self.configuration_manager.patch_size),
+        }
+
+    def verify_adaptation_record(self) -> None:
+        """Fail before training if the checkpoint could not be fine-tuned on the target.
+
+        Raises:
+            ValueError: when the transfer prefixes select nothing, or a transferable tensor is
+                missing or shaped differently in the network built from the target's plans.
+        """
+        from nnunetv2.paths import nnUNet_preprocessed
+        from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
+
+        source = unwrap(self.network).backbone.state_dict()
+        target_sd = source
+        target = self.ssl_config.target_dataset
+        if target:
+            base = os.path.join(str(nnUNet_preprocessed), target)
+            plans_file = os.path.join(base, f"{self.plans_manager.plans_name}.json")
+            if not os.path.isfile(plans_file):
+                raise ValueError(f"target {target} has no plans {plans_file}; rerun nnssl_pretrain with -t")
+            pm = PlansManager(plans_file)
+            cm = pm.get_configuration(self.configuration_name)
+            lm = pm.get_label_manager(load_json(os.path.join(base, "dataset.json")))
+            net = self.build_network_architecture(pm, cm, self.num_input_channels, lm.num_segmentation_heads, True)
+            target_sd = net.state_dict()
+        problems = check_transfer(source, target_sd, self.transfer_prefixes)
+        if problems:
+            raise ValueError(f"this pretraining could not be fine-tuned on {target or 'its own plans'}: "
+                             + "; ".join(problems[:5]))
+
+    def save_checkpoint(self, filename: str) -> None:
+        if self.local_rank != 0 or self.disable_checkpointing:
+            return
+        model = unwrap(self.network)
+        checkpoint = {
+            "network_weights": model.backbone.state_dict(),
+            "ssl_heads": model.heads.state_dict(),
+            "optimizer_state": self.optimizer.state_dict(),
+            "grad_scaler_state": self.grad_scaler.state_dict() if self.grad_scaler is not None else None,
+            "logging": self.logger.get_checkpoint(),
+            "nnssl_term_log": {s: dict(v) for s, v in self.term_log.items()},
+            "_best_ema": self._best_val,
+            "current_epoch": self.current_epoch + 1,
+            "init_args": self.my_init_kwargs,
+            "trainer_name": self.__class__.__name__,
+            "inference_allowed_mirroring_axes": self.inference_allowed_mirroring_axes,
+            "nnssl_adaptation_record": self.adaptation_record(),
+            "nnssl_config": self.ssl_config.to_json(),
+        }
+        atomic_torch_save(checkpoint, filename)
+        if os.path.basename(filename) == "checkpoint_final.pth":
+            atomic_save_json(checkpoint["nnssl_adaptation_record"],
+                             os.path.join(os.path.dirname(filename), "adaptation_record.json"))
+            print(f"nnssl: pretrained checkpoint written to {filename}")
+
+    def load_checkpoint(self, filename_or_checkpoint) -> None:
+        if not self.was_initialized:
+            self.initialize()
+        ckpt = filename_or_checkpoint
+        if isinstance(ckpt, str):
+            ckpt = torch.load(ckpt, map_location=self.device, weights_only=False)
+        model = unwrap(self.network)
+        model.backbone.load_state_dict(ckpt["network_weights"])
+        model.heads.load_state_dict(ckpt["ssl_heads"])
+        self.optimizer.load_state_dict(ckpt["optimizer_state"])
+        if self.grad_scaler is not None and ckpt.get("grad_scaler_state") is not None:
+            self.grad_scaler.load_state_dict(ckpt["grad_scaler_state"])
+        self.my_init_kwargs = ckpt["init_args"]
+        self.current_epoch = ckpt["current_epoch"]
+        self.logger.load_checkpoint(ckpt["logging"])
+        self.term_log = {s: defaultdict(list, v) for s, v in ckpt.get("nnssl_term_log", {}).items()} or self.term_log
+        self._best_val = ckpt.get("_best_ema")

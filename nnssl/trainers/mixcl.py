@@ -1,0 +1,139 @@
+"""MixCL pretraining (Li, Quan, Zhou): L = L_id + alpha L_label + beta L_recon (method_spec A).
+
+- L_id: pixel-level Barlow Twins per encoder stage k between V1 and V1' (same voxels I_k),
+  through per-stage projectors sigma^k.
+- L_label: supervised pixel contrast at stage ``label_stage`` between P1 (view V1) and P2 (view V2)
+  of the same dataset, on boundary-weighted voxel samples, averaged over pairs.
+- L_recon: the full decoder plus a regression head reconstructs the undistorted base patch.
+Transfer: the encoder (optionally the decoder stages too).
+"""
+
+import numpy as np
+import torch
+from torch import nn
+
+from nnssl.checkpoint import DECODER_PREFIXES, ENCODER_PREFIXES
+from nnssl.data.pair_loader import MixCLPairLoader
+from nnssl.heads import RegressionHead, VoxelProjector, decoder_features
+from nnssl.losses import barlow_twins_loss, label_contrast_loss, reconstruction_loss
+from nnssl.trainers.base import SSLModel, SSLTrainerBase
+from nnssl.trainers.config import MixCLConfig
+from nnssl.views import base_patch_transform, intensity_view_transform
+
+
+def gather_voxels(features: torch.Tensor, coords: torch.Tensor, stride) -> torch.Tensor:
+    """Rows of ``features`` at full-resolution ``coords`` mapped to the stage grid (coord // stride).
+
+    Shape:
+        features: (B, F, *S); coords: (N, 1 + dim) rows [item, x, y(, z)]. Returns (N, F).
+    """
+    spatial = features.shape[2:]
+    idx = [coords[:, 0]]
+    for d, (s, size) in enumerate(zip(stride, spatial, strict=True)):
+        idx.append((coords[:, d + 1] // s).clamp_(0, size - 1))
+    return features.movedim(1, -1)[tuple(idx)]
+
+
+class MixCLModel(SSLModel):
+    """Backbone + per-stage projectors + reconstruction head; forward returns the loss terms."""
+
+    def __init__(self, backbone: nn.Module, features_per_stage, strides, in_channels: int, conv_op,
+                 config: MixCLConfig):
+        heads = nn.ModuleDict({
+            "projectors": nn.ModuleList([VoxelProjector(f) for f in features_per_stage]),
+            "reconstruction": RegressionHead(features_per_stage[0], in_channels, conv_op),
+        })
+        super().__init__(backbone, heads)
+        self.cfg = config
+        self.strides = [tuple(int(x) for x in s) for s in np.cumprod(np.array(strides), axis=0)]
+        n = len(features_per_stage)
+        self.bt_stages = tuple(range(n)) if config.bt_stages is None else tuple(config.bt_stages)
+        if any(not 0 <= k < n for k in self.bt_stages) or not 0 <= config.label_stage < n:
+            raise ValueError(f"bt_stages {self.bt_stages} / label_stage {config.label_stage} must index the "
+                             f"{n} encoder stages")
+
+    def forward(self, v1, v1b, v2, p1, p2, coords1=None, labels1=None, coords2=None, labels2=None, **_):
+        """Loss terms of one batch of B pairs (all (B, C, *S) tensors; coords as in the loader)."""
+        cfg, b = self.cfg, v1.shape[0]
+        use_label = cfg.label_weight > 0 and coords1 is not None
+        use_v2 = use_label or cfg.recon_weight > 0
+        skips = self.backbone.encoder(torch.cat([v1, v1b, v2] if use_v2 else [v1, v1b]))
+        projectors = self.heads["projectors"]
+        zero = self.connect_all()
+        terms: dict[str, torch.Tensor] = {}
+
+        label_rows_v1 = None
+        k_lab = cfg.label_stage
+        if use_label:
+            label_rows_v1 = gather_voxels(skips[k_lab][:b], coords1, self.strides[k_lab])
+
+        identity = zero
+        if cfg.identity_weight > 0:
+            for k in self.bt_stages:
+                h = skips[k]
+                rows = h[:b].movedim(1, -1).reshape(-1, h.shape[1])
+                rows_b = h[b:2 * b].movedim(1, -1).reshape(-1, h.shape[1])
+                if cfg.bt_max_voxels is not None and rows.shape[0] > cfg.bt_max_voxels:
+                    pick = torch.randperm(rows.shape[0], device=rows.device)[:cfg.bt_max_voxels]
+                    rows, rows_b = rows[pick], rows_b[pick]
+                m = rows.shape[0]
+                if k == k_lab and label_rows_v1 is not None:  # one BN call for V1's BT and label rows
+                    both = projectors[k](torch.cat([rows, label_rows_v1]))
+                    z1, label_rows_v1 = both[:m], both[m:]
+                else:
+                    z1 = projectors[k](rows)
+                bt = barlow_twins_loss(z1, projectors[k](rows_b), off_diagonal_weight=cfg.off_diagonal_weight)
+                terms[f"id_stage{k}"] = bt.total
+                identity = identity + bt.total
+            terms["identity"] = identity
+        label_projected = use_label and cfg.identity_weight > 0 and k_lab in self.bt_stages
+
+        label = zero
+        if use_label:
+            z1 = label_rows_v1 if label_projected else projectors[k_lab](label_rows_v1)
+            z2 = projectors[k_lab](gather_voxels(skips[k_lab][2 * b:], coords2, self.strides[k_lab]))
+            per_pair = [label_contrast_loss(z1[coords1[:, 0] == j], labels1[coords1[:, 0] == j],
+                                            z2[coords2[:, 0] == j], labels2[coords2[:, 0] == j],
+                                            temperature=cfg.temperature, variant=cfg.label_loss)
+                        for j in range(b)]
+            label = torch.stack(per_pair).mean()
+            terms["label"] = label
+
+        recon = zero
+        if cfg.recon_weight > 0:
+            out = self.heads["reconstruction"](decoder_features(self.backbone.decoder, skips))
+            recon = reconstruction_loss(out, torch.cat([p1, p1, p2]))
+            terms["recon"] = recon
+
+        terms["loss"] = (cfg.identity_weight * identity + cfg.label_weight * label + cfg.recon_weight * recon
+                         + zero)
+        return terms
+
+
+class MixCLPretrainer(SSLTrainerBase):
+    """nnU-Net trainer running MixCL on a pooled dataset (fold 'all')."""
+
+    method = "mixcl"
+    config_class = MixCLConfig
+
+    @property
+    def transfer_prefixes(self):
+        return ENCODER_PREFIXES + (DECODER_PREFIXES if self.ssl_config.transfer_decoder else ())
+
+    def build_ssl_model(self, backbone: nn.Module) -> MixCLModel:
+        enc = backbone.encoder
+        return MixCLModel(backbone, enc.output_channels, enc.strides, self.num_input_channels, enc.conv_op,
+                          self.ssl_config)
+
+    def build_loader(self, dataset, training: bool) -> MixCLPairLoader:
+        rotation, dummy_2d, initial_patch, _ = self.configure_rotation_dummyDA_mirroring_and_inital_patch_size()
+        patch = self.configuration_manager.patch_size
+        cfg = self.ssl_config
+        return MixCLPairLoader(
+            dataset, self.batch_size, initial_patch if training else patch, patch, self.label_manager,
+            base_transform=base_patch_transform(patch, rotation, dummy_2d, p_elastic=0.5 if training else 0,
+                                                p_affine=0.5 if training else 0),
+            view_transform=intensity_view_transform(cfg.view_probability),
+            same_image_prob=cfg.same_image_prob, sample_labels=cfg.label_weight > 0,
+            sampler_kwargs={"per_class": cfg.per_class, "cap": cfg.sample_cap, "mu": cfg.boundary_mu,
+                            "eps": cfg.boundary_eps})

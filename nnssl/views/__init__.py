@@ -1,0 +1,5 @@
+"""Augmentation for pretraining views, built from batchgeneratorsv2 transforms."""
+
+from nnssl.views.transforms import base_patch_transform, intensity_view_transform
+
+__all__ = ["base_patch_transform", "intensity_view_transform"]

@@ -1,0 +1,55 @@
+"""Base-patch (spatial, once) and view (intensity-only) transforms from batchgeneratorsv2.
+
+Dense losses need voxel-aligned views: the spatial transform runs once per base patch (image and
+label together); each view then gets only intensity transforms, so voxel i of V1 is voxel i of V1'.
+"""
+
+from batchgeneratorsv2.helpers.scalar_type import RandomScalar
+from batchgeneratorsv2.transforms.base.basic_transform import BasicTransform
+from batchgeneratorsv2.transforms.intensity.brightness import BrightnessAdditiveTransform
+from batchgeneratorsv2.transforms.intensity.gamma import GammaTransform
+from batchgeneratorsv2.transforms.intensity.gaussian_noise import GaussianNoiseTransform
+from batchgeneratorsv2.transforms.noise.gaussian_blur import GaussianBlurTransform
+from batchgeneratorsv2.transforms.spatial.spatial import SpatialTransform
+from batchgeneratorsv2.transforms.utils.compose import ComposeTransforms
+from batchgeneratorsv2.transforms.utils.pseudo2d import Convert2DTo3DTransform, Convert3DTo2DTransform
+from batchgeneratorsv2.transforms.utils.random import RandomTransform
+
+
+def base_patch_transform(patch_size, rotation: RandomScalar, do_dummy_2d: bool, p_elastic: float = 0.5,
+                         p_affine: float = 0.5) -> BasicTransform:
+    """Spatial augmentation applied once to a base patch and its label (MixCL: elastic, affine p=0.5).
+
+    Magnitudes are nnU-Net's defaults (rotation as planned, scale 0.7-1.4). Padding labels stay -1
+    so the sampler never draws them.
+    """
+    transforms: list[BasicTransform] = []
+    spatial_size = patch_size[1:] if do_dummy_2d else patch_size
+    if do_dummy_2d:
+        transforms.append(Convert3DTo2DTransform())
+    transforms.append(SpatialTransform(
+        spatial_size, patch_center_dist_from_border=0, random_crop=False,
+        p_elastic_deform=p_elastic, p_rotation=p_affine, rotation=rotation, p_scaling=p_affine,
+        scaling=(0.7, 1.4), p_synchronize_scaling_across_axes=1, bg_style_seg_sampling=False,
+        border_mode_seg="constant", padding_value_seg=-1))
+    if do_dummy_2d:
+        transforms.append(Convert2DTo3DTransform())
+    return ComposeTransforms(transforms)
+
+
+def intensity_view_transform(p: float = 0.2) -> BasicTransform:
+    """Intensity-only view: additive shift, gamma, blur, noise, each with probability ``p``.
+
+    Magnitudes (method_spec A.2): shift ~ N(0, 0.1) in z-scored units (batchgeneratorsv2 draws a
+    Gaussian, the spec a uniform of similar spread), gamma in (0.7, 1.5), blur sigma in (0.5, 1.0)
+    voxels, noise variance in (0, 0.1).
+    """
+    return ComposeTransforms([
+        RandomTransform(BrightnessAdditiveTransform(mu=0.0, sigma=0.1, synchronize_channels=True), p),
+        RandomTransform(GammaTransform(gamma=(0.7, 1.5), p_invert_image=0, synchronize_channels=False,
+                                       p_per_channel=1, p_retain_stats=1), p),
+        RandomTransform(GaussianBlurTransform(blur_sigma=(0.5, 1.0), synchronize_channels=False,
+                                              synchronize_axes=True, p_per_channel=1), p),
+        RandomTransform(GaussianNoiseTransform(noise_variance=(0, 0.1), p_per_channel=1,
+                                               synchronize_channels=True), p),
+    ])

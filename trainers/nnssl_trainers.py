@@ -1,0 +1,4 @@
+"""Re-export shim for nnU-Net's trainer lookup: point nnUNet_extTrainer at this folder."""
+
+from nnssl.trainers.finetune import *  # noqa: F403
+from nnssl.trainers.mixcl import MixCLPretrainer  # noqa: F401
