@@ -22,6 +22,7 @@ class SyntheticSpec:
     name: str
     family: str
     num_cases: int
+    num_test: int = 0
 
 
 FAMILIES = ("blobs", "shells", "tubes", "organ_lesion")
@@ -66,7 +67,7 @@ def _labels(family: str, shape, rng: np.random.Generator) -> np.ndarray:
         c, r = s * rng.uniform(0.4, 0.6, 3), s * rng.uniform(0.22, 0.32, 3)
         organ = _ellipsoid(shape, c, r)
         seg[organ] = 1
-        lesion = _ellipsoid(shape, c + r * rng.uniform(-0.4, 0.4, 3), r * rng.uniform(0.2, 0.35))
+        lesion = _ellipsoid(shape, c + r * rng.uniform(-0.3, 0.3, 3), r * rng.uniform(0.35, 0.5))
         seg[lesion & organ] = 2
     else:
         raise ValueError(f"unknown family {family!r}; choose one of {FAMILIES}")
@@ -106,13 +107,17 @@ def write_dataset(raw_root: str, spec: SyntheticSpec, shape=(40, 48, 40), spacin
     tmp = folder + ".tmp"
     os.makedirs(os.path.join(tmp, "imagesTr"), exist_ok=True)
     os.makedirs(os.path.join(tmp, "labelsTr"), exist_ok=True)
+    if spec.num_test:
+        os.makedirs(os.path.join(tmp, "imagesTs"), exist_ok=True)
+        os.makedirs(os.path.join(tmp, "labelsTs"), exist_ok=True)
     rng = np.random.default_rng(seed + 1000 * spec.dataset_id)
-    for i in range(spec.num_cases):
+    for i in range(spec.num_cases + spec.num_test):
         jitter = rng.integers(-4, 5, 3)
         case_shape = tuple(int(a + b) for a, b in zip(shape, jitter, strict=True))
         seg = _labels(spec.family, case_shape, rng)
         img = _image(seg, rng)
-        for arr, path in ((img, f"imagesTr/case_{i:03d}_0000.nii.gz"), (seg, f"labelsTr/case_{i:03d}.nii.gz")):
+        split = "Tr" if i < spec.num_cases else "Ts"
+        for arr, path in ((img, f"images{split}/case_{i:03d}_0000.nii.gz"), (seg, f"labels{split}/case_{i:03d}.nii.gz")):
             # nnU-Net's SimpleITK reader reverses axes; write (z, y, x) so arrays read back as given
             itk = sitk.GetImageFromArray(arr)
             itk.SetSpacing(tuple(float(x) for x in spacing[::-1]))
@@ -136,7 +141,7 @@ DEMO_POOL = (
     SyntheticSpec(102, "SynthShells", "shells", 8),
     SyntheticSpec(103, "SynthTubes", "tubes", 8),
 )
-DEMO_TARGET = SyntheticSpec(200, "SynthOrganLesion", "organ_lesion", 10)
+DEMO_TARGET = SyntheticSpec(200, "SynthOrganLesion", "organ_lesion", 10, num_test=4)
 
 
 def write_demo_pool(raw_root: str, num_cases: int | None = None, target_cases: int | None = None,
@@ -144,5 +149,5 @@ def write_demo_pool(raw_root: str, num_cases: int | None = None, target_cases: i
     """Write the demo pool (101, 102, 103) and target (200). Returns the dataset folders."""
     specs = [SyntheticSpec(s.dataset_id, s.name, s.family, num_cases or s.num_cases) for s in DEMO_POOL]
     t = DEMO_TARGET
-    specs.append(SyntheticSpec(t.dataset_id, t.name, t.family, target_cases or t.num_cases))
+    specs.append(SyntheticSpec(t.dataset_id, t.name, t.family, target_cases or t.num_cases, t.num_test))
     return [write_dataset(raw_root, s, shape=shape, seed=seed) for s in specs]
