@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     """Argument parser; ``-m`` choices come from the method registry."""
     methods = "; ".join(f"{m.name}: {m.summary}" for m in METHODS.values())
     p = argparse.ArgumentParser(prog="nnssl_pretrain", description=f"Pooled nnU-Net pretraining. Methods: {methods}",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter, allow_abbrev=False)
     p.add_argument("-d", "--datasets", type=int, nargs="+", required=True, help="source dataset ids (nnUNet_raw)")
     p.add_argument("-m", "--method", choices=sorted(METHODS), default="mixcl", help="pretraining method")
     p.add_argument("-t", "--target", type=int, default=None,

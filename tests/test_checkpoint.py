@@ -1,0 +1,88 @@
+"""Transfer loader, adaptation record checks, checkpoint resolution, atomic writes."""
+
+import os
+
+import pytest
+import torch
+
+from nnssl.checkpoint import (
+    ENCODER_PREFIXES,
+    check_transfer,
+    load_transferable_weights,
+    resolve_pretrained_checkpoint,
+)
+from nnssl.io import atomic_torch_save
+from tests.test_mixcl_model import network
+
+
+def save_ckpt(path, net, prefixes=ENCODER_PREFIXES):
+    record = {"transfer_prefixes": list(prefixes), "plans_identifier": "p", "configuration": "3d_fullres"}
+    atomic_torch_save({"network_weights": net.state_dict(), "nnssl_adaptation_record": record}, str(path))
+
+
+def test_loader_transfers_encoder_only_and_reports(tmp_path):
+    src, dst = network(), network()
+    with torch.no_grad():
+        for p in src.parameters():
+            p.add_(1.0)
+    save_ckpt(tmp_path / "c.pth", src)
+    before = {k: v.clone() for k, v in dst.state_dict().items()}
+    report = load_transferable_weights(dst, str(tmp_path / "c.pth"))
+    after = dst.state_dict()
+    for k in after:
+        if k.startswith("encoder."):
+            torch.testing.assert_close(after[k], src.state_dict()[k])
+        elif k.startswith("decoder.encoder."):
+            torch.testing.assert_close(after[k], after[k[len("decoder."):]])  # both copies identical
+        else:
+            torch.testing.assert_close(after[k], before[k])
+    assert report.loaded and all(k.startswith(ENCODER_PREFIXES) for k in report.loaded)
+    assert any("seg_layers" in k for k in report.kept_fresh)
+    assert "loaded" in report.summary()
+
+
+def test_shape_mismatch_and_missing_record_fail_clearly(tmp_path):
+    from tests.test_mixcl_model import ARCH, REQ
+    from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
+
+    wide = get_network_from_plans("dynamic_network_architectures.architectures.unet.PlainConvUNet",
+                                  {**ARCH, "features_per_stage": [8, 16, 64]}, REQ, 1, 3, deep_supervision=False)
+    save_ckpt(tmp_path / "c.pth", wide)
+    with pytest.raises(ValueError, match="does not fit"):
+        load_transferable_weights(network(), str(tmp_path / "c.pth"))
+    torch.save({"network_weights": {}}, tmp_path / "plain.pth")
+    with pytest.raises(ValueError, match="adaptation record"):
+        load_transferable_weights(network(), str(tmp_path / "plain.pth"))
+    with pytest.raises(FileNotFoundError, match="nnssl_pretrain"):
+        load_transferable_weights(network(), str(tmp_path / "missing.pth"))
+
+
+def test_check_transfer_lists_problems():
+    a = {"encoder.w": torch.zeros(2), "decoder.x": torch.zeros(1)}
+    assert check_transfer(a, {"encoder.w": torch.zeros(2)}, ENCODER_PREFIXES) == []
+    assert "missing" in check_transfer(a, {}, ENCODER_PREFIXES)[0]
+    assert "no weights" in check_transfer(a, a, ("nothing.",))[0]
+
+
+def test_resolve_checkpoint_from_plans_or_env(monkeypatch):
+    monkeypatch.delenv("nnSSL_PRETRAINED", raising=False)
+    plans = {"plans_name": "nnsslPlans", "dataset_name": "D", "nnssl": {"pretrained": {"mixcl": "/a.pth"}}}
+    assert resolve_pretrained_checkpoint(plans, "mixcl") == "/a.pth"
+    with pytest.raises(ValueError, match="nnssl_pretrain"):
+        resolve_pretrained_checkpoint({"plans_name": "nnUNetPlans"}, "mixcl")
+    monkeypatch.setenv("nnSSL_PRETRAINED", "/b.pth")
+    assert resolve_pretrained_checkpoint({}, "mixcl") == "/b.pth"
+
+
+def test_atomic_save_keeps_old_file_on_failure(tmp_path):
+    path = tmp_path / "ckpt.pth"
+    atomic_torch_save({"a": 1}, str(path))
+
+    class Unpicklable:
+        def __reduce__(self):
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        atomic_torch_save({"a": Unpicklable()}, str(path))
+    assert torch.load(path) == {"a": 1}
+    assert os.listdir(tmp_path) == ["ckpt.pth"]

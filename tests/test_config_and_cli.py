@@ -1,0 +1,75 @@
+"""Config validation and CLI error paths (before any work is done)."""
+
+import dataclasses
+import inspect
+import json
+
+import pytest
+from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+
+from nnssl.cli import pretrain
+from nnssl.trainers.config import MixCLConfig, load_run_config
+from nnssl.trainers.finetune import MixCLFinetuneTrainer, nnsslScratchTrainer
+from nnssl.trainers.mixcl import MixCLPretrainer
+
+
+@pytest.mark.parametrize(("field", "value", "match"), [
+    ("label_weight", -1.0, "label_weight"), ("temperature", 0.0, "temperature"), ("epochs", 0, "epochs"),
+    ("label_loss", "x", "label_loss"), ("sample_cap", 20000, "hard cap"), ("same_image_prob", 2.0, "same_image"),
+])
+def test_mixcl_config_rejects_bad_values(field, value, match):
+    with pytest.raises(ValueError, match=match):
+        MixCLConfig(**{field: value})
+
+
+def test_all_terms_off_is_rejected():
+    with pytest.raises(ValueError, match="at least one"):
+        MixCLConfig(identity_weight=0, label_weight=0, recon_weight=0)
+
+
+def test_run_config_round_trip_and_unknown_fields(tmp_path, monkeypatch):
+    cfg = MixCLConfig(label_weight=0.0, bt_stages=(0, 1), epochs=3)
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(cfg.to_json()))
+    monkeypatch.setenv("nnSSL_RUN_CONFIG", str(path))
+    assert load_run_config(MixCLConfig) == cfg
+    path.write_text(json.dumps({**cfg.to_json(), "lamda": 1}))
+    with pytest.raises(ValueError, match="lamda"):
+        load_run_config(MixCLConfig)
+    monkeypatch.setenv("nnSSL_RUN_CONFIG", str(tmp_path / "nope.json"))
+    with pytest.raises(FileNotFoundError, match="nope.json"):
+        load_run_config(MixCLConfig)
+
+
+@pytest.mark.parametrize("cls", [MixCLPretrainer, MixCLFinetuneTrainer, nnsslScratchTrainer])
+def test_trainer_init_signature_is_nnunets(cls):
+    assert inspect.signature(cls.__init__) == inspect.signature(nnUNetTrainer.__init__)
+    assert inspect.signature(cls.build_network_architecture) == \
+        inspect.signature(nnUNetTrainer.build_network_architecture)
+
+
+def test_help_lists_methods_and_defaults(capsys):
+    with pytest.raises(SystemExit):
+        pretrain.main(["--help"])
+    out = capsys.readouterr().out
+    assert "mixcl" in out and "Barlow Twins" in out and "default: 0.01" in out
+
+
+def test_typo_flags_are_rejected(capsys):
+    with pytest.raises(SystemExit):
+        pretrain.main(["-d", "1", "--epoch", "3"])
+    assert "unrecognized arguments" in capsys.readouterr().err
+
+
+def test_missing_env_vars_fail_clearly(monkeypatch, capsys):
+    for v in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
+        monkeypatch.delenv(v, raising=False)
+    assert pretrain.main(["-d", "101", "--device", "cpu"]) == 2
+    assert "nnUNet_raw" in capsys.readouterr().err
+
+
+def test_config_from_flags_maps_ablations():
+    args = pretrain.build_parser().parse_args(["-d", "1", "--no-label", "--device", "cpu", "--run-name", "ab"])
+    cfg = pretrain.make_config(args, None)
+    assert cfg.label_weight == 0 and cfg.recon_weight == 0.01 and cfg.run_name == "ab"
+    assert dataclasses.asdict(cfg)["method"] == "mixcl"

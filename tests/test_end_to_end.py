@@ -1,0 +1,139 @@
+"""End to end through stock nnU-Net: nnssl_pretrain -> nnUNetv2_train -> nnUNetv2_predict."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import torch
+
+from nnssl.cli import pretrain
+from nnssl.cli.trainer_dir import trainer_dir
+from tests.conftest import copy_shared_dataset
+
+BIN = os.path.dirname(sys.executable)
+
+
+def load(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def run(cmd, env_extra):
+    env = {**os.environ, **env_extra, "nnUNet_extTrainer": trainer_dir()}
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc.stdout
+
+
+def chance_dice(gt_files, label):
+    """Dice of predicting ``label`` everywhere (the trivial baseline)."""
+    scores = []
+    for f in gt_files:
+        g = sitk.GetArrayFromImage(sitk.ReadImage(f)) == label
+        scores.append(2 * g.sum() / (g.sum() + g.size))
+    return float(np.mean(scores))
+
+
+def pretrain_finetune_predict(env, sources, target_id, target_name, config="3d_fullres", test_images=None):
+    """The user's path; returns (checkpoint path, fine-tune fold folder, prediction folder)."""
+    args = ["-d", *map(str, sources), "-m", "mixcl", "-t", str(target_id), "-c", config, "--device", "cpu",
+            "--epochs", "2", "--iterations", "2", "--val-iterations", "1"]
+    assert pretrain.main(args) == 0
+    pre = env["nnUNet_preprocessed"]
+    ckpt = load(os.path.join(pre, target_name, "nnsslPlans.json"))["nnssl"]["pretrained"]["mixcl"]
+    assert os.path.isfile(ckpt)
+    out = run([os.path.join(BIN, "nnUNetv2_train"), str(target_id), config, "0", "-tr",
+               "MixCLFinetuneTrainer_2ep5it", "-p", "nnsslPlans", "-device", "cpu"], env)
+    assert "nnssl: loaded" in out
+    fold = os.path.join(env["nnUNet_results"], target_name, f"MixCLFinetuneTrainer_2ep5it__nnsslPlans__{config}",
+                        "fold_0")
+    assert os.path.isfile(os.path.join(fold, "checkpoint_final.pth"))
+    inp = os.path.join(env["nnUNet_results"], "pred_in")
+    os.makedirs(inp, exist_ok=True)
+    for f in test_images:
+        shutil.copy(f, inp)
+    pred = os.path.join(env["nnUNet_results"], "pred_out")
+    run([os.path.join(BIN, "nnUNetv2_predict"), "-i", inp, "-o", pred, "-d", str(target_id), "-c", config, "-f", "0",
+         "-tr", "MixCLFinetuneTrainer_2ep5it", "-p", "nnsslPlans", "-device", "cpu", "-npp", "1", "-nps", "1"], env)
+    return ckpt, fold, pred
+
+
+def check_predictions(pred, test_images, labels):
+    for f in test_images:
+        name = os.path.basename(f).replace("_0000", "")
+        p = sitk.ReadImage(os.path.join(pred, name))
+        assert sitk.GetArrayFromImage(p).shape == sitk.GetArrayFromImage(sitk.ReadImage(f)).shape
+        assert set(np.unique(sitk.GetArrayFromImage(p)).tolist()) <= set(labels)
+
+
+@pytest.mark.slow
+def test_synthetic_pretrain_finetune_predict(pool_env):
+    from nnunetv2.run.load_pretrained_weights import load_pretrained_weights
+    from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+    from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
+
+    env = pool_env["env"]
+    target = pool_env["pool"].target[1]
+    raw = os.path.join(env["nnUNet_raw"], target)
+    tests = sorted(os.path.join(raw, "imagesTs", f) for f in os.listdir(os.path.join(raw, "imagesTs")))[:2]
+    ckpt, fold, pred = pretrain_finetune_predict(env, [101, 102, 103], 200, target, test_images=tests)
+
+    # checkpoint format: plain network keys, heads apart, record and curves next to it
+    c = torch.load(ckpt, map_location="cpu", weights_only=False)
+    assert all(not k.startswith(("backbone.", "heads.", "module.")) for k in c["network_weights"])
+    assert any(k.startswith("projectors.") for k in c["ssl_heads"])
+    assert c["nnssl_adaptation_record"]["transfer_prefixes"] == ["encoder.", "decoder.encoder."]
+    assert c["nnssl_adaptation_record"]["target_dataset"] == target
+    assert set(c["nnssl_term_log"]["train"]) >= {"identity", "label", "recon", "loss"}
+    assert len(c["nnssl_term_log"]["train"]["loss"]) == 2
+    folder = os.path.dirname(ckpt)
+    for f in ("adaptation_record.json", "nnssl_config.json", "loss_terms.png"):
+        assert os.path.isfile(os.path.join(folder, f)), f
+
+    # contract: nnU-Net's own loader accepts our network_weights for a network built from the same plans
+    pre = os.path.join(env["nnUNet_preprocessed"], target)
+    pm = PlansManager(os.path.join(pre, "nnsslPlans.json"))
+    lm = pm.get_label_manager(load(os.path.join(pre, "dataset.json")))
+    net = nnUNetTrainer.build_network_architecture(pm, pm.get_configuration("3d_fullres"), 1,
+                                                   lm.num_segmentation_heads, True)
+    load_pretrained_weights(net, ckpt)
+    torch.testing.assert_close(net.state_dict()["encoder.stages.0.0.convs.0.conv.weight"],
+                               c["network_weights"]["encoder.stages.0.0.convs.0.conv.weight"])
+
+    # resume: one more epoch continues from the final checkpoint instead of starting over
+    assert pretrain.main(["-d", "101", "102", "103", "-m", "mixcl", "-t", "200", "--device", "cpu", "--epochs", "3",
+                          "--iterations", "2", "--val-iterations", "1", "--continue"]) == 0
+    c3 = torch.load(ckpt, map_location="cpu", weights_only=False)
+    assert len(c3["nnssl_term_log"]["train"]["loss"]) == 3
+    assert c3["nnssl_term_log"]["train"]["loss"][:2] == c["nnssl_term_log"]["train"]["loss"]
+
+    # fine-tuning learned something: organ Dice above the predict-everything baseline
+    summary = load(os.path.join(fold, "validation", "summary.json"))
+    gts = [os.path.join(env["nnUNet_preprocessed"], target, "gt_segmentations", os.path.basename(m["reference_file"]))
+           for m in summary["metric_per_case"]]
+    assert summary["mean"]["1"]["Dice"] > chance_dice(gts, 1) + 0.1
+    check_predictions(pred, tests, {0, 1, 2})
+
+
+@pytest.mark.slow
+def test_hippocampus_real_data(nnunet_env):
+    """Same path on real MRI: a Hippocampus pool (12 cases) and a disjoint Hippocampus target (8 cases)."""
+    raw = nnunet_env["nnUNet_raw"]
+    src = os.path.join(os.path.dirname(os.path.dirname(__file__)), "..", "shared", "data", "Dataset004_Hippocampus")
+    if not os.path.isdir(src):
+        pytest.skip(f"real data {src} not present (see ../shared/data/README.md)")
+    cases = sorted(f[:-7] for f in os.listdir(os.path.join(src, "labelsTr")) if f.endswith(".nii.gz"))
+    copy_shared_dataset("Dataset004_Hippocampus", raw, 501, cases[:12])
+    target = os.path.basename(copy_shared_dataset("Dataset004_Hippocampus", raw, 502, cases[12:20]))
+    images = os.path.join(src, "imagesTr")
+    held_out = [os.path.join(images, f"{c}_0000.nii.gz") for c in cases[20:22]]
+    ckpt, fold, pred = pretrain_finetune_predict(nnunet_env, [501], 502, target, test_images=held_out)
+    assert torch.load(ckpt, map_location="cpu", weights_only=False)["nnssl_adaptation_record"]["source_datasets"] \
+        == {"501": "Dataset501_Hippocampus"}
+    assert os.path.isfile(os.path.join(fold, "validation", "summary.json"))
+    check_predictions(pred, held_out, {0, 1, 2})

@@ -1,0 +1,89 @@
+"""MixCL model wiring: feature taps, gathering, term composition, gradients."""
+
+import pytest
+import torch
+from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
+
+from nnssl.heads import decoder_features
+from nnssl.trainers.config import MixCLConfig
+from nnssl.trainers.mixcl import MixCLModel, gather_voxels
+
+ARCH = {
+    "n_stages": 3, "features_per_stage": [8, 16, 32], "conv_op": "torch.nn.modules.conv.Conv3d",
+    "kernel_sizes": [[3, 3, 3]] * 3, "strides": [[1, 1, 1], [2, 2, 2], [2, 1, 2]], "n_conv_per_stage": [1, 1, 1],
+    "n_conv_per_stage_decoder": [1, 1], "conv_bias": True, "norm_op": "torch.nn.modules.instancenorm.InstanceNorm3d",
+    "norm_op_kwargs": {"eps": 1e-5, "affine": True}, "dropout_op": None, "dropout_op_kwargs": None,
+    "nonlin": "torch.nn.LeakyReLU", "nonlin_kwargs": {"inplace": True},
+}
+REQ = ["conv_op", "norm_op", "dropout_op", "nonlin"]
+
+
+def network(ds: bool = False):
+    return get_network_from_plans("dynamic_network_architectures.architectures.unet.PlainConvUNet", ARCH, REQ,
+                                  1, 3, allow_init=True, deep_supervision=ds)
+
+
+def model(**cfg) -> MixCLModel:
+    net = network()
+    return MixCLModel(net, net.encoder.output_channels, net.encoder.strides, 1, net.encoder.conv_op,
+                      MixCLConfig(**cfg))
+
+
+def batch(b: int = 2, shape=(8, 12, 8)):
+    torch.manual_seed(0)
+    p1, p2 = torch.randn(b, 1, *shape), torch.randn(b, 1, *shape)
+    coords = torch.stack([torch.randint(0, b, (40,)), *(torch.randint(0, s, (40,)) for s in shape)], 1)
+    labels = torch.randint(0, 3, (40,))
+    return {"v1": p1 + 0.1 * torch.randn_like(p1), "v1b": p1 + 0.1 * torch.randn_like(p1),
+            "v2": p2 + 0.1 * torch.randn_like(p2), "p1": p1, "p2": p2, "coords1": coords, "labels1": labels,
+            "coords2": coords.flip(0), "labels2": labels.flip(0)}
+
+
+def test_decoder_features_match_nnunet_decoder_output():
+    net = network().eval()
+    x = torch.randn(1, 1, 8, 12, 8)
+    skips = net.encoder(x)
+    torch.testing.assert_close(net.decoder.seg_layers[-1](decoder_features(net.decoder, skips)), net(x))
+    with pytest.raises(ValueError, match="num_stages"):
+        decoder_features(net.decoder, skips, 5)
+
+
+def test_gather_voxels_maps_full_resolution_coords_to_stage_grid():
+    feats = torch.arange(2 * 3 * 4 * 6 * 4, dtype=torch.float32).reshape(2, 3, 4, 6, 4)
+    coords = torch.tensor([[1, 7, 11, 7], [0, 0, 1, 2]])
+    rows = gather_voxels(feats, coords, (2, 2, 2))
+    torch.testing.assert_close(rows[0], feats[1, :, 3, 5, 3])
+    torch.testing.assert_close(rows[1], feats[0, :, 0, 0, 1])
+
+
+def test_terms_and_total_and_gradients_reach_encoder():
+    m = model()
+    terms = m(**batch())
+    assert {"id_stage0", "id_stage1", "id_stage2", "identity", "label", "recon", "loss"} <= set(terms)
+    expected = terms["identity"] + 0.01 * terms["label"] + 0.01 * terms["recon"]
+    assert terms["loss"].item() == pytest.approx(expected.item(), rel=1e-6)
+    terms["loss"].backward()
+    enc_grad = m.backbone.encoder.stages[0][0].convs[0].conv.weight.grad
+    assert enc_grad is not None and enc_grad.abs().sum() > 0
+    assert m.heads["reconstruction"].conv.weight.grad.abs().sum() > 0
+    assert all(p.grad is not None for p in m.parameters())  # DDP: nothing unused
+
+
+@pytest.mark.parametrize(("switch", "absent"), [({"label_weight": 0.0}, "label"), ({"recon_weight": 0.0}, "recon"),
+                                                ({"identity_weight": 0.0}, "identity")])
+def test_ablation_switches_remove_terms(switch, absent):
+    terms = model(**switch)(**batch())
+    assert absent not in terms
+    assert torch.isfinite(terms["loss"])
+
+
+def test_identical_views_give_zero_on_diagonal_identity():
+    b = batch()
+    b["v1b"] = b["v1"].clone()
+    m = model(label_weight=0.0, recon_weight=0.0).train()
+    assert torch.isfinite(m(**b)["identity"])
+    # same voxels, same projector, same BN batch statistics: C_ii = 1 up to eps
+    from nnssl.losses import cross_correlation
+    rows = m.backbone.encoder(b["v1"])[0].movedim(1, -1).reshape(-1, 8)
+    z = m.heads["projectors"][0](rows)
+    assert torch.allclose(torch.diagonal(cross_correlation(z, z)), torch.ones(16), atol=1e-3)
