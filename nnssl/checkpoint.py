@@ -91,8 +91,8 @@ def load_transferable_weights(network: nn.Module, path: str) -> TransferReport:
                           kept_fresh=[k for k in target if k not in keys])
 
 
-def resolve_pretrained_checkpoint(plans: dict, run_name: str) -> str:
-    """Checkpoint for ``run_name``: ``$nnSSL_PRETRAINED`` if set, else the target plans' record.
+def resolve_pretrained_checkpoint(plans: dict, configuration: str, run_name: str) -> str:
+    """Checkpoint of ``run_name`` for ``configuration``: ``$nnSSL_PRETRAINED`` if set, else the plans' record.
 
     Raises:
         ValueError: when neither names a checkpoint, with the command that fixes it.
@@ -101,9 +101,11 @@ def resolve_pretrained_checkpoint(plans: dict, run_name: str) -> str:
     if override:
         return override
     recorded = plans.get("nnssl", {}).get("pretrained", {})
-    if run_name not in recorded:
-        have = ", ".join(sorted(recorded)) or "none"
+    if run_name not in recorded.get(configuration, {}):
+        have = ", ".join(f"{c}/{r}" for c, runs in sorted(recorded.items())
+                         if isinstance(runs, dict) for r in sorted(runs)) or "none"
         raise ValueError(f"plans {plans.get('plans_name')} of {plans.get('dataset_name')} record no pretrained "
-                         f"'{run_name}' checkpoint (recorded: {have}). Run nnssl_pretrain -d <sources> -m "
-                         f"{run_name} -t <this dataset>, pass -p <the nnssl plans>, or set {PRETRAINED_ENV}=<path>")
-    return recorded[run_name]
+                         f"'{run_name}' checkpoint for configuration {configuration} (recorded: {have}). Run "
+                         f"nnssl_pretrain -d <sources> -m {run_name} -t <this dataset> -c {configuration}, pass "
+                         f"-p <the nnssl plans>, or set {PRETRAINED_ENV}=<path>")
+    return recorded[configuration][run_name]

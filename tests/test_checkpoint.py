@@ -66,12 +66,16 @@ def test_check_transfer_lists_problems():
 
 def test_resolve_checkpoint_from_plans_or_env(monkeypatch):
     monkeypatch.delenv("nnSSL_PRETRAINED", raising=False)
-    plans = {"plans_name": "nnsslPlans", "dataset_name": "D", "nnssl": {"pretrained": {"mixcl": "/a.pth"}}}
-    assert resolve_pretrained_checkpoint(plans, "mixcl") == "/a.pth"
+    plans = {"plans_name": "nnsslPlans", "dataset_name": "D",
+             "nnssl": {"pretrained": {"3d_fullres": {"mixcl": "/a.pth"}, "2d": {"mixcl": "/c.pth"}}}}
+    assert resolve_pretrained_checkpoint(plans, "3d_fullres", "mixcl") == "/a.pth"
+    assert resolve_pretrained_checkpoint(plans, "2d", "mixcl") == "/c.pth"
+    with pytest.raises(ValueError, match=r"recorded: 2d/mixcl, 3d_fullres/mixcl"):
+        resolve_pretrained_checkpoint(plans, "3d_fullres", "regression")
     with pytest.raises(ValueError, match="nnssl_pretrain"):
-        resolve_pretrained_checkpoint({"plans_name": "nnUNetPlans"}, "mixcl")
+        resolve_pretrained_checkpoint({"plans_name": "nnUNetPlans"}, "3d_fullres", "mixcl")
     monkeypatch.setenv("nnSSL_PRETRAINED", "/b.pth")
-    assert resolve_pretrained_checkpoint({}, "mixcl") == "/b.pth"
+    assert resolve_pretrained_checkpoint({}, "3d_fullres", "mixcl") == "/b.pth"
 
 
 def test_atomic_save_keeps_old_file_on_failure(tmp_path):

@@ -45,7 +45,7 @@ def pretrain_finetune_predict(env, sources, target_id, target_name, config="3d_f
             "--epochs", "2", "--iterations", "2", "--val-iterations", "1"]
     assert pretrain.main(args) == 0
     pre = env["nnUNet_preprocessed"]
-    ckpt = load(os.path.join(pre, target_name, "nnsslPlans.json"))["nnssl"]["pretrained"]["mixcl"]
+    ckpt = load(os.path.join(pre, target_name, "nnsslPlans.json"))["nnssl"]["pretrained"][config]["mixcl"]
     assert os.path.isfile(ckpt)
     out = run([os.path.join(BIN, "nnUNetv2_train"), str(target_id), config, "0", "-tr",
                "MixCLFinetuneTrainer_2ep5it", "-p", "nnsslPlans", "-device", "cpu"], env)
@@ -111,6 +111,13 @@ def test_synthetic_pretrain_finetune_predict(pool_env):
     c3 = torch.load(ckpt, map_location="cpu", weights_only=False)
     assert len(c3["nnssl_term_log"]["train"]["loss"]) == 3
     assert c3["nnssl_term_log"]["train"]["loss"][:2] == c["nnssl_term_log"]["train"]["loss"]
+
+    # planning another configuration keeps this one and its recorded checkpoint
+    assert pretrain.main(["-d", "101", "102", "103", "-m", "mixcl", "-t", "200", "-c", "2d", "--plan-only"]) == 0
+    plans = load(os.path.join(pre, "nnsslPlans.json"))
+    assert {"2d", "3d_fullres"} <= set(plans["configurations"])
+    assert plans["nnssl"]["pretrained"]["3d_fullres"]["mixcl"] == ckpt
+    assert "MixCLPretrainer__nnsslPlans__2d" in plans["nnssl"]["pretrained"]["2d"]["mixcl"]
 
     # fine-tuning learned something: organ Dice above the predict-everything baseline
     summary = load(os.path.join(fold, "validation", "summary.json"))

@@ -87,3 +87,17 @@ def test_identical_views_give_zero_on_diagonal_identity():
     rows = m.backbone.encoder(b["v1"])[0].movedim(1, -1).reshape(-1, 8)
     z = m.heads["projectors"][0](rows)
     assert torch.allclose(torch.diagonal(cross_correlation(z, z)), torch.ones(16), atol=1e-3)
+
+
+def test_2d_network_terms_and_gradients():
+    arch = {**ARCH, "conv_op": "torch.nn.modules.conv.Conv2d", "kernel_sizes": [[3, 3]] * 3,
+            "strides": [[1, 1], [2, 2], [2, 2]], "norm_op": "torch.nn.modules.instancenorm.InstanceNorm2d"}
+    net = get_network_from_plans("dynamic_network_architectures.architectures.unet.PlainConvUNet", arch, REQ, 1, 3,
+                                 deep_supervision=False)
+    m = MixCLModel(net, net.encoder.output_channels, net.encoder.strides, 1, net.encoder.conv_op, MixCLConfig())
+    b = {k: (v[:, :, 0] if v.is_floating_point() else v) for k, v in batch().items()}
+    b["coords1"], b["coords2"] = b["coords1"][:, :3], b["coords2"][:, :3]
+    terms = m(**b)
+    terms["loss"].backward()
+    assert {"label", "recon", "identity"} <= set(terms) and torch.isfinite(terms["loss"])
+    assert net.encoder.stages[0][0].convs[0].conv.weight.grad.abs().sum() > 0

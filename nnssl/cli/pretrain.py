@@ -84,11 +84,11 @@ def output_folder(pool_name: str, trainer: str, plans_name: str, configuration: 
     return os.path.join(base, "fold_all")
 
 
-def record_checkpoint(target_name: str, plans_name: str, run_name: str, path: str) -> None:
-    """Record the checkpoint in the target's plans so fine-tune trainers find it."""
+def record_checkpoint(target_name: str, plans_name: str, configuration: str, run_name: str, path: str) -> None:
+    """Record the checkpoint in the target's plans (per configuration and run) for fine-tune trainers."""
     plans_file = os.path.join(os.environ["nnUNet_preprocessed"], target_name, f"{plans_name}.json")
     plans = load_json(plans_file)
-    plans.setdefault("nnssl", {}).setdefault("pretrained", {})[run_name] = path
+    plans.setdefault("nnssl", {}).setdefault("pretrained", {}).setdefault(configuration, {})[run_name] = path
     atomic_save_json(plans, plans_file)
 
 
@@ -108,7 +108,7 @@ def pretrain(args: argparse.Namespace) -> str:
     ckpt = os.path.join(output_folder(pool.pool_name, method.trainer, args.plans_name, args.configuration,
                                       config.run_name, method.name), "checkpoint_final.pth")
     if target:
-        record_checkpoint(target[1], args.plans_name, config.run_name, ckpt)
+        record_checkpoint(target[1], args.plans_name, args.configuration, config.run_name, ckpt)
     print(f"nnssl: pool {pool.pool_name}, plans {args.plans_name}, configuration {args.configuration}")
     if args.plan_only:
         return ckpt
@@ -129,7 +129,7 @@ def main(argv=None) -> int:
     """Entry point of ``nnssl_pretrain``."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.device == "cuda" and not torch.cuda.is_available():
+    if args.device == "cuda" and not torch.cuda.is_available() and not args.plan_only:
         parser.error("--device cuda requested but no CUDA device is available; pass --device cpu")
     if args.allow_unlabelled and args.method != "mixcl":
         parser.error("--allow-unlabelled only applies to -m mixcl")

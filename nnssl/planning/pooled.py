@@ -181,6 +181,19 @@ def _dataset_plans(pooled: dict, name: str, plans_name: str, configurations) -> 
     return plans
 
 
+def _keep_other_configurations(plans: dict, plans_file: str) -> dict:
+    """Like nnU-Net's save_plans: keep configurations (and recorded checkpoints) of an existing file."""
+    if not os.path.isfile(plans_file):
+        return plans
+    old = load_json(plans_file)
+    merged = copy.deepcopy(plans)
+    for c, conf in old.get("configurations", {}).items():
+        merged["configurations"].setdefault(c, conf)
+    if "nnssl" in merged:
+        merged["nnssl"]["pretrained"] = old.get("nnssl", {}).get("pretrained", {})
+    return merged
+
+
 def _link(src: str, dst: str) -> None:
     if os.path.lexists(dst):
         os.remove(dst)
@@ -226,7 +239,8 @@ def assemble_pool(pool_name: str, sources: dict[int, str], pooled_plans: dict, m
                 _link(os.path.join(src_folder, f), os.path.join(folder, f"D{d}{CASE_SEPARATOR}{f}"))
     atomic_save_json(dataset_json, os.path.join(base, "dataset.json"))
     atomic_save_json(merged_fp, os.path.join(base, "dataset_fingerprint.json"))
-    atomic_save_json(plans, os.path.join(base, f"{plans_name}.json"))
+    plans_file = os.path.join(base, f"{plans_name}.json")
+    atomic_save_json(_keep_other_configurations(plans, plans_file), plans_file)
 
 
 def plan_and_preprocess_pool(source_ids, target_id: int | None = None, plans_name: str = "nnsslPlans",
@@ -270,10 +284,8 @@ def plan_and_preprocess_pool(source_ids, target_id: int | None = None, plans_nam
         plans = _dataset_plans(pooled, name, plans_name, configurations)
         plans["nnssl"] = {"role": "target" if target and d == target[0] else "source", "pool": pool_name,
                           "sources": {str(k): v for k, v in sources.items()}, "pretrained": {}}
-        old = os.path.join(pre, name, f"{plans_name}.json")
-        if target and d == target[0] and os.path.isfile(old):
-            plans["nnssl"]["pretrained"] = load_json(old).get("nnssl", {}).get("pretrained", {})
-        atomic_save_json(plans, old)
+        plans_file = os.path.join(pre, name, f"{plans_name}.json")
+        atomic_save_json(_keep_other_configurations(plans, plans_file), plans_file)
         shutil.copyfile(os.path.join(os.environ["nnUNet_raw"], name, "dataset.json"),
                         os.path.join(pre, name, "dataset.json"))
         preprocess_dataset(d, plans_name, tuple(configurations), [num_processes], verbose=False)

@@ -47,7 +47,7 @@ class nnsslScratchTrainer(AtomicCheckpointMixin, nnUNetTrainer):
     def initialize(self):
         super().initialize()
         if self.ssl_run is not None:
-            path = resolve_pretrained_checkpoint(self.plans_manager.plans, self.ssl_run)
+            path = resolve_pretrained_checkpoint(self.plans_manager.plans, self.configuration_name, self.ssl_run)
             self.print_to_log_file(load_transferable_weights(self.network, path).summary())
 
 
