@@ -56,11 +56,26 @@ def build_parser() -> argparse.ArgumentParser:
     mix.add_argument("--label-loss", default="eq6", choices=["eq6", "supcon_out"])
     mix.add_argument("--bt-max-voxels", type=int, default=32768, help="L_id voxels per stage; 0 = all")
     mix.add_argument("--transfer-decoder", action="store_true", help="also transfer decoder stages")
+    gl = p.add_argument_group("global_local")
+    gl.add_argument("--gl-stage", default="both", choices=["both", "global", "local"],
+                    help="run both stages in turn, or one (local needs the global stage's checkpoint)")
+    gl.add_argument("--global-strategy", default="GD", choices=["GR", "GD-", "GD"])
+    gl.add_argument("--local-strategy", default="LR", choices=["LR", "LD"])
+    gl.add_argument("--partitions", type=int, default=4, help="S partitions along the slice axis")
+    gl.add_argument("--cases-per-batch", type=int, default=4, help="m; batch = m x S x 2 views")
+    gl.add_argument("--decoder-stages", type=int, default=3, help="l of the partial decoder d_l")
+    gl.add_argument("--region-size", type=int, default=3, choices=[1, 3], help="K")
+    gl.add_argument("--patch-fraction", type=float, default=0.5, help="3D pretraining patch / plan patch")
+    rg = p.add_argument_group("regression")
+    rg.add_argument("--mask-ratio", type=float, default=0.002, help="fraction of voxels corrupted")
+    rg.add_argument("--mask-layout", default="stratified", choices=["stratified", "bernoulli"])
+    rg.add_argument("--replacement", default="gaussian", choices=["gaussian", "patch_gaussian"])
     return p
 
 
-def make_config(args: argparse.Namespace, target_name: str | None) -> PretrainConfig:
-    """The method's frozen config from parsed flags (raises ValueError on bad values)."""
+def make_config(args: argparse.Namespace, target_name: str | None, stage: str = "",
+                global_checkpoint: str | None = None) -> PretrainConfig:
+    """The method's frozen config for one stage from parsed flags (raises ValueError on bad values)."""
     method = METHODS[args.method]
     values = {"method": args.method, "run_name": args.run_name or args.method, "target_dataset": target_name,
               "epochs": args.epochs, "iterations_per_epoch": args.iterations, "val_iterations": args.val_iterations,
@@ -72,6 +87,14 @@ def make_config(args: argparse.Namespace, target_name: str | None) -> PretrainCo
                       label_weight=0.0 if (args.no_label or args.allow_unlabelled) else args.label_weight,
                       recon_weight=0.0 if args.no_recon else args.recon_weight, label_loss=args.label_loss,
                       bt_max_voxels=args.bt_max_voxels or None, transfer_decoder=args.transfer_decoder)
+    elif args.method == "global_local":
+        values.update(stage=stage or "global", global_strategy=args.global_strategy,
+                      local_strategy=args.local_strategy, partitions=args.partitions,
+                      cases_per_batch=args.cases_per_batch, decoder_stages=args.decoder_stages,
+                      region_size=args.region_size, patch_fraction=args.patch_fraction,
+                      global_checkpoint=global_checkpoint)
+    elif args.method == "regression":
+        values.update(mask_ratio=args.mask_ratio, mask_layout=args.mask_layout, replacement=args.replacement)
     return method.config_class(**values)
 
 
@@ -92,37 +115,58 @@ def record_checkpoint(target_name: str, plans_name: str, configuration: str, run
     atomic_save_json(plans, plans_file)
 
 
+def selected_stages(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """(stage, trainer) pairs this call runs."""
+    stages = list(METHODS[args.method].stages)
+    if args.method == "global_local" and args.gl_stage != "both":
+        stages = [st for st in stages if st[0] == args.gl_stage]
+    return stages
+
+
 def pretrain(args: argparse.Namespace) -> str:
-    """Plan, preprocess and pretrain; returns the checkpoint path."""
+    """Plan, preprocess and pretrain (every stage of the method); returns the final checkpoint path."""
     from nnssl.cli.trainer_dir import ensure_ext_trainer_env
     from nnssl.planning.pooled import plan_and_preprocess_pool, validate_pool
 
     method = METHODS[args.method]
     needs_labels = method.needs_labels and not args.allow_unlabelled and not args.no_label
     _, target = validate_pool(args.datasets, args.target, needs_labels)
-    config = make_config(args, target[1] if target else None)  # validated before any work
+    target_name = target[1] if target else None
+    stages = selected_stages(args)
+    run_name = args.run_name or args.method
+    make_config(args, target_name, stages[0][0])  # validate every flag before any work
     pool = plan_and_preprocess_pool(args.datasets, args.target, args.plans_name, (args.configuration,),
                                     args.num_processes, needs_labels, args.pool_id, args.gpu_memory_target)
-    run_file = os.path.join(os.environ["nnUNet_preprocessed"], pool.pool_name, "nnssl_runs", f"{config.run_name}.json")
-    atomic_save_json(config.to_json(), run_file)
-    ckpt = os.path.join(output_folder(pool.pool_name, method.trainer, args.plans_name, args.configuration,
-                                      config.run_name, method.name), "checkpoint_final.pth")
+    ckpts = {stage: os.path.join(output_folder(pool.pool_name, trainer, args.plans_name, args.configuration,
+                                               run_name, method.name), "checkpoint_final.pth")
+             for stage, trainer in method.stages}
+    final = ckpts[stages[-1][0]]
     if target:
-        record_checkpoint(target[1], args.plans_name, args.configuration, config.run_name, ckpt)
+        record_checkpoint(target[1], args.plans_name, args.configuration, run_name, final)
     print(f"nnssl: pool {pool.pool_name}, plans {args.plans_name}, configuration {args.configuration}")
     if args.plan_only:
-        return ckpt
-    os.environ[RUN_CONFIG_ENV] = run_file
+        return final
     ensure_ext_trainer_env()
     from nnunetv2.run.run_training import run_training
 
-    run_training(pool.pool_name, args.configuration, "all", method.trainer, args.plans_name,
-                 num_gpus=args.num_gpus, continue_training=args.continue_training, device=torch.device(args.device))
-    print(f"nnssl: pretrained checkpoint: {ckpt}")
+    for stage, trainer in stages:
+        previous = ckpts.get("global") if stage == "local" else None
+        if previous is not None and not os.path.isfile(previous):
+            raise ValueError(f"the local stage needs the global stage's checkpoint {previous}; run --gl-stage global "
+                             f"(or both) first")
+        config = make_config(args, target_name, stage, previous)
+        run_file = os.path.join(os.environ["nnUNet_preprocessed"], pool.pool_name, "nnssl_runs",
+                                f"{config.run_name}{'_' + stage if stage else ''}.json")
+        atomic_save_json(config.to_json(), run_file)
+        os.environ[RUN_CONFIG_ENV] = run_file
+        print(f"nnssl: pretraining {args.method}{' stage ' + stage if stage else ''} with {trainer}")
+        run_training(pool.pool_name, args.configuration, "all", trainer, args.plans_name, num_gpus=args.num_gpus,
+                     continue_training=args.continue_training, device=torch.device(args.device))
+    print(f"nnssl: pretrained checkpoint: {final}")
     if target:
         print(f"nnssl: fine-tune with: nnUNetv2_train {target[0]} {args.configuration} 0 -tr "
               f"{method.finetune_trainer} -p {args.plans_name}   (export nnUNet_extTrainer=$(nnssl_trainer_dir))")
-    return ckpt
+    return final
 
 
 def main(argv=None) -> int:
@@ -132,7 +176,7 @@ def main(argv=None) -> int:
     if args.device == "cuda" and not torch.cuda.is_available() and not args.plan_only:
         parser.error("--device cuda requested but no CUDA device is available; pass --device cpu")
     if args.allow_unlabelled and args.method != "mixcl":
-        parser.error("--allow-unlabelled only applies to -m mixcl")
+        parser.error("--allow-unlabelled only applies to -m mixcl (the other methods need no labels)")
     try:
         pretrain(args)
     except (ValueError, OSError) as e:

@@ -1,5 +1,11 @@
 """Pretraining heads (never transferred) and feature taps into nnU-Net networks."""
 
-from nnssl.heads.modules import RegressionHead, VoxelProjector, decoder_features
+from nnssl.heads.modules import (
+    GlobalProjector,
+    LocalProjector,
+    RegressionHead,
+    VoxelProjector,
+    decoder_features,
+)
 
-__all__ = ["RegressionHead", "VoxelProjector", "decoder_features"]
+__all__ = ["GlobalProjector", "LocalProjector", "RegressionHead", "VoxelProjector", "decoder_features"]

@@ -63,3 +63,35 @@ def decoder_features(decoder: nn.Module, skips: list[torch.Tensor], num_stages: 
         x = torch.cat((x, skips[-(s + 2)]), 1)
         x = decoder.stages[s](x)
     return x
+
+
+class GlobalProjector(nn.Module):
+    """g1 for the global loss: adaptive avg-pool to 2^d cells, flatten, Linear 1024 (ReLU), Linear out.
+
+    Shape:
+        input: (N, F, *S) bottleneck features; output: (N, out_features).
+    """
+
+    def __init__(self, in_features: int, ndim: int, hidden: int = 1024, out_features: int = 128):
+        super().__init__()
+        pool = nn.AdaptiveAvgPool3d(2) if ndim == 3 else nn.AdaptiveAvgPool2d(2)
+        self.mlp = nn.Sequential(pool, nn.Flatten(), nn.Linear(in_features * 2**ndim, hidden, bias=False),
+                                 nn.ReLU(inplace=True), nn.Linear(hidden, out_features, bias=False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Project pooled bottleneck features."""
+        return self.mlp(x)
+
+
+class LocalProjector(nn.Module):
+    """g2 for the local loss: 1x1 conv (BN, ReLU) then 1x1 conv, same width, no bias."""
+
+    def __init__(self, channels: int, conv_op: type[nn.Module]):
+        super().__init__()
+        norm = nn.BatchNorm3d if conv_op is nn.Conv3d else nn.BatchNorm2d
+        self.net = nn.Sequential(conv_op(channels, channels, 1, bias=False), norm(channels), nn.ReLU(inplace=True),
+                                 conv_op(channels, channels, 1, bias=False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, *S) -> (N, C, *S)."""
+        return self.net(x)

@@ -111,12 +111,20 @@ class SSLTrainerBase(nnUNetTrainer):
         """Wrap the network with the SSL heads (before DDP wrapping), then AdamW + cosine."""
         if not isinstance(self.network, SSLModel):
             self.network = self.build_ssl_model(self.network).to(self.device)
-        optimizer = torch.optim.AdamW(self.network.parameters(), lr=self.initial_lr, weight_decay=self.weight_decay)
-        return optimizer, None  # cosine schedule set per epoch in on_train_epoch_start (closed form)
+        params = [p for p in self.network.parameters() if p.requires_grad]
+        return self.make_optimizer(params), None  # the schedule is set per epoch from lr_at (closed form)
+
+    def make_optimizer(self, params) -> torch.optim.Optimizer:
+        """AdamW (MixCL's optimiser); methods override."""
+        return torch.optim.AdamW(params, lr=self.initial_lr, weight_decay=self.weight_decay)
+
+    def lr_at(self, epoch: int) -> float:
+        """Cosine schedule from ``initial_lr`` to 0 over ``num_epochs``; methods override."""
+        return 0.5 * self.initial_lr * (1 + math.cos(math.pi * epoch / self.num_epochs))
 
     def on_train_epoch_start(self):
         self.network.train()
-        lr = 0.5 * self.initial_lr * (1 + math.cos(math.pi * self.current_epoch / self.num_epochs))
+        lr = self.lr_at(self.current_epoch)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.print_to_log_file("")

@@ -108,6 +108,84 @@ class MixCLConfig(PretrainConfig):
             raise ValueError(f"sample_cap {self.sample_cap} exceeds the hard cap 16384 (pair matrices grow as n^2)")
 
 
+@dataclass(frozen=True)
+class RegressionConfig(PretrainConfig):
+    """Masked-noise regression (method_spec C): L1 on masked voxels of a full U-Net + regression head.
+
+    Attributes:
+        mask_ratio: fraction of voxels corrupted (0.2 %, Noise2Void practice).
+        mask_layout: "stratified" (one voxel per grid cell) or "bernoulli".
+        replacement: "gaussian" (N(0, 1)) or "patch_gaussian" (N(mean, std) of the patch).
+    Optimiser: nnU-Net's SGD (lr 1e-2, momentum 0.99, Nesterov, poly decay).
+    """
+
+    method: str = "regression"
+    learning_rate: float = 1e-2
+    weight_decay: float = 3e-5
+    mask_ratio: float = 0.002
+    mask_layout: str = "stratified"
+    replacement: str = "gaussian"
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not 0 < self.mask_ratio <= 1:
+            raise ValueError(f"mask_ratio must be in (0, 1], got {self.mask_ratio}")
+        if self.mask_layout not in ("stratified", "bernoulli"):
+            raise ValueError(f"mask_layout must be 'stratified' or 'bernoulli', got {self.mask_layout!r}")
+        if self.replacement not in ("gaussian", "patch_gaussian"):
+            raise ValueError(f"replacement must be 'gaussian' or 'patch_gaussian', got {self.replacement!r}")
+
+
+@dataclass(frozen=True)
+class GlobalLocalConfig(PretrainConfig):
+    """Chaitanya et al. (NeurIPS 2020) stage-wise global then local contrastive pretraining (method_spec B).
+
+    Attributes:
+        stage: "global" (encoder + g1) or "local" (frozen encoder, partial decoder d_l + g2); the CLI
+            runs both in turn by default.
+        global_strategy: "GR", "GD-" or "GD"; local_strategy: "LR" or "LD".
+        partitions: S slice-axis partitions (4); cases_per_batch: m (batch = m x S x 2 views).
+        temperature: tau of both losses (0.1).
+        decoder_stages: l of d_l (3); region_size: K (1 or 3).
+        patch_fraction: 3D pretraining patch as a fraction of the plan patch (rounded to the
+            network's stride); 2D uses the plan patch.
+        global_checkpoint: stage-1 checkpoint the local stage starts from (set by the CLI).
+    Optimiser: Adam, lr 1e-3, constant (the paper's setting).
+    """
+
+    method: str = "global_local"
+    stage: str = "global"
+    global_strategy: str = "GD"
+    local_strategy: str = "LR"
+    partitions: int = 4
+    cases_per_batch: int = 4
+    temperature: float = 0.1
+    decoder_stages: int = 3
+    region_size: int = 3
+    patch_fraction: float = 0.5
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    global_checkpoint: str | None = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        checks = {
+            "stage": (self.stage, ("global", "local")),
+            "global_strategy": (self.global_strategy, ("GR", "GD-", "GD")),
+            "local_strategy": (self.local_strategy, ("LR", "LD")),
+            "region_size": (self.region_size, (1, 3)),
+        }
+        for name, (value, allowed) in checks.items():
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+        if self.partitions < 1 or self.cases_per_batch < 1 or self.decoder_stages < 1:
+            raise ValueError("partitions, cases_per_batch and decoder_stages must be >= 1")
+        if self.temperature <= 0 or not 0 < self.patch_fraction <= 1:
+            raise ValueError("temperature must be > 0 and patch_fraction in (0, 1]")
+        if self.global_strategy != "GR" and self.partitions < 2:
+            raise ValueError(f"{self.global_strategy} needs at least 2 partitions for negatives")
+
+
 def load_run_config(config_class: type[PretrainConfig]) -> PretrainConfig:
     """Read the run configuration named by ``nnSSL_RUN_CONFIG`` (or the defaults)."""
     path = os.environ.get(RUN_CONFIG_ENV)

@@ -1,24 +1,15 @@
 """Fine-tuning trainers: stock nnU-Net training initialised from a nnssl checkpoint.
 
-``MixCLFinetuneTrainer`` is nnU-Net's trainer plus one step in ``initialize``: load the
-transferable weights (prefix-filtered, shape-checked) of the checkpoint recorded in the target's
-plans under the run name (``ssl_run``), or of ``$nnSSL_PRETRAINED``. ``nnsslScratchTrainer`` is the
-same trainer without the load, so comparisons share one schedule. Short variants follow nnU-Net's
-naming (``_5epochs``) plus ``_<E>ep<I>it`` variants for CPU smoke runs.
+``<Method>FinetuneTrainer`` is nnU-Net's trainer plus one step in ``initialize``: load the
+transferable weights (prefix-filtered, shape-checked) of the checkpoint that the target's plans
+record for this configuration and run name (``ssl_run``), or of ``$nnSSL_PRETRAINED``.
+``nnsslScratchTrainer`` is the same trainer without the load, so comparisons share one schedule.
+
+Short variants (nnU-Net naming): ``_5epochs`` (5 x 250 iterations), and for CPU runs ``_5ep20it``
+(5 x 20, demo) and ``_2ep5it`` (2 x 5, smoke tests). They are generated below for every trainer.
 """
 
 from typing import ClassVar
-
-__all__ = [
-    "MixCLFinetuneTrainer",
-    "MixCLFinetuneTrainer_2ep5it",
-    "MixCLFinetuneTrainer_5ep20it",
-    "MixCLFinetuneTrainer_5epochs",
-    "nnsslScratchTrainer",
-    "nnsslScratchTrainer_2ep5it",
-    "nnsslScratchTrainer_5ep20it",
-    "nnsslScratchTrainer_5epochs",
-]
 
 import torch
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
@@ -26,12 +17,12 @@ from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnssl.checkpoint import load_transferable_weights, resolve_pretrained_checkpoint
 from nnssl.trainers.base import AtomicCheckpointMixin
 
+#: suffix -> (epochs, iterations per epoch, validation iterations); None keeps nnU-Net's value
+SHORT_SCHEDULES = {"5epochs": (5, None, None), "5ep20it": (5, 20, 5), "2ep5it": (2, 5, 2)}
+
 
 class nnsslScratchTrainer(AtomicCheckpointMixin, nnUNetTrainer):
-    """nnU-Net training from random init, with the schedule every nnssl fine-tune trainer uses.
-
-    ``schedule`` = (epochs, iterations per epoch, validation iterations); None keeps nnU-Net's value.
-    """
+    """nnU-Net training from random init, with the schedule every nnssl fine-tune trainer uses."""
 
     ssl_run: ClassVar[str | None] = None
     schedule: ClassVar[tuple[int | None, int | None, int | None]] = (None, None, None)
@@ -52,38 +43,28 @@ class nnsslScratchTrainer(AtomicCheckpointMixin, nnUNetTrainer):
 
 
 class MixCLFinetuneTrainer(nnsslScratchTrainer):
-    """Fine-tune from the MixCL checkpoint recorded by ``nnssl_pretrain -m mixcl -t <this dataset>``."""
+    """Fine-tune from the checkpoint of ``nnssl_pretrain -m mixcl -t <this dataset>``."""
 
     ssl_run = "mixcl"
 
 
-class nnsslScratchTrainer_5epochs(nnsslScratchTrainer):
-    schedule = (5, None, None)
+class RegressionFinetuneTrainer(nnsslScratchTrainer):
+    """Fine-tune from the checkpoint of ``nnssl_pretrain -m regression -t <this dataset>``."""
+
+    ssl_run = "regression"
 
 
-class MixCLFinetuneTrainer_5epochs(MixCLFinetuneTrainer):
-    schedule = (5, None, None)
+class GlobalLocalFinetuneTrainer(nnsslScratchTrainer):
+    """Fine-tune (all layers) from ``nnssl_pretrain -m global_local -t <this dataset>`` (encoder + d_l)."""
+
+    ssl_run = "global_local"
 
 
-class nnsslScratchTrainer_2ep5it(nnsslScratchTrainer):
-    """CPU smoke schedule: 2 epochs x 5 iterations, 2 validation iterations."""
-
-    schedule = (2, 5, 2)
-
-
-class MixCLFinetuneTrainer_2ep5it(MixCLFinetuneTrainer):
-    """CPU smoke schedule: 2 epochs x 5 iterations, 2 validation iterations."""
-
-    schedule = (2, 5, 2)
-
-
-class nnsslScratchTrainer_5ep20it(nnsslScratchTrainer):
-    """Demo schedule: 5 epochs x 20 iterations (100 iterations), 5 validation iterations."""
-
-    schedule = (5, 20, 5)
-
-
-class MixCLFinetuneTrainer_5ep20it(MixCLFinetuneTrainer):
-    """Demo schedule: 5 epochs x 20 iterations (100 iterations), 5 validation iterations."""
-
-    schedule = (5, 20, 5)
+__all__ = ["GlobalLocalFinetuneTrainer", "MixCLFinetuneTrainer", "RegressionFinetuneTrainer", "nnsslScratchTrainer"]
+for _base in (nnsslScratchTrainer, MixCLFinetuneTrainer, RegressionFinetuneTrainer, GlobalLocalFinetuneTrainer):
+    for _suffix, _schedule in SHORT_SCHEDULES.items():
+        _name = f"{_base.__name__}_{_suffix}"
+        globals()[_name] = type(_name, (_base,), {
+            "schedule": _schedule, "__module__": __name__,
+            "__doc__": f"{_base.__name__} with schedule {_schedule} (epochs, iterations, val iterations)."})
+        __all__.append(_name)

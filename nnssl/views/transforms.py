@@ -4,9 +4,11 @@ Dense losses need voxel-aligned views: the spatial transform runs once per base 
 label together); each view then gets only intensity transforms, so voxel i of V1 is voxel i of V1'.
 """
 
+import numpy as np
 from batchgeneratorsv2.helpers.scalar_type import RandomScalar
 from batchgeneratorsv2.transforms.base.basic_transform import BasicTransform
 from batchgeneratorsv2.transforms.intensity.brightness import BrightnessAdditiveTransform
+from batchgeneratorsv2.transforms.intensity.contrast import BGContrast, ContrastTransform
 from batchgeneratorsv2.transforms.intensity.gamma import GammaTransform
 from batchgeneratorsv2.transforms.intensity.gaussian_noise import GaussianNoiseTransform
 from batchgeneratorsv2.transforms.noise.gaussian_blur import GaussianBlurTransform
@@ -53,3 +55,39 @@ def intensity_view_transform(p: float = 0.2) -> BasicTransform:
         RandomTransform(GaussianNoiseTransform(noise_variance=(0, 0.1), p_per_channel=1,
                                                synchronize_channels=True), p),
     ])
+
+
+class InPlaneZoom:
+    """Per-axis scale for SpatialTransform: U(low, high) in-plane, 1 along the slice axis of 3D patches.
+
+    A scale < 1 zooms in, i.e. a crop of that fraction resized back to the patch (Chaitanya's
+    random crop + resize). Picklable, so it works in nnU-Net's augmentation workers.
+    """
+
+    def __init__(self, low: float, high: float, keep_axis0: bool):
+        self.low, self.high, self.keep_axis0 = low, high, keep_axis0
+
+    def __call__(self, image=None, dim=None, **_) -> float:
+        if self.keep_axis0 and dim == 0:
+            return 1.0
+        return float(np.random.uniform(self.low, self.high))
+
+
+def brightness_contrast(brightness_sigma: float = 0.3, contrast=(0.7, 1.3)) -> list[BasicTransform]:
+    """Additive brightness (Gaussian, z-scored units) then contrast about the mean: Chaitanya's intensity aug."""
+    return [BrightnessAdditiveTransform(mu=0.0, sigma=brightness_sigma, synchronize_channels=True),
+            ContrastTransform(contrast_range=BGContrast(contrast), preserve_range=False, synchronize_channels=True,
+                              p_per_channel=1)]
+
+
+def global_view_transform(patch_size, crop_fraction=(0.5, 0.6)) -> BasicTransform:
+    """Global-loss view: in-plane crop of 50-60 % resized back, then brightness and contrast."""
+    zoom = InPlaneZoom(*crop_fraction, keep_axis0=len(patch_size) == 3)
+    spatial = SpatialTransform(patch_size, patch_center_dist_from_border=0, random_crop=False, p_rotation=0,
+                               p_scaling=1, scaling=zoom, p_synchronize_scaling_across_axes=0)
+    return ComposeTransforms([spatial, *brightness_contrast()])
+
+
+def local_view_transform() -> BasicTransform:
+    """Local-loss view: the same intensity steps only, so region positions correspond across views."""
+    return ComposeTransforms(brightness_contrast())

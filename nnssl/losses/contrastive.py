@@ -1,0 +1,42 @@
+"""Mask-form contrastive loss shared by the global and local losses of Chaitanya et al. (NeurIPS 2020).
+
+One core, many losses (solo-learn style): positives and negatives come as boolean masks built from
+index tensors (``nnssl.sampling.strategies``), so G^R, G^D-, G^D, L^R and L^D differ only in masks.
+For G^R with two views it is SimCLR's NT-Xent.
+"""
+
+import torch
+import torch.nn.functional as F
+
+from nnssl.losses._numerics import MASK_FILL, connected_zero, fp32_block
+
+
+def contrastive_loss(z: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor,
+                     temperature: float = 0.1) -> torch.Tensor:
+    """Mean over ordered positive pairs (a, p) of -log(e^{s_ap} / (e^{s_ap} + sum_{n in N(a)} e^{s_an})).
+
+    Written as softplus(LSE_{N(a)} s_a. - s_ap) with finite masking; the diagonal is never used.
+
+    Shape:
+        z: (N, D) embeddings (normalised here); positive, negative: (N, N) bool.
+    Returns:
+        fp32 scalar; a graph-connected 0 when there is no positive pair.
+    Raises:
+        ValueError: on mismatched shapes, overlapping masks or a non-positive temperature.
+    """
+    n = z.shape[0]
+    if positive.shape != (n, n) or negative.shape != (n, n):
+        raise ValueError(f"positive {tuple(positive.shape)} and negative {tuple(negative.shape)} must be ({n}, {n})")
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    if bool((positive & negative).any()):
+        raise ValueError("positive and negative masks overlap")
+    eye = torch.eye(n, dtype=torch.bool, device=z.device)
+    positive, negative = positive & ~eye, negative & ~eye
+    if not bool(positive.any()):
+        return connected_zero(z)
+    with fp32_block(z.device.type):
+        zn = F.normalize(z.float(), dim=1, eps=1e-8)
+        sim = zn @ zn.T / temperature
+        lse_neg = torch.logsumexp(sim.masked_fill(~negative, MASK_FILL), dim=1, keepdim=True)
+        return F.softplus(lse_neg - sim)[positive].mean()

@@ -1,0 +1,70 @@
+"""Masked-noise regression pretraining (Umapathy et al. ISMRM 2022; method_spec C).
+
+Full nnU-Net U-Net (deep supervision off) plus a 1x1 regression head; the input is corrupted at a
+stratified 0.2 % of voxels (the same voxels in every channel) and the L1 loss counts only those.
+Augmentation is nnU-Net's standard training pipeline (one view); masking comes last. Transfer:
+encoder + decoder stages.
+"""
+
+import torch
+from nnunetv2.training.dataloading.data_loader import nnUNetDataLoader
+from torch import nn
+
+from nnssl.checkpoint import DECODER_PREFIXES, ENCODER_PREFIXES
+from nnssl.heads import RegressionHead, decoder_features
+from nnssl.losses.masked_regression import masked_l1_loss
+from nnssl.trainers.base import SSLModel, SSLTrainerBase
+from nnssl.trainers.config import RegressionConfig
+from nnssl.views.masking import mask_and_corrupt
+
+
+class RegressionModel(SSLModel):
+    """Backbone + regression head; forward corrupts, reconstructs and scores masked voxels."""
+
+    def __init__(self, backbone: nn.Module, in_channels: int, config: RegressionConfig):
+        enc = backbone.encoder
+        super().__init__(backbone, nn.ModuleDict({"regression": RegressionHead(enc.output_channels[0], in_channels,
+                                                                                enc.conv_op)}))
+        self.cfg = config
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Regression output (B, C, *S) for input (B, C, *S)."""
+        return self.heads["regression"](decoder_features(self.backbone.decoder, self.backbone.encoder(x)))
+
+    def forward(self, data: torch.Tensor, **_) -> dict:
+        """Loss terms for a batch of clean patches ``data`` (B, C, *S)."""
+        corrupted, mask = mask_and_corrupt(data, self.cfg.mask_ratio, self.cfg.mask_layout, self.cfg.replacement)
+        loss = masked_l1_loss(self.reconstruct(corrupted), data, mask)
+        return {"masked_l1": loss, "masked_fraction": mask.float().mean().detach(),
+                "loss": loss + self.connect_all()}
+
+
+class RegressionPretrainer(SSLTrainerBase):
+    """nnU-Net trainer running the masked-noise regression pretext on a pooled dataset."""
+
+    method = "regression"
+    config_class = RegressionConfig
+
+    @property
+    def transfer_prefixes(self):
+        return ENCODER_PREFIXES + DECODER_PREFIXES
+
+    def build_ssl_model(self, backbone: nn.Module) -> RegressionModel:
+        return RegressionModel(backbone, self.num_input_channels, self.ssl_config)
+
+    def make_optimizer(self, params) -> torch.optim.Optimizer:
+        return torch.optim.SGD(params, self.initial_lr, weight_decay=self.weight_decay, momentum=0.99, nesterov=True)
+
+    def lr_at(self, epoch: int) -> float:
+        return self.initial_lr * (1 - epoch / self.num_epochs) ** 0.9  # nnU-Net's poly schedule
+
+    def build_loader(self, dataset, training: bool) -> nnUNetDataLoader:
+        rotation, dummy_2d, initial_patch, mirror = self.configure_rotation_dummyDA_mirroring_and_inital_patch_size()
+        patch = self.configuration_manager.patch_size
+        if training:
+            transforms = self.get_training_transforms(patch, rotation, None, mirror, dummy_2d,
+                                                      self.configuration_manager.use_mask_for_norm)
+        else:
+            transforms = self.get_validation_transforms(None)
+        return nnUNetDataLoader(dataset, self.batch_size, initial_patch if training else patch, patch,
+                                self.label_manager, self.oversample_foreground_percent, transforms=transforms)
