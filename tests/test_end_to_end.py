@@ -39,27 +39,27 @@ def chance_dice(gt_files, label):
     return float(np.mean(scores))
 
 
-def pretrain_finetune_predict(env, sources, target_id, target_name, config="3d_fullres", test_images=None):
+def pretrain_finetune_predict(env, sources, target_id, target_name, config="3d_fullres", test_images=None,
+                              method="mixcl", trainer="MixCLFinetuneTrainer_2ep5it", extra=()):
     """The user's path; returns (checkpoint path, fine-tune fold folder, prediction folder)."""
-    args = ["-d", *map(str, sources), "-m", "mixcl", "-t", str(target_id), "-c", config, "--device", "cpu",
-            "--epochs", "2", "--iterations", "2", "--val-iterations", "1"]
+    args = ["-d", *map(str, sources), "-m", method, "-t", str(target_id), "-c", config, "--device", "cpu",
+            "--epochs", "2", "--iterations", "2", "--val-iterations", "1", *extra]
     assert pretrain.main(args) == 0
     pre = env["nnUNet_preprocessed"]
-    ckpt = load(os.path.join(pre, target_name, "nnsslPlans.json"))["nnssl"]["pretrained"][config]["mixcl"]
+    ckpt = load(os.path.join(pre, target_name, "nnsslPlans.json"))["nnssl"]["pretrained"][config][method]
     assert os.path.isfile(ckpt)
     out = run([os.path.join(BIN, "nnUNetv2_train"), str(target_id), config, "0", "-tr",
-               "MixCLFinetuneTrainer_2ep5it", "-p", "nnsslPlans", "-device", "cpu"], env)
+               trainer, "-p", "nnsslPlans", "-device", "cpu"], env)
     assert "nnssl: loaded" in out
-    fold = os.path.join(env["nnUNet_results"], target_name, f"MixCLFinetuneTrainer_2ep5it__nnsslPlans__{config}",
-                        "fold_0")
+    fold = os.path.join(env["nnUNet_results"], target_name, f"{trainer}__nnsslPlans__{config}", "fold_0")
     assert os.path.isfile(os.path.join(fold, "checkpoint_final.pth"))
     inp = os.path.join(env["nnUNet_results"], "pred_in")
     os.makedirs(inp, exist_ok=True)
     for f in test_images:
         shutil.copy(f, inp)
-    pred = os.path.join(env["nnUNet_results"], "pred_out")
+    pred = os.path.join(env["nnUNet_results"], f"pred_out_{trainer}")
     run([os.path.join(BIN, "nnUNetv2_predict"), "-i", inp, "-o", pred, "-d", str(target_id), "-c", config, "-f", "0",
-         "-tr", "MixCLFinetuneTrainer_2ep5it", "-p", "nnsslPlans", "-device", "cpu", "-npp", "1", "-nps", "1"], env)
+         "-tr", trainer, "-p", "nnsslPlans", "-device", "cpu", "-npp", "1", "-nps", "1"], env)
     return ckpt, fold, pred
 
 
@@ -124,6 +124,34 @@ def test_synthetic_pretrain_finetune_predict(pool_env):
     gts = [os.path.join(env["nnUNet_preprocessed"], target, "gt_segmentations", os.path.basename(m["reference_file"]))
            for m in summary["metric_per_case"]]
     assert summary["mean"]["1"]["Dice"] > chance_dice(gts, 1) + 0.1
+    check_predictions(pred, tests, {0, 1, 2})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("method", "trainer", "extra", "prefixes"), [
+    ("regression", "RegressionFinetuneTrainer_2ep5it", (), {"encoder.", "decoder.encoder.", "decoder.transpconvs.",
+                                                              "decoder.stages."}),
+    ("global_local", "GlobalLocalFinetuneTrainer_2ep5it", ("--cases-per-batch", "2", "--decoder-stages", "2"),
+     {"encoder.", "decoder.encoder.", "decoder.transpconvs.0.", "decoder.transpconvs.1.", "decoder.stages.0.",
+      "decoder.stages.1."}),
+])
+def test_other_methods_end_to_end(pool_env, method, trainer, extra, prefixes):
+    env = pool_env["env"]
+    target = pool_env["pool"].target[1]
+    raw = os.path.join(env["nnUNet_raw"], target)
+    tests = sorted(os.path.join(raw, "imagesTs", f) for f in os.listdir(os.path.join(raw, "imagesTs")))[:1]
+    ckpt, fold, pred = pretrain_finetune_predict(env, [101, 102, 103], 200, target, test_images=tests,
+                                                 method=method, trainer=trainer, extra=extra)
+    c = torch.load(ckpt, map_location="cpu", weights_only=False)
+    assert set(c["nnssl_adaptation_record"]["transfer_prefixes"]) == prefixes
+    assert c["nnssl_adaptation_record"]["method"] == method
+    if method == "global_local":  # stage 2 kept stage 1's encoder exactly
+        stage1 = ckpt.replace("LocalContrastivePretrainer", "GlobalContrastivePretrainer")
+        c1 = torch.load(stage1, map_location="cpu", weights_only=False)
+        for k, v in c1["network_weights"].items():
+            if k.startswith("encoder."):
+                assert torch.equal(v, c["network_weights"][k]), k
+    assert os.path.isfile(os.path.join(fold, "validation", "summary.json"))
     check_predictions(pred, tests, {0, 1, 2})
 
 
