@@ -34,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pool-id", type=int, default=None, help="dataset id of the pool (default: reuse or 900..999)")
     p.add_argument("-np", "--num-processes", type=int, default=1, help="processes for fingerprint/preprocessing")
     p.add_argument("--gpu-memory-target", type=float, default=None, help="nnU-Net planner VRAM target (GB)")
+    p.add_argument("--plan-batch-size", type=int, default=None,
+                   help="override the planned batch size in every written plan (fine-tuning uses it too)")
     p.add_argument("--plan-only", action="store_true", help="plan and preprocess, do not train")
     g = p.add_argument_group("schedule")
     g.add_argument("--epochs", type=int, default=PretrainConfig.epochs)
@@ -136,7 +138,8 @@ def pretrain(args: argparse.Namespace) -> str:
     run_name = args.run_name or args.method
     make_config(args, target_name, stages[0][0])  # validate every flag before any work
     pool = plan_and_preprocess_pool(args.datasets, args.target, args.plans_name, (args.configuration,),
-                                    args.num_processes, needs_labels, args.pool_id, args.gpu_memory_target)
+                                    args.num_processes, needs_labels, args.pool_id, args.gpu_memory_target,
+                                    args.plan_batch_size)
     ckpts = {stage: os.path.join(output_folder(pool.pool_name, trainer, args.plans_name, args.configuration,
                                                run_name, method.name), "checkpoint_final.pth")
              for stage, trainer in method.stages}

@@ -246,7 +246,8 @@ def assemble_pool(pool_name: str, sources: dict[int, str], pooled_plans: dict, m
 def plan_and_preprocess_pool(source_ids, target_id: int | None = None, plans_name: str = "nnsslPlans",
                              configurations=("3d_fullres",), num_processes: int = 1,
                              require_labels: bool = True, pool_id: int | None = None,
-                             gpu_memory_target_in_gb: float | None = None) -> PoolPlan:
+                             gpu_memory_target_in_gb: float | None = None,
+                             batch_size: int | None = None) -> PoolPlan:
     """Plan one configuration for all source datasets, preprocess them (and the target), build the pool."""
     from nnunetv2.experiment_planning.plan_and_preprocess_api import (
         extract_fingerprint_dataset,
@@ -276,6 +277,11 @@ def plan_and_preprocess_pool(source_ids, target_id: int | None = None, plans_nam
     pooled["experiment_planner_used"] = "ExperimentPlanner"  # resolvable by name inside nnU-Net
     pooled["configurations"] = {c: pooled["configurations"][c] for c in configurations
                                 if c in pooled["configurations"]}
+    if batch_size is not None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        for c in pooled["configurations"].values():
+            c["batch_size"] = batch_size  # e.g. CPU budgets; the architecture does not depend on it
     missing = [c for c in configurations if c not in pooled["configurations"]]
     if missing:
         raise ValueError(f"nnU-Net planned no {missing} configuration for this pool (2D data has no "

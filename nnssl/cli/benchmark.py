@@ -1,0 +1,171 @@
+"""``nnssl_benchmark``: low-label evaluation, scratch vs pretrained, with stock nnU-Net.
+
+For each fold and label fraction, nested subsets of the fold's training cases are registered as
+extra folds of nnU-Net's ``splits_final.json`` (validation cases unchanged), every init is
+fine-tuned with ``nnUNetv2_train`` on the same subset and schedule, and nnU-Net's own validation
+(``compute_metrics_on_folder``) scores the fold's validation cases. Each init trains into its own
+``nnUNet_results`` root below ``--out`` so results never collide; finished runs are skipped, so the
+command resumes where it stopped. Writes results.csv, table.md, dice_vs_fraction.png, benchmark.json.
+
+Example::
+
+    nnssl_benchmark -t 602 -c 2d --init mixcl --init regression --folds 0 1 --schedule 6 50 5
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+from nnssl.benchmark.report import markdown_table, plot_dice_vs_fraction, write_csv
+from nnssl.benchmark.splits import label_fraction_splits, register_splits
+from nnssl.io import atomic_save_json, load_json
+
+TRAINER_FOR_METHOD = {"mixcl": "MixCLFinetuneTrainer", "global_local": "GlobalLocalFinetuneTrainer",
+                      "regression": "RegressionFinetuneTrainer"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Argument parser."""
+    p = argparse.ArgumentParser(prog="nnssl_benchmark", description=__doc__, allow_abbrev=False,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-t", "--target", type=int, required=True, help="target dataset id (planned by nnssl_pretrain -t)")
+    p.add_argument("-c", "--configuration", default="3d_fullres", choices=["3d_fullres", "2d"])
+    p.add_argument("-p", "--plans-name", default="nnsslPlans")
+    p.add_argument("--init", action="append", default=[], metavar="NAME[=CHECKPOINT]",
+                   help="a pretrained init: a run name recorded in the target's plans, or NAME=path; repeatable. "
+                        "scratch is always included")
+    p.add_argument("--fractions", type=float, nargs="+", default=[5, 15, 50, 100], help="percent of each fold")
+    p.add_argument("--folds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    p.add_argument("--seed", type=int, default=0, help="seed of the nested subsets")
+    p.add_argument("--schedule", type=int, nargs=3, default=None, metavar=("EPOCHS", "ITERATIONS", "VAL_ITERATIONS"),
+                   help="fine-tuning schedule (default: nnU-Net's 1000 x 250)")
+    p.add_argument("--device", default="cuda", choices=["cuda", "cpu", "mps"])
+    p.add_argument("--out", required=True, help="report and per-init results folder")
+    return p
+
+
+def resolve_inits(specs: list[str], plans: dict, configuration: str) -> dict[str, str | None]:
+    """{name: checkpoint or None for scratch}.
+
+    Raises:
+        ValueError: if a run name is not recorded or a checkpoint file is missing.
+    """
+    inits: dict[str, str | None] = {"scratch": None}
+    recorded = plans.get("nnssl", {}).get("pretrained", {}).get(configuration, {})
+    for spec in specs:
+        name, _, path = spec.partition("=")
+        if not path:
+            if name not in recorded:
+                raise ValueError(f"--init {name}: no such run recorded for {configuration} (recorded: "
+                                 f"{', '.join(sorted(recorded)) or 'none'}); pass {name}=/path/checkpoint_final.pth")
+            path = recorded[name]
+        if not os.path.isfile(path):
+            raise ValueError(f"--init {name}: checkpoint {path} does not exist (pretraining not finished?)")
+        inits[name] = path
+    return inits
+
+
+def trainer_for(checkpoint: str | None) -> str:
+    """The fine-tune trainer class for a checkpoint (its adaptation record names the method)."""
+    if checkpoint is None:
+        return "nnsslScratchTrainer"
+    import torch
+
+    record = torch.load(checkpoint, map_location="cpu", weights_only=False)["nnssl_adaptation_record"]
+    return TRAINER_FOR_METHOD[record["method"]]
+
+
+def run_one(args, target_name: str, init: str, checkpoint: str | None, fold_id: int, trainer: str) -> dict:
+    """Fine-tune one init on one registered fold (resumable); returns nnU-Net's validation summary."""
+    from nnssl.cli.trainer_dir import trainer_dir
+
+    results = os.path.join(os.path.abspath(args.out), "runs", init)
+    fold_dir = os.path.join(results, target_name, f"{trainer}__{args.plans_name}__{args.configuration}",
+                            f"fold_{fold_id}")
+    summary = os.path.join(fold_dir, "validation", "summary.json")
+    if not os.path.isfile(summary):
+        env = {**os.environ, "nnUNet_results": results,
+               "nnUNet_extTrainer": os.pathsep.join(p for p in (os.environ.get("nnUNet_extTrainer"), trainer_dir()) if p)}
+        env.pop("nnSSL_PRETRAINED", None)
+        if checkpoint:
+            env["nnSSL_PRETRAINED"] = checkpoint
+        if args.schedule:
+            env["nnSSL_FINETUNE_SCHEDULE"] = ",".join(map(str, args.schedule))
+        cmd = [os.path.join(os.path.dirname(sys.executable), "nnUNetv2_train"), str(args.target),
+               args.configuration, str(fold_id), "-tr", trainer, "-p", args.plans_name, "-device", args.device]
+        if os.path.isdir(fold_dir) and any(f.startswith("checkpoint") for f in os.listdir(fold_dir)):
+            cmd.append("--c")
+        os.makedirs(results, exist_ok=True)
+        with open(os.path.join(results, f"fold_{fold_id}.log"), "a") as log:
+            proc = subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed; see {log.name}")
+    return load_json(summary)
+
+
+def run_benchmark(args) -> dict:
+    """Run the grid and write the report; returns the report dict."""
+    from nnssl.planning.pooled import resolve_dataset
+
+    start = time.time()
+    target_name = resolve_dataset(args.target)
+    pre = os.path.join(os.environ["nnUNet_preprocessed"], target_name)
+    plans = load_json(os.path.join(pre, f"{args.plans_name}.json"))
+    if args.configuration not in plans["configurations"]:
+        raise ValueError(f"{args.plans_name} of {target_name} has no {args.configuration}; run nnssl_pretrain -t")
+    inits = resolve_inits(args.init, plans, args.configuration)
+    data_id = plans["configurations"][args.configuration]["data_identifier"]
+    from nnssl.benchmark.splits import base_splits
+
+    entries = label_fraction_splits(base_splits(pre, data_id), args.folds, args.fractions, args.seed)
+    fold_ids = register_splits(pre, data_id, entries)
+    os.makedirs(args.out, exist_ok=True)
+    atomic_save_json([{**e, "nnunet_fold": f} for e, f in zip(entries, fold_ids, strict=True)],
+                     os.path.join(args.out, "label_fraction_splits.json"))
+    rows, total, k = [], len(entries) * len(inits), 0
+    labels = sorted({str(v) for n, v in load_json(os.path.join(pre, "dataset.json"))["labels"].items() if v != 0})
+    for entry, fold_id in zip(entries, fold_ids, strict=True):
+        for init, ckpt in inits.items():
+            k += 1
+            t = time.time()
+            summary = run_one(args, target_name, init, ckpt, fold_id, trainer_for(ckpt))
+            base = {"init": init, "fraction": entry["fraction"], "fold": entry["fold"], "n_train": len(entry["train"])}
+            rows.append({**base, "label": "mean", "dice": summary["foreground_mean"]["Dice"]})
+            rows += [{**base, "label": str(lab), "dice": v["Dice"]} for lab, v in summary["mean"].items()]
+            print(f"[{k}/{total}] {init:<14} {entry['fraction']:>5g} % fold {entry['fold']} "
+                  f"({len(entry['train'])} cases): Dice {summary['foreground_mean']['Dice']:.3f} "
+                  f"({time.time() - t:.0f} s)", flush=True)
+    write_csv(rows, os.path.join(args.out, "results.csv"))
+    table = markdown_table(rows, ["mean", *labels])
+    with open(os.path.join(args.out, "table.md"), "w") as f:
+        f.write(table)
+    plot_dice_vs_fraction(rows, os.path.join(args.out, "dice_vs_fraction.png"),
+                          title=f"{target_name} ({args.configuration}), {len(args.folds)} fold(s)")
+    report = {"command": "nnssl_benchmark " + " ".join(args.argv), "target": target_name, "configuration": args.configuration, "inits": inits,
+              "fractions": args.fractions, "folds": args.folds, "seed": args.seed, "schedule": args.schedule,
+              "device": args.device, "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+              "wall_time_s": round(time.time() - start, 1)}
+    atomic_save_json(report, os.path.join(args.out, "benchmark.json"))
+    print(table)
+    return report
+
+
+def main(argv=None) -> int:
+    """Entry point of ``nnssl_benchmark``."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.argv = list(argv) if argv is not None else sys.argv[1:]
+    try:
+        run_benchmark(args)
+    except (ValueError, OSError, RuntimeError) as e:
+        print(f"nnssl_benchmark: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
