@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--schedule", type=int, nargs=3, default=None, metavar=("EPOCHS", "ITERATIONS", "VAL_ITERATIONS"),
                    help="fine-tuning schedule (default: nnU-Net's 1000 x 250)")
     p.add_argument("--device", default="cuda", choices=["cuda", "cpu", "mps"])
-    p.add_argument("--out", required=True, help="report and per-init results folder")
+    p.add_argument("--out", required=True, help="report folder (results.csv, table.md, dice_vs_fraction.png, ...)")
+    p.add_argument("--runs", default=None, help="per-init nnUNet_results roots (default: <out>/runs)")
     return p
 
 
@@ -83,7 +84,7 @@ def run_one(args, target_name: str, init: str, checkpoint: str | None, fold_id: 
     """Fine-tune one init on one registered fold (resumable); returns nnU-Net's validation summary."""
     from nnssl.cli.trainer_dir import trainer_dir
 
-    results = os.path.join(os.path.abspath(args.out), "runs", init)
+    results = os.path.join(os.path.abspath(args.runs or os.path.join(args.out, "runs")), init)
     fold_dir = os.path.join(results, target_name, f"{trainer}__{args.plans_name}__{args.configuration}",
                             f"fold_{fold_id}")
     summary = os.path.join(fold_dir, "validation", "summary.json")
