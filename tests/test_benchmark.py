@@ -1,5 +1,6 @@
 """Low-label benchmark: split logic, report writer, and a tiny end-to-end run."""
 
+import itertools
 import os
 
 import pytest
@@ -8,8 +9,8 @@ from nnssl.benchmark.report import markdown_table, plot_dice_vs_fraction, read_c
 from nnssl.benchmark.splits import label_fraction_splits, register_splits
 from nnssl.io import load_json
 
-SPLITS = [{"train": [f"c{i:02d}" for i in range(40) if i % 5 != f], "val": [f"c{i:02d}" for i in range(40) if i % 5 == f]}
-          for f in range(5)]
+SPLITS = [{"train": [f"c{i:02d}" for i in range(40) if i % 5 != f],
+           "val": [f"c{i:02d}" for i in range(40) if i % 5 == f]} for f in range(5)]
 
 
 def test_fractions_are_nested_seeded_and_keep_validation():
@@ -20,7 +21,7 @@ def test_fractions_are_nested_seeded_and_keep_validation():
         mine = [e for e in entries if e["fold"] == fold]
         sizes = [len(e["train"]) for e in mine]
         assert sizes == [2, 5, 16, 32]  # ceil(p * 32)
-        for small, big in zip(mine, mine[1:]):
+        for small, big in itertools.pairwise(mine):
             assert set(small["train"]) < set(big["train"])
         assert all(e["val"] == SPLITS[fold]["val"] for e in mine)
         assert all(set(e["train"]).isdisjoint(e["val"]) for e in mine)
@@ -83,7 +84,8 @@ def test_benchmark_command_end_to_end(pool_env, tmp_path):
             "--schedule", "1", "2", "1", "--device", "cpu", "--out", str(out)]
     assert benchmark.main(argv) == 0
     rows = read_csv(str(out / "results.csv"))
-    assert {(r["init"], r["fraction"]) for r in rows} == {(i, f) for i in ("scratch", "reg_tiny") for f in (50.0, 100.0)}
+    expected = {(i, f) for i in ("scratch", "reg_tiny") for f in (50.0, 100.0)}
+    assert {(r["init"], r["fraction"]) for r in rows} == expected
     assert {r["label"] for r in rows} == {"mean", "1", "2"}
     assert all(0 <= r["dice"] <= 1 or r["dice"] != r["dice"] for r in rows)
     for f in ("table.md", "dice_vs_fraction.png", "benchmark.json", "label_fraction_splits.json"):

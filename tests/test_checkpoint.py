@@ -42,8 +42,9 @@ def test_loader_transfers_encoder_only_and_reports(tmp_path):
 
 
 def test_shape_mismatch_and_missing_record_fail_clearly(tmp_path):
-    from tests.test_mixcl_model import ARCH, REQ
     from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
+
+    from tests.test_mixcl_model import ARCH, REQ
 
     wide = get_network_from_plans("dynamic_network_architectures.architectures.unet.PlainConvUNet",
                                   {**ARCH, "features_per_stage": [8, 16, 64]}, REQ, 1, 3, deep_supervision=False)

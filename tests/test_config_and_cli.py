@@ -15,7 +15,7 @@ from nnssl.trainers.mixcl import MixCLPretrainer
 
 @pytest.mark.parametrize(("field", "value", "match"), [
     ("label_weight", -1.0, "label_weight"), ("temperature", 0.0, "temperature"), ("epochs", 0, "epochs"),
-    ("label_loss", "x", "label_loss"), ("sample_cap", 20000, "hard cap"), ("same_image_prob", 2.0, "same_image"),
+    ("label_loss", "x", "label_loss"), ("sample_cap", 20000, "hard cap"), ("same_image_prob", 2.0, r"same_image"),
 ])
 def test_mixcl_config_rejects_bad_values(field, value, match):
     with pytest.raises(ValueError, match=match):
@@ -37,7 +37,7 @@ def test_run_config_round_trip_and_unknown_fields(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="lamda"):
         load_run_config(MixCLConfig)
     monkeypatch.setenv("nnSSL_RUN_CONFIG", str(tmp_path / "nope.json"))
-    with pytest.raises(FileNotFoundError, match="nope.json"):
+    with pytest.raises(FileNotFoundError, match=r"nope\.json"):
         load_run_config(MixCLConfig)
 
 

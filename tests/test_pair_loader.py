@@ -70,7 +70,7 @@ def test_sampled_labels_match_the_label_patch(pool_env, p):
     key = loader.indices[0]
     np.random.seed(0)
     torch.manual_seed(0)
-    image, label = loader.base_patch(key)
+    _, label = loader.base_patch(key)
     gen = torch.Generator().manual_seed(0)
     coords, labels = loader._samples([label], gen)
     values = label[0][tuple(coords[:, 1:].T)]

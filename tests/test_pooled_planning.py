@@ -77,7 +77,7 @@ def test_validation_errors_before_any_work(pool_env, tmp_path):
             json.dump(dj2, f)
         with pytest.raises(ValueError, match="different numbers of input channels"):
             validate_pool([101, 150], None, True)
-        with pytest.raises(ValueError, match="no foreground labels.*--allow-unlabelled"):
+        with pytest.raises(ValueError, match=r"no foreground labels.*--allow-unlabelled"):
             validate_pool([101, 151], None, True)
         validate_pool([101, 151], None, False)  # explicitly allowed
     finally:

@@ -65,7 +65,7 @@ def test_sampler_draws_unique_voxels_inside_each_class_and_skips_ignore():
 
 def test_sampler_respects_cap():
     seg = np.repeat(np.arange(10), 100).reshape(10, 10, 10)
-    coords, labels = sample_class_voxels(seg, per_class=512, cap=200)
+    _, labels = sample_class_voxels(seg, per_class=512, cap=200)
     assert len(labels) == 200 and torch.bincount(labels).tolist() == [20] * 10
 
 

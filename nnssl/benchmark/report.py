@@ -7,8 +7,8 @@ from collections import defaultdict
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 FIELDS = ("init", "fraction", "fold", "n_train", "label", "dice")
 
@@ -52,9 +52,9 @@ def markdown_table(rows: list[dict], labels: list[str]) -> str:
             cells = []
             for f in fractions:
                 if f not in s[init]:
-                    cells.append("–")
+                    cells.append("n/a")
                     continue
-                m, sd, n = s[init][f]
+                m, sd, _ = s[init][f]
                 cell = f"{m:.3f} ± {sd:.3f}"
                 if init != "scratch" and f in s.get("scratch", {}):
                     cell += f" (Δ {m - s['scratch'][f][0]:+.3f})"

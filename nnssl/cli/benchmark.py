@@ -13,7 +13,6 @@ Example::
 """
 
 import argparse
-import json
 import os
 import platform
 import subprocess
@@ -32,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     """Argument parser."""
     p = argparse.ArgumentParser(prog="nnssl_benchmark", description=__doc__, allow_abbrev=False,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("-t", "--target", type=int, required=True, help="target dataset id (planned by nnssl_pretrain -t)")
+    p.add_argument("-t", "--target", type=int, required=True,
+                   help="target dataset id (planned by nnssl_pretrain -t)")
     p.add_argument("-c", "--configuration", default="3d_fullres", choices=["3d_fullres", "2d"])
     p.add_argument("-p", "--plans-name", default="nnsslPlans")
     p.add_argument("--init", action="append", default=[], metavar="NAME[=CHECKPOINT]",
@@ -90,7 +90,8 @@ def run_one(args, target_name: str, init: str, checkpoint: str | None, fold_id: 
     summary = os.path.join(fold_dir, "validation", "summary.json")
     if not os.path.isfile(summary):
         env = {**os.environ, "nnUNet_results": results,
-               "nnUNet_extTrainer": os.pathsep.join(p for p in (os.environ.get("nnUNet_extTrainer"), trainer_dir()) if p)}
+               "nnUNet_extTrainer": os.pathsep.join(
+                   p for p in (os.environ.get("nnUNet_extTrainer"), trainer_dir()) if p)}
         env.pop("nnSSL_PRETRAINED", None)
         if checkpoint:
             env["nnSSL_PRETRAINED"] = checkpoint
@@ -134,7 +135,8 @@ def run_benchmark(args) -> dict:
             k += 1
             t = time.time()
             summary = run_one(args, target_name, init, ckpt, fold_id, trainer_for(ckpt))
-            base = {"init": init, "fraction": entry["fraction"], "fold": entry["fold"], "n_train": len(entry["train"])}
+            base = {"init": init, "fraction": entry["fraction"], "fold": entry["fold"],
+                    "n_train": len(entry["train"])}
             rows.append({**base, "label": "mean", "dice": summary["foreground_mean"]["Dice"]})
             rows += [{**base, "label": str(lab), "dice": v["Dice"]} for lab, v in summary["mean"].items()]
             print(f"[{k}/{total}] {init:<14} {entry['fraction']:>5g} % fold {entry['fold']} "
@@ -146,7 +148,8 @@ def run_benchmark(args) -> dict:
         f.write(table)
     plot_dice_vs_fraction(rows, os.path.join(args.out, "dice_vs_fraction.png"),
                           title=f"{target_name} ({args.configuration}), {len(args.folds)} fold(s)")
-    report = {"command": "nnssl_benchmark " + " ".join(args.argv), "target": target_name, "configuration": args.configuration, "inits": inits,
+    report = {"command": "nnssl_benchmark " + " ".join(args.argv), "target": target_name,
+              "configuration": args.configuration, "inits": inits,
               "fractions": args.fractions, "folds": args.folds, "seed": args.seed, "schedule": args.schedule,
               "device": args.device, "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
               "wall_time_s": round(time.time() - start, 1)}

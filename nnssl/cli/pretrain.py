@@ -7,7 +7,6 @@ Example::
 """
 
 import argparse
-import dataclasses
 import os
 import sys
 

@@ -9,7 +9,7 @@ def trainer_dir() -> str:
     spec = importlib.util.find_spec("nnssl_trainers")
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError("nnssl_trainers is not installed; reinstall nnssl (pip install -e .)")
-    return os.path.abspath(list(spec.submodule_search_locations)[0])
+    return os.path.abspath(next(iter(spec.submodule_search_locations)))
 
 
 def ensure_ext_trainer_env() -> str:

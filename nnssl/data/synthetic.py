@@ -117,7 +117,8 @@ def write_dataset(raw_root: str, spec: SyntheticSpec, shape=(40, 48, 40), spacin
         seg = _labels(spec.family, case_shape, rng)
         img = _image(seg, rng)
         split = "Tr" if i < spec.num_cases else "Ts"
-        for arr, path in ((img, f"images{split}/case_{i:03d}_0000.nii.gz"), (seg, f"labels{split}/case_{i:03d}.nii.gz")):
+        names = (f"images{split}/case_{i:03d}_0000.nii.gz", f"labels{split}/case_{i:03d}.nii.gz")
+        for arr, path in zip((img, seg), names, strict=True):
             # nnU-Net's SimpleITK reader reverses axes; write (z, y, x) so arrays read back as given
             itk = sitk.GetImageFromArray(arr)
             itk.SetSpacing(tuple(float(x) for x in spacing[::-1]))

@@ -12,7 +12,6 @@ the trainer logs the schedule it uses.
 """
 
 import os
-
 from typing import ClassVar
 
 import torch
