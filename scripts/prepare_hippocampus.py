@@ -1,7 +1,9 @@
-"""Copy Hippocampus (../shared/data) into a temp nnUNet_raw as two disjoint datasets.
+"""Copy the benchmark data (../shared/data) into a temp nnUNet_raw.
 
-601: 100 cases for pretraining, 602: the other 100 cases as the low-label target (never pretrained
-on). The split is a seeded permutation (seed 0). The shared data is only read, never modified.
+601: 100 Hippocampus cases for pretraining, 602: the other 100 cases as the low-label target (never
+pretrained on). The split is a seeded permutation (seed 0). 603: all 100 ACDC cases (cardiac cine MRI,
+a different organ; its spacing is a 1 mm placeholder) as a cross-domain pretraining source.
+The shared data is only read, never modified.
 
 Usage: python scripts/prepare_hippocampus.py <nnUNet_raw> [--shared ../shared/data]
 """
@@ -47,6 +49,16 @@ def main() -> None:
             continue
         copy_cases(src, dst, sorted(subset))
         print(f"{dst}: {len(subset)} cases")
+    acdc = os.path.join(args.shared, "Dataset027_ACDC")
+    dst = os.path.join(args.raw, "Dataset603_ACDC")
+    if not os.path.isdir(acdc):
+        print(f"{acdc} not found: no ACDC pool")
+    elif os.path.isdir(dst):
+        print(f"{dst} exists, left as is")
+    else:
+        cases = sorted(f[:-7] for f in os.listdir(os.path.join(acdc, "labelsTr")) if f.endswith(".nii.gz"))
+        copy_cases(acdc, dst, cases)
+        print(f"{dst}: {len(cases)} cases")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,13 @@
 """Low-label benchmark: split logic, report writer, and a tiny end-to-end run."""
 
+import csv
 import itertools
 import os
 
+import numpy as np
 import pytest
 
+from nnssl.benchmark.curves import late_gain, plateau_table, plot_curves, read_curve, verdict
 from nnssl.benchmark.report import markdown_table, plot_dice_vs_fraction, read_csv, summarise, write_csv
 from nnssl.benchmark.splits import label_fraction_splits, register_splits
 from nnssl.io import load_json
@@ -88,8 +91,11 @@ def test_benchmark_command_end_to_end(pool_env, tmp_path):
     assert {(r["init"], r["fraction"]) for r in rows} == expected
     assert {r["label"] for r in rows} == {"mean", "1", "2"}
     assert all(0 <= r["dice"] <= 1 or r["dice"] != r["dice"] for r in rows)
-    for f in ("table.md", "dice_vs_fraction.png", "benchmark.json", "label_fraction_splits.json"):
+    for f in ("table.md", "dice_vs_fraction.png", "benchmark.json", "label_fraction_splits.json", "plateau.md",
+              "pseudo_dice_curves.png"):
         assert (out / f).is_file(), f
+    with open(out / "curves.csv") as fh:  # one epoch per run, read from nnU-Net's own checkpoint log
+        assert len(list(csv.DictReader(fh))) == len(expected)
     splits = load_json(str(out / "label_fraction_splits.json"))
     assert splits[0]["val"] == splits[1]["val"] and set(splits[0]["train"]) <= set(splits[1]["train"])
     logs = (out / "runs" / "reg_tiny" / f"fold_{splits[0]['nnunet_fold']}.log").read_text()
@@ -98,3 +104,42 @@ def test_benchmark_command_end_to_end(pool_env, tmp_path):
     table = (out / "table.md").read_text()
     assert benchmark.main(argv) == 0
     assert (out / "table.md").read_text() == table
+
+
+def curve_rows(n_epochs=12):
+    """scratch still rising linearly, mixcl flat at 0.6, over two folds."""
+    rows = []
+    for init, fold, e in itertools.product(("scratch", "mixcl"), (0, 1), range(n_epochs)):
+        d = 0.05 * e + 0.01 * fold if init == "scratch" else 0.6 + 0.002 * fold
+        rows.append({"init": init, "fraction": 5.0, "fold": fold, "epoch": e, "pseudo_dice": d})
+    return rows
+
+
+def test_late_gain_and_plateau_verdict():
+    assert late_gain([0.3] * 8) == 0
+    assert late_gain(0.1 * np.arange(8)) == pytest.approx(0.2)  # quarter = 2 epochs, mean gap 2 epochs
+    assert late_gain([0.0, 1.0]) == 1.0
+    with pytest.raises(ValueError, match="at least 2 epochs"):
+        late_gain([0.5])
+    assert verdict([0.0, 0.001], [12, 12], 0.02) == "yes"
+    assert verdict([0.0, 0.05], [12, 12], 0.02) == "no"  # one fold still rising is enough for "no"
+    assert verdict([0.0, 0.0], [6, 6], 0.02) == "too short"
+    table = plateau_table(curve_rows())
+    lines = {line.split(" | ")[0]: line for line in table.splitlines() if line.startswith("| s") or
+             line.startswith("| m")}
+    assert lines["| scratch"].endswith("| no |") and "+0.150" in lines["| scratch"]
+    assert lines["| mixcl"].endswith("| yes |") and "0.601 ± 0.001" in lines["| mixcl"]
+
+
+def test_curves_are_read_from_nnunet_checkpoint_logging(tmp_path):
+    import torch
+
+    log = {"mean_fg_dice": [0.1, 0.2, 0.4], "ema_fg_dice": [0.1, 0.11, 0.139], "train_losses": [1.0, 0.5, 0.2],
+           "val_losses": [1.1, 0.7, 0.3], "lrs": [0.01] * 3}
+    torch.save({"logging": log, "network_weights": {}}, tmp_path / "checkpoint_final.pth")
+    rows = read_curve(str(tmp_path / "checkpoint_final.pth"))
+    assert [r["epoch"] for r in rows] == [0, 1, 2]
+    assert [r["pseudo_dice"] for r in rows] == pytest.approx(log["mean_fg_dice"])
+    assert rows[2]["val_loss"] == pytest.approx(0.3) and rows[1]["ema_pseudo_dice"] == pytest.approx(0.11)
+    plot_curves(curve_rows(), str(tmp_path / "c.png"), title="t")
+    assert os.path.getsize(tmp_path / "c.png") > 5000

@@ -3,6 +3,7 @@
 import json
 import os
 
+import numpy as np
 import pytest
 
 from nnssl.data.synthetic import SyntheticSpec, write_dataset
@@ -85,3 +86,49 @@ def test_validation_errors_before_any_work(pool_env, tmp_path):
 
         shutil.rmtree(two)
         shutil.rmtree(unl)
+
+
+def test_plan_from_target_gives_the_sources_the_targets_network(nnunet_env):
+    """--plan-from-target: a differently shaped source is preprocessed with the target's plan; target untouched."""
+    from nnunetv2.experiment_planning.plan_and_preprocess_api import (
+        extract_fingerprint_dataset,
+        plan_experiment_dataset,
+        preprocess_dataset,
+    )
+
+    from nnssl.planning.pooled import _planning_safe_env, plan_and_preprocess_pool
+    from tests.conftest import tree_digest
+
+    raw, pre = nnunet_env["nnUNet_raw"], nnunet_env["nnUNet_preprocessed"]
+    write_dataset(raw, SyntheticSpec(210, "SmallTarget", "blobs", 3), shape=(24, 32, 24))
+    write_dataset(raw, SyntheticSpec(211, "BigSource", "shells", 3), shape=(40, 72, 64), spacing=(1.5, 1.0, 1.0))
+    extract_fingerprint_dataset(210, num_processes=1, verbose=False)
+    with _planning_safe_env():  # the stock nnU-Net plan of the target, under our plans name
+        plan_experiment_dataset(210, overwrite_plans_name="nnsslPlans")
+    preprocess_dataset(210, "nnsslPlans", ("3d_fullres",), [1], verbose=False)
+    target_dir = os.path.join(pre, "Dataset210_SmallTarget")
+    before = tree_digest(target_dir)
+
+    with pytest.raises(ValueError, match="needs the target dataset"):
+        plan_and_preprocess_pool([211], None, plan_from_target=True)
+    with pytest.raises(ValueError, match=r"OtherPlans\.json does not exist"):
+        plan_and_preprocess_pool([211], 210, plans_name="OtherPlans", plan_from_target=True)
+    with pytest.raises(ValueError, match="cannot be combined"):
+        plan_and_preprocess_pool([211], 210, gpu_memory_target_in_gb=4, plan_from_target=True)
+    pool = plan_and_preprocess_pool([211], 210, plan_from_target=True)
+
+    assert tree_digest(target_dir) == before  # plans, records and preprocessed data of the target unchanged
+    target = load(os.path.join(target_dir, "nnsslPlans.json"))["configurations"]["3d_fullres"]
+    src_plans = load(os.path.join(pre, "Dataset211_BigSource", "nnsslPlans.json"))
+    src = src_plans["configurations"]["3d_fullres"]
+    for key in ("architecture", "patch_size", "spacing", "data_identifier"):
+        assert src[key] == target[key], key
+    own = load(os.path.join(pre, "Dataset211_BigSource", "dataset_fingerprint.json"))
+    assert src_plans["foreground_intensity_properties_per_channel"] == \
+        own["foreground_intensity_properties_per_channel"]
+    assert src_plans["nnssl"]["plan_from"] == "Dataset210_SmallTarget"
+    # its own median shape is larger than the target's patch: a pooled plan would have built another network
+    assert max(np.median(own["shapes_after_crop"], 0)) > max(target["patch_size"])
+    folder = os.path.join(pre, pool.pool_name, target["data_identifier"])
+    ids = {f.split(".")[0].removesuffix("_seg") for f in os.listdir(folder)}
+    assert {case_dataset_id(i) for i in ids} == {211} and len(ids) == 3

@@ -5,7 +5,8 @@ extra folds of nnU-Net's ``splits_final.json`` (validation cases unchanged), eve
 fine-tuned with ``nnUNetv2_train`` on the same subset and schedule, and nnU-Net's own validation
 (``compute_metrics_on_folder``) scores the fold's validation cases. Each init trains into its own
 ``nnUNet_results`` root below ``--out`` so results never collide; finished runs are skipped, so the
-command resumes where it stopped. Writes results.csv, table.md, dice_vs_fraction.png, benchmark.json.
+command resumes where it stopped. Writes results.csv, table.md, dice_vs_fraction.png, benchmark.json,
+and from nnU-Net's epoch log curves.csv, plateau.md (did each run level off?) and pseudo_dice_curves.png.
 
 Example::
 
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import time
 
+from nnssl.benchmark.curves import plateau_table, plot_curves, read_curve, write_curves
 from nnssl.benchmark.report import markdown_table, plot_dice_vs_fraction, write_csv
 from nnssl.benchmark.splits import label_fraction_splits, register_splits
 from nnssl.io import atomic_save_json, load_json
@@ -80,8 +82,10 @@ def trainer_for(checkpoint: str | None) -> str:
     return TRAINER_FOR_METHOD[record["method"]]
 
 
-def run_one(args, target_name: str, init: str, checkpoint: str | None, fold_id: int, trainer: str) -> dict:
-    """Fine-tune one init on one registered fold (resumable); returns nnU-Net's validation summary."""
+def run_one(args, target_name: str, init: str, checkpoint: str | None, fold_id: int,
+            trainer: str) -> tuple[dict, str]:
+    """Fine-tune one init on one registered fold (resumable); returns nnU-Net's validation summary and the
+    run's fold folder."""
     from nnssl.cli.trainer_dir import trainer_dir
 
     results = os.path.join(os.path.abspath(args.runs or os.path.join(args.out, "runs")), init)
@@ -106,7 +110,7 @@ def run_one(args, target_name: str, init: str, checkpoint: str | None, fold_id: 
             proc = subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
         if proc.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd)} failed; see {log.name}")
-    return load_json(summary)
+    return load_json(summary), fold_dir
 
 
 def run_benchmark(args) -> dict:
@@ -128,15 +132,16 @@ def run_benchmark(args) -> dict:
     os.makedirs(args.out, exist_ok=True)
     atomic_save_json([{**e, "nnunet_fold": f} for e, f in zip(entries, fold_ids, strict=True)],
                      os.path.join(args.out, "label_fraction_splits.json"))
-    rows, total, k = [], len(entries) * len(inits), 0
+    rows, curves, total, k = [], [], len(entries) * len(inits), 0
     labels = sorted({str(v) for n, v in load_json(os.path.join(pre, "dataset.json"))["labels"].items() if v != 0})
     for entry, fold_id in zip(entries, fold_ids, strict=True):
         for init, ckpt in inits.items():
             k += 1
             t = time.time()
-            summary = run_one(args, target_name, init, ckpt, fold_id, trainer_for(ckpt))
+            summary, fold_dir = run_one(args, target_name, init, ckpt, fold_id, trainer_for(ckpt))
             base = {"init": init, "fraction": entry["fraction"], "fold": entry["fold"],
                     "n_train": len(entry["train"])}
+            curves += [{**base, **r} for r in read_curve(os.path.join(fold_dir, "checkpoint_final.pth"))]
             rows.append({**base, "label": "mean", "dice": summary["foreground_mean"]["Dice"]})
             rows += [{**base, "label": str(lab), "dice": v["Dice"]} for lab, v in summary["mean"].items()]
             print(f"[{k}/{total}] {init:<14} {entry['fraction']:>5g} % fold {entry['fold']} "
@@ -146,8 +151,13 @@ def run_benchmark(args) -> dict:
     table = markdown_table(rows, ["mean", *labels])
     with open(os.path.join(args.out, "table.md"), "w") as f:
         f.write(table)
-    plot_dice_vs_fraction(rows, os.path.join(args.out, "dice_vs_fraction.png"),
-                          title=f"{target_name} ({args.configuration}), {len(args.folds)} fold(s)")
+    title = f"{target_name} ({args.configuration}), {len(args.folds)} fold(s)"
+    plot_dice_vs_fraction(rows, os.path.join(args.out, "dice_vs_fraction.png"), title=title)
+    write_curves(curves, os.path.join(args.out, "curves.csv"))
+    plateau = plateau_table(curves)
+    with open(os.path.join(args.out, "plateau.md"), "w") as f:
+        f.write(plateau)
+    plot_curves(curves, os.path.join(args.out, "pseudo_dice_curves.png"), title=title)
     report = {"command": "nnssl_benchmark " + " ".join(args.argv), "target": target_name,
               "configuration": args.configuration, "inits": inits,
               "fractions": args.fractions, "folds": args.folds, "seed": args.seed, "schedule": args.schedule,
@@ -155,6 +165,7 @@ def run_benchmark(args) -> dict:
               "wall_time_s": round(time.time() - start, 1)}
     atomic_save_json(report, os.path.join(args.out, "benchmark.json"))
     print(table)
+    print(plateau)
     return report
 
 

@@ -35,6 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gpu-memory-target", type=float, default=None, help="nnU-Net planner VRAM target (GB)")
     p.add_argument("--plan-batch-size", type=int, default=None,
                    help="override the planned batch size in every written plan (fine-tuning uses it too)")
+    p.add_argument("--plan-from-target", action="store_true",
+                   help="do not plan the pool: preprocess the sources with the target's existing plan (nnU-Net's "
+                        "pretraining recipe, like nnUNetv2_move_plans_between_datasets). For sources whose own "
+                        "plan would give the target a different or far more expensive network")
     p.add_argument("--plan-only", action="store_true", help="plan and preprocess, do not train")
     g = p.add_argument_group("schedule")
     g.add_argument("--epochs", type=int, default=PretrainConfig.epochs)
@@ -138,7 +142,7 @@ def pretrain(args: argparse.Namespace) -> str:
     make_config(args, target_name, stages[0][0])  # validate every flag before any work
     pool = plan_and_preprocess_pool(args.datasets, args.target, args.plans_name, (args.configuration,),
                                     args.num_processes, needs_labels, args.pool_id, args.gpu_memory_target,
-                                    args.plan_batch_size)
+                                    args.plan_batch_size, args.plan_from_target)
     ckpts = {stage: os.path.join(output_folder(pool.pool_name, trainer, args.plans_name, args.configuration,
                                                run_name, method.name), "checkpoint_final.pth")
              for stage, trainer in method.stages}

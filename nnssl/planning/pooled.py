@@ -243,19 +243,63 @@ def assemble_pool(pool_name: str, sources: dict[int, str], pooled_plans: dict, m
     atomic_save_json(_keep_other_configurations(plans, plans_file), plans_file)
 
 
+def target_plans(target_name: str, plans_name: str, configurations) -> dict:
+    """The target's existing plans, restricted to ``configurations``, as the plan for a new pool.
+
+    This is nnU-Net's pretraining recipe (``nnUNetv2_move_plans_between_datasets``): the pretraining
+    data is preprocessed with the fine-tuning dataset's plan, so the pretrained network has exactly
+    the topology that the target's runs build.
+
+    Raises:
+        ValueError: when the target has no such plans file or configuration.
+    """
+    plans_file = os.path.join(os.environ["nnUNet_preprocessed"], target_name, f"{plans_name}.json")
+    if not os.path.isfile(plans_file):
+        raise ValueError(f"--plan-from-target: {plans_file} does not exist. Plan the target first (an earlier "
+                         f"nnssl_pretrain -t, or nnUNetv2_plan_and_preprocess with -overwrite_plans_name "
+                         f"{plans_name})")
+    plans = load_json(plans_file)
+    missing = [c for c in configurations if c not in plans.get("configurations", {})]
+    if missing:
+        raise ValueError(f"--plan-from-target: {plans_file} has no configuration {missing}; it has "
+                         f"{sorted(plans.get('configurations', {}))}")
+    plans = copy.deepcopy(plans)
+    plans.pop("nnssl", None)
+    plans["configurations"] = {c: plans["configurations"][c] for c in configurations}
+    return plans
+
+
+def _plan_pool(sources: dict[int, str], merged: dict, n_training: int, plans_name: str,
+               gpu_memory_target_in_gb: float | None) -> dict:
+    """nnU-Net's ExperimentPlanner run on the pooled fingerprint."""
+    from nnunetv2.experiment_planning.plan_and_preprocess_api import plan_experiment_dataset
+
+    planner = _make_pooled_planner(merged, n_training)
+    with _planning_safe_env():
+        pooled, _ = plan_experiment_dataset(next(iter(sources)), planner, gpu_memory_target_in_gb,
+                                            overwrite_plans_name=plans_name)
+    pooled = copy.deepcopy(pooled)
+    pooled["experiment_planner_used"] = "ExperimentPlanner"  # resolvable by name inside nnU-Net
+    return pooled
+
+
 def plan_and_preprocess_pool(source_ids, target_id: int | None = None, plans_name: str = "nnsslPlans",
                              configurations=("3d_fullres",), num_processes: int = 1,
                              require_labels: bool = True, pool_id: int | None = None,
                              gpu_memory_target_in_gb: float | None = None,
-                             batch_size: int | None = None) -> PoolPlan:
-    """Plan one configuration for all source datasets, preprocess them (and the target), build the pool."""
-    from nnunetv2.experiment_planning.plan_and_preprocess_api import (
-        extract_fingerprint_dataset,
-        plan_experiment_dataset,
-        preprocess_dataset,
-    )
+                             batch_size: int | None = None, plan_from_target: bool = False) -> PoolPlan:
+    """Plan one configuration for all source datasets, preprocess them (and the target), build the pool.
+
+    With ``plan_from_target`` the pool is not planned: the sources get the target's existing plan
+    (:func:`target_plans`), and the target's plans and preprocessed data are left untouched.
+    """
+    from nnunetv2.experiment_planning.plan_and_preprocess_api import extract_fingerprint_dataset, preprocess_dataset
 
     sources, target = validate_pool(list(source_ids), target_id, require_labels)
+    if plan_from_target and target is None:
+        raise ValueError("--plan-from-target needs the target dataset (-t) whose plan the sources should use")
+    if plan_from_target and gpu_memory_target_in_gb is not None:
+        raise ValueError("--gpu-memory-target plans a new pool; it cannot be combined with --plan-from-target")
     allowed = ("2d", "3d_fullres")
     bad = [c for c in configurations if c not in allowed]
     if bad:
@@ -269,12 +313,10 @@ def plan_and_preprocess_pool(source_ids, target_id: int | None = None, plans_nam
     fps = [load_json(os.path.join(pre, n, "dataset_fingerprint.json")) for n in sources.values()]
     merged = merge_fingerprints(fps, list(sources.values()))
     n_training = sum(len(fp["spacings"]) for fp in fps)
-    planner = _make_pooled_planner(merged, n_training)
-    with _planning_safe_env():
-        pooled, _ = plan_experiment_dataset(next(iter(sources)), planner, gpu_memory_target_in_gb,
-                                            overwrite_plans_name=plans_name)
-    pooled = copy.deepcopy(pooled)
-    pooled["experiment_planner_used"] = "ExperimentPlanner"  # resolvable by name inside nnU-Net
+    if plan_from_target:
+        pooled = target_plans(target[1], plans_name, configurations)
+    else:
+        pooled = _plan_pool(sources, merged, n_training, plans_name, gpu_memory_target_in_gb)
     pooled["configurations"] = {c: pooled["configurations"][c] for c in configurations
                                 if c in pooled["configurations"]}
     if batch_size is not None:
@@ -287,9 +329,16 @@ def plan_and_preprocess_pool(source_ids, target_id: int | None = None, plans_nam
         raise ValueError(f"nnU-Net planned no {missing} configuration for this pool (2D data has no "
                          f"3d_fullres); use -c 2d")
     for d, name in everyone.items():
+        if plan_from_target and d == target[0]:  # its plan is the pool's plan: leave its files as they are
+            data = os.path.join(pre, name, pooled["configurations"][configurations[0]]["data_identifier"])
+            if not os.path.isdir(data):
+                preprocess_dataset(d, plans_name, tuple(configurations), [num_processes], verbose=False)
+            continue
         plans = _dataset_plans(pooled, name, plans_name, configurations)
         plans["nnssl"] = {"role": "target" if target and d == target[0] else "source", "pool": pool_name,
                           "sources": {str(k): v for k, v in sources.items()}, "pretrained": {}}
+        if plan_from_target:
+            plans["nnssl"]["plan_from"] = target[1]
         plans_file = os.path.join(pre, name, f"{plans_name}.json")
         atomic_save_json(_keep_other_configurations(plans, plans_file), plans_file)
         shutil.copyfile(os.path.join(os.environ["nnUNet_raw"], name, "dataset.json"),
