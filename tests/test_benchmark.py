@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from nnssl.benchmark.curves import late_gain, plateau_table, plot_curves, read_curve, verdict
-from nnssl.benchmark.report import markdown_table, plot_dice_vs_fraction, read_csv, summarise, write_csv
+from nnssl.benchmark.report import (
+    markdown_table,
+    paired_differences,
+    plot_dice_vs_fraction,
+    read_csv,
+    summarise,
+    write_csv,
+)
 from nnssl.benchmark.splits import label_fraction_splits, register_splits
 from nnssl.io import load_json
 
@@ -71,7 +78,10 @@ def test_report_table_and_plot(tmp_path):
     table = markdown_table(rows, ["mean"])
     data_rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| init")]
     assert data_rows[0].startswith("| scratch |")  # scratch first
-    assert "(Δ +0.050)" in table and sum(row.count("±") for row in data_rows) == 6
+    assert "(Δ +0.050 ± 0.000, 2/2)" in table and sum(row.count("±") for row in data_rows) == 9
+    flipped = [{**r, "dice": r["dice"] - 0.1 * (r["init"] == "mixcl" and r["fold"] == 1)} for r in rows]
+    assert paired_differences(flipped, "mixcl", 5.0) == pytest.approx([0.05, -0.05])
+    assert "(Δ +0.000 ± 0.050, 1/2)" in markdown_table(flipped, ["mean"])
     plot_dice_vs_fraction(rows, str(tmp_path / "p.png"))
     assert os.path.getsize(tmp_path / "p.png") > 5000
 
@@ -96,6 +106,8 @@ def test_benchmark_command_end_to_end(pool_env, tmp_path):
         assert (out / f).is_file(), f
     with open(out / "curves.csv") as fh:  # one epoch per run, read from nnU-Net's own checkpoint log
         assert len(list(csv.DictReader(fh))) == len(expected)
+    run_time = load_json(str(out / "benchmark.json"))["run_time_s"]
+    assert 0 < run_time["mean"] <= run_time["total"] <= load_json(str(out / "benchmark.json"))["wall_time_s"]
     splits = load_json(str(out / "label_fraction_splits.json"))
     assert splits[0]["val"] == splits[1]["val"] and set(splits[0]["train"]) <= set(splits[1]["train"])
     logs = (out / "runs" / "reg_tiny" / f"fold_{splits[0]['nnunet_fold']}.log").read_text()

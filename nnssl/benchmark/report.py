@@ -39,13 +39,21 @@ def summarise(rows: list[dict], label: str = "mean") -> dict:
             for i, fr in values.items()}
 
 
+def paired_differences(rows: list[dict], init: str, fraction: float, label: str = "mean") -> list[float]:
+    """Dice of ``init`` minus Dice of scratch, fold by fold (folds where both exist)."""
+    dice = {(r["init"], r["fold"]): r["dice"] for r in rows if r["label"] == label and r["fraction"] == fraction}
+    return [d - dice[("scratch", fold)] for (i, fold), d in sorted(dice.items())
+            if i == init and ("scratch", fold) in dice]
+
+
 def markdown_table(rows: list[dict], labels: list[str]) -> str:
-    """Mean ± std over folds per fraction and init, with the difference to scratch, per label."""
+    """Mean ± std over folds per fraction and init, with the paired difference to scratch, per label."""
     out = []
     for label in labels:
         s = summarise(rows, label)
         fractions = sorted({f for fr in s.values() for f in fr})
-        out.append(f"\n**Dice, label {label}** (mean ± std over folds; Δ = minus scratch)\n")
+        out.append(f"\n**Dice, label {label}** (mean ± std over folds; Δ = minus scratch on the same fold, "
+                   f"mean ± std; k/n = folds where the init beat scratch)\n")
         out.append("| init | " + " | ".join(f"{f:g} %" for f in fractions) + " |")
         out.append("|---|" + "---|" * len(fractions))
         for init in sorted(s, key=lambda i: (i != "scratch", i)):
@@ -56,8 +64,10 @@ def markdown_table(rows: list[dict], labels: list[str]) -> str:
                     continue
                 m, sd, _ = s[init][f]
                 cell = f"{m:.3f} ± {sd:.3f}"
-                if init != "scratch" and f in s.get("scratch", {}):
-                    cell += f" (Δ {m - s['scratch'][f][0]:+.3f})"
+                diffs = paired_differences(rows, init, f, label) if init != "scratch" else []
+                if diffs:
+                    cell += (f" (Δ {np.mean(diffs):+.3f} ± {np.std(diffs):.3f}, "
+                             f"{sum(d > 0 for d in diffs)}/{len(diffs)})")
                 cells.append(cell)
             out.append(f"| {init} | " + " | ".join(cells) + " |")
     return "\n".join(out) + "\n"

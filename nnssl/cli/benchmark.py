@@ -113,6 +113,13 @@ def run_one(args, target_name: str, init: str, checkpoint: str | None, fold_id: 
     return load_json(summary), fold_dir
 
 
+def run_seconds(fold_dir: str) -> float:
+    """Training + validation time of a finished run: nnU-Net writes debug.json at the start and
+    validation/summary.json at the end (so a resumed grid still reports every run's time)."""
+    return os.path.getmtime(os.path.join(fold_dir, "validation", "summary.json")) - \
+        os.path.getmtime(os.path.join(fold_dir, "debug.json"))
+
+
 def run_benchmark(args) -> dict:
     """Run the grid and write the report; returns the report dict."""
     from nnssl.planning.pooled import resolve_dataset
@@ -132,7 +139,7 @@ def run_benchmark(args) -> dict:
     os.makedirs(args.out, exist_ok=True)
     atomic_save_json([{**e, "nnunet_fold": f} for e, f in zip(entries, fold_ids, strict=True)],
                      os.path.join(args.out, "label_fraction_splits.json"))
-    rows, curves, total, k = [], [], len(entries) * len(inits), 0
+    rows, curves, run_times, total, k = [], [], [], len(entries) * len(inits), 0
     labels = sorted({str(v) for n, v in load_json(os.path.join(pre, "dataset.json"))["labels"].items() if v != 0})
     for entry, fold_id in zip(entries, fold_ids, strict=True):
         for init, ckpt in inits.items():
@@ -142,11 +149,12 @@ def run_benchmark(args) -> dict:
             base = {"init": init, "fraction": entry["fraction"], "fold": entry["fold"],
                     "n_train": len(entry["train"])}
             curves += [{**base, **r} for r in read_curve(os.path.join(fold_dir, "checkpoint_final.pth"))]
+            run_times.append(run_seconds(fold_dir))
             rows.append({**base, "label": "mean", "dice": summary["foreground_mean"]["Dice"]})
             rows += [{**base, "label": str(lab), "dice": v["Dice"]} for lab, v in summary["mean"].items()]
             print(f"[{k}/{total}] {init:<14} {entry['fraction']:>5g} % fold {entry['fold']} "
                   f"({len(entry['train'])} cases): Dice {summary['foreground_mean']['Dice']:.3f} "
-                  f"({time.time() - t:.0f} s)", flush=True)
+                  f"({time.time() - t:.0f} s, run {run_times[-1]:.0f} s)", flush=True)
     write_csv(rows, os.path.join(args.out, "results.csv"))
     table = markdown_table(rows, ["mean", *labels])
     with open(os.path.join(args.out, "table.md"), "w") as f:
@@ -162,7 +170,9 @@ def run_benchmark(args) -> dict:
               "configuration": args.configuration, "inits": inits,
               "fractions": args.fractions, "folds": args.folds, "seed": args.seed, "schedule": args.schedule,
               "device": args.device, "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
-              "wall_time_s": round(time.time() - start, 1)}
+              "wall_time_s": round(time.time() - start, 1),
+              "run_time_s": {"total": round(sum(run_times), 1), "mean": round(sum(run_times) / len(run_times), 1),
+                             "measured": "per run, nnU-Net's debug.json (start) to validation/summary.json (end)"}}
     atomic_save_json(report, os.path.join(args.out, "benchmark.json"))
     print(table)
     print(plateau)
