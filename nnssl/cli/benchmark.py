@@ -170,7 +170,7 @@ def run_benchmark(args) -> dict:
               "configuration": args.configuration, "inits": inits,
               "fractions": args.fractions, "folds": args.folds, "seed": args.seed, "schedule": args.schedule,
               "device": args.device, "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
-              "wall_time_s": round(time.time() - start, 1),
+              "wall_time_s_this_call": round(time.time() - start, 1),  # a resumed call only trains what is missing
               "run_time_s": {"total": round(sum(run_times), 1), "mean": round(sum(run_times) / len(run_times), 1),
                              "measured": "per run, nnU-Net's debug.json (start) to validation/summary.json (end)"}}
     atomic_save_json(report, os.path.join(args.out, "benchmark.json"))
