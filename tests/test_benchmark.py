@@ -136,6 +136,8 @@ def test_late_gain_and_plateau_verdict():
     assert verdict([0.0, 0.001], [12, 12], 0.02) == "yes"
     assert verdict([0.0, 0.05], [12, 12], 0.02) == "no"  # one fold still rising is enough for "no"
     assert verdict([0.0, 0.0], [6, 6], 0.02) == "too short"
+    one_epoch = plateau_table(curve_rows(1))
+    assert one_epoch.count("too short") == 2 and "nan" in one_epoch
     table = plateau_table(curve_rows())
     lines = {line.split(" | ")[0]: line for line in table.splitlines() if line.startswith("| s") or
              line.startswith("| m")}

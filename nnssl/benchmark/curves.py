@@ -76,7 +76,8 @@ def plateau_table(rows: list[dict], threshold: float = 0.02) -> str:
     cells = defaultdict(list)
     for (init, fraction, _), series in _by_run(rows).items():
         k = max(1, len(series) // 4)
-        cells[(init, fraction)].append((float(np.mean(series[-k:])), late_gain(series), len(series)))
+        gain = late_gain(series) if len(series) >= 2 else float("nan")  # a 1-epoch smoke run has no trend
+        cells[(init, fraction)].append((float(np.mean(series[-k:])), gain, len(series)))
     out = ["| init | fraction | epochs | pseudo Dice, last quarter | late gain | "
            f"levelled off (all folds < {threshold}) |",
            "|---|---|---|---|---|---|"]
