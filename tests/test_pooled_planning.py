@@ -132,3 +132,17 @@ def test_plan_from_target_gives_the_sources_the_targets_network(nnunet_env):
     folder = os.path.join(pre, pool.pool_name, target["data_identifier"])
     ids = {f.split(".")[0].removesuffix("_seg") for f in os.listdir(folder)}
     assert {case_dataset_id(i) for i in ids} == {211} and len(ids) == 3
+
+
+def test_target_plans_names_the_missing_configuration(nnunet_env):
+    from nnssl.io import atomic_save_json
+    from nnssl.planning.pooled import target_plans
+
+    folder = os.path.join(nnunet_env["nnUNet_preprocessed"], "Dataset210_T")
+    os.makedirs(folder)
+    atomic_save_json({"configurations": {"3d_fullres": {"patch_size": [8, 8, 8]}}, "nnssl": {"role": "target"}},
+                     os.path.join(folder, "nnsslPlans.json"))
+    with pytest.raises(ValueError, match=r"no configuration \['2d'\]; it has \['3d_fullres'\]"):
+        target_plans("Dataset210_T", "nnsslPlans", ("2d",))
+    plans = target_plans("Dataset210_T", "nnsslPlans", ("3d_fullres",))
+    assert "nnssl" not in plans and plans["configurations"]["3d_fullres"]["patch_size"] == [8, 8, 8]

@@ -9,7 +9,6 @@ nnU-Net's poly schedule takes the learning rate to zero at the end, which flatte
 the real test is a longer budget giving the same Dice. Runs shorter than 8 epochs are not judged.
 """
 
-import csv
 import os
 from collections import defaultdict
 
@@ -18,6 +17,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+
+from nnssl.benchmark.report import write_csv
 
 CURVE_FIELDS = ("init", "fraction", "fold", "epoch", "pseudo_dice", "ema_pseudo_dice", "train_loss", "val_loss")
 
@@ -47,11 +48,7 @@ def late_gain(values) -> float:
 
 def write_curves(rows: list[dict], path: str) -> None:
     """One row per init, fraction, fold and epoch."""
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=CURVE_FIELDS)
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: r[k] for k in CURVE_FIELDS})
+    write_csv(rows, path, CURVE_FIELDS)
 
 
 def _by_run(rows: list[dict]) -> dict:

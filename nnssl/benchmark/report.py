@@ -13,13 +13,14 @@ import numpy as np
 FIELDS = ("init", "fraction", "fold", "n_train", "label", "dice")
 
 
-def write_csv(rows: list[dict], path: str) -> None:
-    """One row per init, fraction, fold and class (label 'mean' is nnU-Net's foreground mean)."""
+def write_csv(rows: list[dict], path: str, fields=FIELDS) -> None:
+    """The ``fields`` of every row; by default one row per init, fraction, fold and class (label 'mean' is
+    nnU-Net's foreground mean)."""
     with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=FIELDS)
+        w = csv.DictWriter(f, fieldnames=fields)
         w.writeheader()
         for r in rows:
-            w.writerow({k: r[k] for k in FIELDS})
+            w.writerow({k: r[k] for k in fields})
 
 
 def read_csv(path: str) -> list[dict]:
