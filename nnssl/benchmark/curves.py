@@ -91,13 +91,13 @@ def plot_curves(rows: list[dict], path: str, title: str = "") -> None:
     fractions = sorted({f for _, f, _ in runs})
     fig, axes = plt.subplots(1, len(fractions), figsize=(4 * len(fractions), 3.5), squeeze=False, sharey=True)
     for ax, fraction in zip(axes[0], fractions, strict=True):
-        for init in sorted({i for i, f, _ in runs if f == fraction}, key=lambda i: (i != "scratch", i)):
+        for init in sorted({i for i, f, _ in runs if f == fraction}, key=lambda i: (not i.startswith("scratch"), i)):
             series = [s for (i, f, _), s in runs.items() if i == init and f == fraction]
             n = min(len(s) for s in series)
             mean = np.mean([s[:n] for s in series], axis=0)
             ax.plot(np.arange(1, n + 1), mean, label=f"{init} ({len(series)})",
-                    linestyle="--" if init == "scratch" else "-")
-        ax.set_title(f"{fraction:g} % labels")
+                    linestyle="--" if init.startswith("scratch") else "-")
+        ax.set_title(f"{fraction:.3g} % labels")
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("pseudo Dice (nnU-Net, validation patches)")

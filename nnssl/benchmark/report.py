@@ -40,11 +40,26 @@ def summarise(rows: list[dict], label: str = "mean") -> dict:
             for i, fr in values.items()}
 
 
-def paired_differences(rows: list[dict], init: str, fraction: float, label: str = "mean") -> list[float]:
-    """Dice of ``init`` minus Dice of scratch, fold by fold (folds where both exist)."""
+SCRATCH_INITS = ("scratch", "scratch_warmup")
+
+
+def paired_differences(rows: list[dict], init: str, fraction: float, label: str = "mean",
+                       baseline: str = "scratch") -> list[float]:
+    """Dice of ``init`` minus Dice of ``baseline``, fold by fold (folds where both exist)."""
     dice = {(r["init"], r["fold"]): r["dice"] for r in rows if r["label"] == label and r["fraction"] == fraction}
-    return [d - dice[("scratch", fold)] for (i, fold), d in sorted(dice.items())
-            if i == init and ("scratch", fold) in dice]
+    return [d - dice[(baseline, fold)] for (i, fold), d in sorted(dice.items())
+            if i == init and (baseline, fold) in dice]
+
+
+def amount_label(rows: list[dict], fraction: float) -> str:
+    """Column title: the percentage and, when every fold agrees, the number of labelled cases."""
+    n = {r["n_train"] for r in rows if r["fraction"] == fraction}
+    cases = f" ({n.pop()} case{'s' if min(n | {2}) != 1 else ''})" if len(n) == 1 else ""
+    return f"{fraction:.3g} %{cases}"
+
+
+def _order(init: str) -> tuple:
+    return (init not in SCRATCH_INITS, SCRATCH_INITS.index(init) if init in SCRATCH_INITS else 0, init)
 
 
 def markdown_table(rows: list[dict], labels: list[str]) -> str:
@@ -53,11 +68,11 @@ def markdown_table(rows: list[dict], labels: list[str]) -> str:
     for label in labels:
         s = summarise(rows, label)
         fractions = sorted({f for fr in s.values() for f in fr})
-        out.append(f"\n**Dice, label {label}** (mean ± std over folds; Δ = minus scratch on the same fold, "
-                   f"mean ± std; k/n = folds where the init beat scratch)\n")
-        out.append("| init | " + " | ".join(f"{f:g} %" for f in fractions) + " |")
+        out.append(f"\n**Dice, label {label}** (mean ± std over folds; Δ = minus a scratch baseline on the same "
+                   f"fold, mean ± std; k/n = folds where the init beat it; Δw = against scratch_warmup)\n")
+        out.append("| init | " + " | ".join(amount_label(rows, f) for f in fractions) + " |")
         out.append("|---|" + "---|" * len(fractions))
-        for init in sorted(s, key=lambda i: (i != "scratch", i)):
+        for init in sorted(s, key=_order):
             cells = []
             for f in fractions:
                 if f not in s[init]:
@@ -65,27 +80,33 @@ def markdown_table(rows: list[dict], labels: list[str]) -> str:
                     continue
                 m, sd, _ = s[init][f]
                 cell = f"{m:.3f} ± {sd:.3f}"
-                diffs = paired_differences(rows, init, f, label) if init != "scratch" else []
-                if diffs:
-                    cell += (f" (Δ {np.mean(diffs):+.3f} ± {np.std(diffs):.3f}, "
-                             f"{sum(d > 0 for d in diffs)}/{len(diffs)})")
+                parts = []
+                for baseline, symbol in (("scratch", "Δ"), ("scratch_warmup", "Δw")):
+                    diffs = paired_differences(rows, init, f, label, baseline) if init != baseline else []
+                    if diffs and not (init in SCRATCH_INITS and baseline == "scratch_warmup"):
+                        parts.append(f"{symbol} {np.mean(diffs):+.3f} ± {np.std(diffs):.3f}, "
+                                     f"{sum(d > 0 for d in diffs)}/{len(diffs)}")
+                if parts:
+                    cell += " (" + "; ".join(parts) + ")"
                 cells.append(cell)
             out.append(f"| {init} | " + " | ".join(cells) + " |")
     return "\n".join(out) + "\n"
 
 
 def plot_dice_vs_fraction(rows: list[dict], path: str, label: str = "mean", title: str = "") -> None:
-    """One line per init: mean Dice over folds vs label fraction (log x), error bars = std."""
+    """One line per init: mean Dice over folds vs number of labelled cases (log x), error bars = std."""
     s = summarise(rows, label)
+    cases = {f: float(np.mean([r["n_train"] for r in rows if r["fraction"] == f])) for f in {r["fraction"] for r in rows}}
     fig, ax = plt.subplots(figsize=(6, 4))
-    for init in sorted(s, key=lambda i: (i != "scratch", i)):
+    for init in sorted(s, key=_order):
         fr = sorted(s[init])
-        ax.errorbar(fr, [s[init][f][0] for f in fr], yerr=[s[init][f][1] for f in fr], marker="o", capsize=3,
-                    label=init, linestyle="--" if init == "scratch" else "-")
+        ax.errorbar([cases[f] for f in fr], [s[init][f][0] for f in fr], yerr=[s[init][f][1] for f in fr],
+                    marker="o", capsize=3, label=init, linestyle="--" if init in SCRATCH_INITS else "-")
     ax.set_xscale("log")
-    ax.set_xticks(sorted({f for v in s.values() for f in v}))
-    ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
-    ax.set_xlabel("labelled training cases (% of the fold)")
+    ax.set_xticks(sorted(set(cases.values())))
+    ax.get_xaxis().set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    ax.get_xaxis().set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_xlabel("labelled training cases")
     ax.set_ylabel(f"Dice ({label})")
     ax.set_title(title)
     ax.grid(alpha=0.3)

@@ -15,15 +15,22 @@ import numpy as np
 from nnssl.io import atomic_save_json, load_json
 
 
-def label_fraction_splits(splits: list[dict], folds, fractions, seed: int = 0) -> list[dict]:
-    """Entries {fold, fraction, train, val} for every requested fold and fraction (percent).
+def label_fraction_splits(splits: list[dict], folds, fractions, seed: int = 0, cases=()) -> list[dict]:
+    """Entries {fold, fraction, train, val} for every requested fold and fraction (percent) or case count.
+
+    A case count n keeps the first n cases of the same permutation (so 1 in 2 in 4 cases in 5 %);
+    its ``fraction`` is n as a percentage of the fold's training cases.
 
     Raises:
-        ValueError: on a fraction outside (0, 100] or a fold the splits do not have.
+        ValueError: on a fraction outside (0, 100], a case count outside 1..len(train), or a fold the
+            splits do not have.
     """
     bad = [f for f in fractions if not 0 < f <= 100]
     if bad:
         raise ValueError(f"label fractions must be percentages in (0, 100], got {bad}")
+    bad = [n for n in cases if int(n) != n or n < 1]
+    if bad:
+        raise ValueError(f"--cases must be positive integers, got {bad}")
     missing = [f for f in folds if not 0 <= f < len(splits)]
     if missing:
         raise ValueError(f"folds {missing} not in the split file ({len(splits)} folds)")
@@ -31,8 +38,12 @@ def label_fraction_splits(splits: list[dict], folds, fractions, seed: int = 0) -
     for fold in folds:
         train = sorted(splits[fold]["train"])
         order = np.random.default_rng([seed, fold]).permutation(len(train))
-        for fraction in sorted(fractions):
-            n = max(1, math.ceil(fraction / 100 * len(train)))
+        too_many = [n for n in cases if n > len(train)]
+        if too_many:
+            raise ValueError(f"--cases {too_many}: fold {fold} has only {len(train)} training cases")
+        amounts = {max(1, math.ceil(f / 100 * len(train))): f for f in fractions}
+        amounts.update({int(n): 100 * int(n) / len(train) for n in cases})
+        for n, fraction in sorted(amounts.items()):
             entries.append({"fold": fold, "fraction": fraction, "train": [train[i] for i in order[:n]],
                             "val": list(splits[fold]["val"])})
     return entries

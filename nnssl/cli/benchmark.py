@@ -27,6 +27,8 @@ from nnssl.io import atomic_save_json, load_json
 
 TRAINER_FOR_METHOD = {"mixcl": "MixCLFinetuneTrainer", "global_local": "GlobalLocalFinetuneTrainer",
                       "regression": "RegressionFinetuneTrainer"}
+#: scratch baseline name -> trainer (nnU-Net's recipe; the pretrained trainers' warm-up shape)
+SCRATCH_TRAINERS = {"scratch": "nnsslScratchTrainer", "scratch_warmup": "nnsslScratchTrainer_warmup"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,8 +41,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-p", "--plans-name", default="nnsslPlans")
     p.add_argument("--init", action="append", default=[], metavar="NAME[=CHECKPOINT]",
                    help="a pretrained init: a run name recorded in the target's plans, or NAME=path; repeatable. "
-                        "scratch is always included")
-    p.add_argument("--fractions", type=float, nargs="+", default=[5, 15, 50, 100], help="percent of each fold")
+                        "the --scratch baselines are always included")
+    p.add_argument("--fractions", type=float, nargs="+", default=None,
+                   help="percent of each fold's training cases (default: 5 15 50 100 unless --cases is given)")
+    p.add_argument("--cases", type=int, nargs="+", default=[],
+                   help="numbers of labelled training cases, e.g. 1 2 4 (nested with the fractions)")
+    p.add_argument("--scratch", nargs="+", default=list(SCRATCH_TRAINERS), choices=list(SCRATCH_TRAINERS),
+                   help="scratch baselines: nnU-Net's default recipe (scratch) and the pretrained trainers' "
+                        "warm-up schedule (scratch_warmup)")
     p.add_argument("--folds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     p.add_argument("--seed", type=int, default=0, help="seed of the nested subsets")
     p.add_argument("--schedule", type=int, nargs=3, default=None, metavar=("EPOCHS", "ITERATIONS", "VAL_ITERATIONS"),
@@ -48,16 +56,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cuda", choices=["cuda", "cpu", "mps"])
     p.add_argument("--out", required=True, help="report folder (results.csv, table.md, dice_vs_fraction.png, ...)")
     p.add_argument("--runs", default=None, help="per-init nnUNet_results roots (default: <out>/runs)")
+    p.add_argument("--report-only", action="store_true",
+                   help="train nothing: report the finished runs and list the missing ones as not run")
     return p
 
 
-def resolve_inits(specs: list[str], plans: dict, configuration: str) -> dict[str, str | None]:
-    """{name: checkpoint or None for scratch}.
+def resolve_inits(specs: list[str], plans: dict, configuration: str,
+                  scratch=tuple(SCRATCH_TRAINERS)) -> dict[str, str | None]:
+    """{name: checkpoint or None for a scratch baseline}.
 
     Raises:
         ValueError: if a run name is not recorded or a checkpoint file is missing.
     """
-    inits: dict[str, str | None] = {"scratch": None}
+    inits: dict[str, str | None] = dict.fromkeys(scratch)
     recorded = plans.get("nnssl", {}).get("pretrained", {}).get(configuration, {})
     for spec in specs:
         name, _, path = spec.partition("=")
@@ -72,10 +83,10 @@ def resolve_inits(specs: list[str], plans: dict, configuration: str) -> dict[str
     return inits
 
 
-def trainer_for(checkpoint: str | None) -> str:
+def trainer_for(checkpoint: str | None, init: str = "scratch") -> str:
     """The fine-tune trainer class for a checkpoint (its adaptation record names the method)."""
     if checkpoint is None:
-        return "nnsslScratchTrainer"
+        return SCRATCH_TRAINERS[init]
     import torch
 
     record = torch.load(checkpoint, map_location="cpu", weights_only=False)["nnssl_adaptation_record"]
@@ -92,6 +103,9 @@ def run_one(args, target_name: str, init: str, checkpoint: str | None, fold_id: 
     fold_dir = os.path.join(results, target_name, f"{trainer}__{args.plans_name}__{args.configuration}",
                             f"fold_{fold_id}")
     summary = os.path.join(fold_dir, "validation", "summary.json")
+    check_recorded_schedule(fold_dir, args.schedule)
+    if not os.path.isfile(summary) and args.report_only:
+        return None, fold_dir
     if not os.path.isfile(summary):
         env = {**os.environ, "nnUNet_results": results,
                "nnUNet_extTrainer": os.pathsep.join(
@@ -113,6 +127,24 @@ def run_one(args, target_name: str, init: str, checkpoint: str | None, fold_id: 
     return load_json(summary), fold_dir
 
 
+def check_recorded_schedule(fold_dir: str, schedule) -> None:
+    """Refuse to reuse a run folder trained with another schedule than the one asked for.
+
+    Raises:
+        ValueError: naming the folder, both schedules and the fix (a new --runs folder).
+    """
+    from nnssl.trainers.finetune import RECORD_FILE
+
+    record_file = os.path.join(fold_dir, RECORD_FILE)
+    if not schedule or not os.path.isfile(record_file):
+        return
+    record = load_json(record_file)
+    recorded = [record.get("resolved_epochs"), record.get("resolved_iterations")]
+    if recorded != list(schedule[:2]):
+        raise ValueError(f"{fold_dir} was trained with {recorded[0]} x {recorded[1]} iterations, not the requested "
+                         f"{schedule[0]} x {schedule[1]}; pass a new --runs folder")
+
+
 def run_seconds(fold_dir: str) -> float:
     """Training + validation time of a finished run: nnU-Net writes debug.json at the start and
     validation/summary.json at the end (so a resumed grid still reports every run's time)."""
@@ -130,24 +162,29 @@ def run_benchmark(args) -> dict:
     plans = load_json(os.path.join(pre, f"{args.plans_name}.json"))
     if args.configuration not in plans["configurations"]:
         raise ValueError(f"{args.plans_name} of {target_name} has no {args.configuration}; run nnssl_pretrain -t")
-    inits = resolve_inits(args.init, plans, args.configuration)
+    inits = resolve_inits(args.init, plans, args.configuration, args.scratch)
+    if args.fractions is None:
+        args.fractions = [] if args.cases else [5, 15, 50, 100]
     data_id = plans["configurations"][args.configuration]["data_identifier"]
     from nnssl.benchmark.splits import base_splits
 
-    entries = label_fraction_splits(base_splits(pre, data_id), args.folds, args.fractions, args.seed)
+    entries = label_fraction_splits(base_splits(pre, data_id), args.folds, args.fractions, args.seed, args.cases)
     fold_ids = register_splits(pre, data_id, entries)
     os.makedirs(args.out, exist_ok=True)
     atomic_save_json([{**e, "nnunet_fold": f} for e, f in zip(entries, fold_ids, strict=True)],
                      os.path.join(args.out, "label_fraction_splits.json"))
-    rows, curves, run_times, total, k = [], [], [], len(entries) * len(inits), 0
+    rows, curves, run_times, total, k, not_run = [], [], [], len(entries) * len(inits), 0, []
     labels = sorted({str(v) for n, v in load_json(os.path.join(pre, "dataset.json"))["labels"].items() if v != 0})
     for entry, fold_id in zip(entries, fold_ids, strict=True):
         for init, ckpt in inits.items():
             k += 1
             t = time.time()
-            summary, fold_dir = run_one(args, target_name, init, ckpt, fold_id, trainer_for(ckpt))
+            summary, fold_dir = run_one(args, target_name, init, ckpt, fold_id, trainer_for(ckpt, init))
             base = {"init": init, "fraction": entry["fraction"], "fold": entry["fold"],
                     "n_train": len(entry["train"])}
+            if summary is None:
+                not_run.append(base)
+                continue
             curves += [{**base, **r} for r in read_curve(os.path.join(fold_dir, "checkpoint_final.pth"))]
             run_times.append(run_seconds(fold_dir))
             rows.append({**base, "label": "mean", "dice": summary["foreground_mean"]["Dice"]})
@@ -155,8 +192,13 @@ def run_benchmark(args) -> dict:
             print(f"[{k}/{total}] {init:<14} {entry['fraction']:>5g} % fold {entry['fold']} "
                   f"({len(entry['train'])} cases): Dice {summary['foreground_mean']['Dice']:.3f} "
                   f"({time.time() - t:.0f} s, run {run_times[-1]:.0f} s)", flush=True)
+    if not rows:
+        raise ValueError("no finished runs to report yet")
     write_csv(rows, os.path.join(args.out, "results.csv"))
     table = markdown_table(rows, ["mean", *labels])
+    if not_run:
+        table += "\n**Not run** (in the grid, not finished when this report was written): " + "; ".join(
+            f"{r['init']} {r['n_train']} cases fold {r['fold']}" for r in not_run) + "\n"
     with open(os.path.join(args.out, "table.md"), "w") as f:
         f.write(table)
     title = f"{target_name} ({args.configuration}), {len(args.folds)} fold(s)"
@@ -168,9 +210,10 @@ def run_benchmark(args) -> dict:
     plot_curves(curves, os.path.join(args.out, "pseudo_dice_curves.png"), title=title)
     report = {"command": "nnssl_benchmark " + " ".join(args.argv), "target": target_name,
               "configuration": args.configuration, "inits": inits,
-              "fractions": args.fractions, "folds": args.folds, "seed": args.seed, "schedule": args.schedule,
+              "fractions": args.fractions, "cases": args.cases, "folds": args.folds, "seed": args.seed, "schedule": args.schedule,
               "device": args.device, "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
               "wall_time_s_this_call": round(time.time() - start, 1),  # a resumed call only trains what is missing
+              "not_run": not_run,
               "run_time_s": {"total": round(sum(run_times), 1), "mean": round(sum(run_times) / len(run_times), 1),
                              "measured": "per run, nnU-Net's debug.json (start) to validation/summary.json (end)"}}
     atomic_save_json(report, os.path.join(args.out, "benchmark.json"))

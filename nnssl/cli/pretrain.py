@@ -51,7 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--device", default="cuda", choices=["cuda", "cpu", "mps"])
     g.add_argument("--num-gpus", type=int, default=1, help="DDP on this many GPUs (nnU-Net's -num_gpus)")
     mix = p.add_argument_group("mixcl")
-    mix.add_argument("--label-weight", type=float, default=0.01, help="alpha; 0 switches L_label off")
+    mix.add_argument("--label-weight", type=float, default=0.01,
+                     help="alpha (the starting value when --label-grad-ratio is set); 0 switches L_label off")
+    mix.add_argument("--label-grad-ratio", type=float, default=1.0,
+                     help="re-set alpha every epoch so that alpha*|grad L_label| = ratio*|grad L_id| on the encoder; "
+                          "0 keeps alpha fixed at --label-weight (the paper)")
+    mix.add_argument("--label-stage", type=int, default=None,
+                     help="encoder stage of L_label (default: the second-deepest stage)")
     mix.add_argument("--recon-weight", type=float, default=0.01, help="beta; 0 switches L_recon off")
     mix.add_argument("--identity-weight", type=float, default=1.0, help="0 switches L_id off")
     mix.add_argument("--no-label", action="store_true", help="ablation: identity + reconstruction")
@@ -60,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="pool datasets without labels; implies --no-label (identity + reconstruction only)")
     mix.add_argument("--label-loss", default="eq6", choices=["eq6", "supcon_out"])
     mix.add_argument("--bt-max-voxels", type=int, default=32768, help="L_id voxels per stage; 0 = all")
-    mix.add_argument("--transfer-decoder", action="store_true", help="also transfer decoder stages")
+    mix.add_argument("--transfer-decoder", action="store_true",
+                     help="also transfer decoder stages (mixcl and regression; default: encoder only)")
     gl = p.add_argument_group("global_local")
     gl.add_argument("--gl-stage", default="both", choices=["both", "global", "local"],
                     help="run both stages in turn, or one (local needs the global stage's checkpoint)")
@@ -68,11 +75,16 @@ def build_parser() -> argparse.ArgumentParser:
     gl.add_argument("--local-strategy", default="LR", choices=["LR", "LD"])
     gl.add_argument("--partitions", type=int, default=4, help="S partitions along the slice axis")
     gl.add_argument("--cases-per-batch", type=int, default=4, help="m; batch = m x S x 2 views")
-    gl.add_argument("--decoder-stages", type=int, default=3, help="l of the partial decoder d_l")
+    gl.add_argument("--decoder-stages", type=int, default=None,
+                    help="l of the partial decoder d_l (default: chosen so that d_l ends at 1/--local-stride)")
+    gl.add_argument("--local-stride", type=int, default=4, help="target output stride of d_l when l is chosen")
+    gl.add_argument("--lattice-jitter", type=int, default=1,
+                    help="random per-step shift of the region lattice in feature voxels (0 = fixed lattice)")
     gl.add_argument("--region-size", type=int, default=3, choices=[1, 3], help="K")
     gl.add_argument("--patch-fraction", type=float, default=0.5, help="3D pretraining patch / plan patch")
     rg = p.add_argument_group("regression")
-    rg.add_argument("--mask-ratio", type=float, default=0.002, help="fraction of voxels corrupted")
+    rg.add_argument("--mask-ratio", type=float, default=None,
+                    help="fraction of voxels corrupted (default: about 256 voxels per patch, within 0.2-10 %%)")
     rg.add_argument("--mask-layout", default="stratified", choices=["stratified", "bernoulli"])
     rg.add_argument("--replacement", default="gaussian", choices=["gaussian", "patch_gaussian"])
     return p
@@ -91,15 +103,18 @@ def make_config(args: argparse.Namespace, target_name: str | None, stage: str = 
         values.update(identity_weight=args.identity_weight,
                       label_weight=0.0 if (args.no_label or args.allow_unlabelled) else args.label_weight,
                       recon_weight=0.0 if args.no_recon else args.recon_weight, label_loss=args.label_loss,
+                      label_grad_ratio=args.label_grad_ratio or None, label_stage=args.label_stage,
                       bt_max_voxels=args.bt_max_voxels or None, transfer_decoder=args.transfer_decoder)
     elif args.method == "global_local":
         values.update(stage=stage or "global", global_strategy=args.global_strategy,
                       local_strategy=args.local_strategy, partitions=args.partitions,
                       cases_per_batch=args.cases_per_batch, decoder_stages=args.decoder_stages,
+                      local_stride=args.local_stride, lattice_jitter=args.lattice_jitter,
                       region_size=args.region_size, patch_fraction=args.patch_fraction,
                       global_checkpoint=global_checkpoint)
     elif args.method == "regression":
-        values.update(mask_ratio=args.mask_ratio, mask_layout=args.mask_layout, replacement=args.replacement)
+        values.update(mask_ratio=args.mask_ratio, mask_layout=args.mask_layout, replacement=args.replacement,
+                      transfer_decoder=args.transfer_decoder)
     return method.config_class(**values)
 
 

@@ -40,3 +40,21 @@ def contrastive_loss(z: torch.Tensor, positive: torch.Tensor, negative: torch.Te
         sim = zn @ zn.T / temperature
         lse_neg = torch.logsumexp(sim.masked_fill(~negative, MASK_FILL), dim=1, keepdim=True)
         return F.softplus(lse_neg - sim)[positive].mean()
+
+
+@torch.no_grad()
+def similarity_stats(z: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean cosine similarity over positive pairs and over negative pairs (detached, for the curves).
+
+    A trivially solved loss shows as positives near 1 with negatives near 0 from the first epochs.
+
+    Shape:
+        z: (N, D); positive, negative: (N, N) bool (the diagonal is ignored). Returns two fp32 scalars
+        (NaN where a mask is empty).
+    """
+    eye = torch.eye(z.shape[0], dtype=torch.bool, device=z.device)
+    zn = F.normalize(z.detach().float(), dim=1, eps=1e-8)
+    sim = zn @ zn.T
+    nan = torch.tensor(float("nan"), device=z.device)
+    pos, neg = positive & ~eye, negative & ~eye
+    return (sim[pos].mean() if pos.any() else nan), (sim[neg].mean() if neg.any() else nan)

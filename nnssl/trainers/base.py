@@ -26,6 +26,10 @@ from nnssl.checkpoint import FORMAT_VERSION, check_transfer, unwrap
 from nnssl.io import atomic_save_json, atomic_torch_save, load_json
 from nnssl.plotting import plot_loss_terms
 from nnssl.trainers.config import PretrainConfig, load_run_config
+from nnssl.trainers.diagnostics import encoder_stage, relative_movement, term_gradient_norms
+
+INITIAL_WEIGHTS = "initial_encoder_weights.pth"
+MOVEMENT_FILE = "weight_movement.json"
 
 
 class AtomicCheckpointMixin:
@@ -40,12 +44,34 @@ class AtomicCheckpointMixin:
 
 
 class SSLModel(nn.Module):
-    """Plain nnU-Net network (``backbone``) plus pretraining heads (``heads``)."""
+    """Plain nnU-Net network (``backbone``) plus pretraining heads (``heads``).
+
+    ``balance_terms`` names the weighted loss terms whose gradient norms on the encoder the trainer
+    measures (first step of every epoch); ``rebalance`` may then change the weights (MixCL's
+    gradient-matched alpha) and ``combine`` recomputes the total from the terms.
+    """
+
+    balance_terms: tuple[str, ...] = ()
 
     def __init__(self, backbone: nn.Module, heads: nn.Module):
         super().__init__()
         self.backbone = backbone
         self.heads = heads
+
+    def term_weights(self) -> dict[str, float]:
+        """Current weights of the weighted terms (stored in checkpoints)."""
+        return {}
+
+    def set_term_weights(self, weights: dict[str, float]) -> None:
+        """Restore weights saved by :meth:`term_weights`."""
+
+    def rebalance(self, grad_norms: dict[str, float]) -> bool:
+        """Adjust term weights from measured gradient norms; True when the total must be recomputed."""
+        return False
+
+    def combine(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The total loss from the terms under the current weights."""
+        return terms["loss"]
 
     def connect_all(self) -> torch.Tensor:
         """0 attached to every parameter, so DDP never sees unused parameters (e.g. seg layers)."""
@@ -80,6 +106,9 @@ class SSLTrainerBase(nnUNetTrainer):
             self.log_file = os.path.join(self.output_folder, os.path.basename(self.log_file))
         self.term_log: dict[str, dict[str, list[float]]] = {"train": defaultdict(list), "val": defaultdict(list)}
         self._best_val: float | None = None
+        self._iteration = 0
+        self._theta0: dict[str, torch.Tensor] | None = None
+        self.movement_log: list[dict] = []
 
     # ---- what a method provides -------------------------------------------------------------
     @property
@@ -124,6 +153,7 @@ class SSLTrainerBase(nnUNetTrainer):
 
     def on_train_epoch_start(self):
         self.network.train()
+        self._iteration = 0
         lr = self.lr_at(self.current_epoch)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
@@ -146,6 +176,50 @@ class SSLTrainerBase(nnUNetTrainer):
         super().on_train_start()
         self.verify_adaptation_record()
         atomic_save_json(self.ssl_config.to_json(), os.path.join(self.output_folder, "nnssl_config.json"))
+        self._theta0 = self.initial_encoder_weights()
+
+    def initial_encoder_weights(self) -> dict[str, torch.Tensor]:
+        """theta_0 of the encoder: saved at the first start, read back when a run is continued."""
+        path = os.path.join(self.output_folder, INITIAL_WEIGHTS)
+        if os.path.isfile(path):
+            return torch.load(path, map_location="cpu", weights_only=True)
+        weights = {k: v.detach().cpu().clone() for k, v in unwrap(self.network).backbone.state_dict().items()
+                   if encoder_stage(k) is not None}
+        if self.local_rank == 0:
+            atomic_torch_save(weights, path)
+        return weights
+
+    def log_weight_movement(self) -> dict[str, float]:
+        """Per encoder stage ||theta - theta_0|| / ||theta_0||, logged and written to weight_movement.json."""
+        if self._theta0 is None:
+            return {}
+        movement = relative_movement(self._theta0, unwrap(self.network).backbone.state_dict())
+        self.movement_log.append({"epoch": self.current_epoch, **movement})
+        self.print_to_log_file("encoder movement |theta - theta0| / |theta0|: "
+                               + ", ".join(f"{k} {v:.3g}" for k, v in movement.items()))
+        if self.local_rank == 0:
+            atomic_save_json(self.movement_log, os.path.join(self.output_folder, MOVEMENT_FILE))
+        return movement
+
+    def probe_gradients(self, terms: dict) -> dict:
+        """Gradient norm of each weighted term on the encoder; lets the model rebalance its weights."""
+        model = unwrap(self.network)
+        params = [p for p in model.backbone.encoder.parameters() if p.requires_grad]
+        if not params or not model.balance_terms:
+            return terms
+        norms = term_gradient_norms(terms, model.balance_terms, params)
+        if self.is_ddp:  # every rank must use the same weights
+            names = sorted(norms)
+            t = torch.tensor([norms[n] for n in names], device=self.device)
+            torch.distributed.all_reduce(t)
+            norms = {n: float(v) / torch.distributed.get_world_size() for n, v in zip(names, t, strict=True)}
+        if model.rebalance(norms):
+            terms = {**terms, "loss": model.combine(terms)}
+        for name, value in norms.items():
+            self.term_log["train"][f"grad_{name}"].append(value)
+        for name, value in model.term_weights().items():
+            self.term_log["train"][f"weight_{name}"].append(value)
+        return terms
 
     def _model_inputs(self, batch: dict) -> dict:
         return {k: v.to(self.device, non_blocking=True) for k, v in batch.items() if isinstance(v, torch.Tensor)}
@@ -158,6 +232,9 @@ class SSLTrainerBase(nnUNetTrainer):
     def train_step(self, batch: dict) -> dict:
         self.optimizer.zero_grad(set_to_none=True)
         terms = self._forward_terms(batch)
+        if self._iteration == 0:
+            terms = self.probe_gradients(terms)
+        self._iteration += 1
         loss = terms["loss"]
         if self.grad_scaler is not None:
             self.grad_scaler.scale(loss).backward()
@@ -194,6 +271,7 @@ class SSLTrainerBase(nnUNetTrainer):
         from time import time
 
         self.logger.log("epoch_end_timestamps", time(), self.current_epoch)
+        self.log_weight_movement()
         for split in ("train", "val"):
             terms = {k: round(v[-1], 4) for k, v in self.term_log[split].items() if v}
             if terms:
@@ -284,6 +362,8 @@ class SSLTrainerBase(nnUNetTrainer):
             "inference_allowed_mirroring_axes": self.inference_allowed_mirroring_axes,
             "nnssl_adaptation_record": self.adaptation_record(),
             "nnssl_config": self.ssl_config.to_json(),
+            "nnssl_term_weights": model.term_weights(),
+            "nnssl_weight_movement": self.movement_log,
         }
         atomic_torch_save(checkpoint, filename)
         if os.path.basename(filename) == "checkpoint_final.pth":
@@ -308,3 +388,5 @@ class SSLTrainerBase(nnUNetTrainer):
         self.logger.load_checkpoint(ckpt["logging"])
         self.term_log = {s: defaultdict(list, v) for s, v in ckpt.get("nnssl_term_log", {}).items()} or self.term_log
         self._best_val = ckpt.get("_best_ema")
+        model.set_term_weights(ckpt.get("nnssl_term_weights", {}))
+        self.movement_log = list(ckpt.get("nnssl_weight_movement", []))

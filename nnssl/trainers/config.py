@@ -62,7 +62,12 @@ class MixCLConfig(PretrainConfig):
         identity_weight, label_weight (alpha), recon_weight (beta): 0 switches a term off (ablations).
         off_diagonal_weight: Barlow Twins lambda (5e-3).
         temperature: tau of the label term (0.1).
-        label_stage: encoder stage of the label term (1 = the paper's "2nd layer").
+        label_stage: encoder stage of the label term. None (default) picks the second-deepest stage:
+            the paper's "2nd layer" is a transformer block with a global receptive field, while stage 1
+            of a CNN sees about 11 voxels, too little to tell anterior from posterior hippocampus.
+        label_grad_ratio: when set (default 1.0), alpha is re-set at the first step of every epoch so that
+            alpha * |grad L_label| = ratio * identity_weight * |grad L_id| on the encoder; ``label_weight``
+            is then only the starting value. None keeps alpha fixed at ``label_weight`` (the paper's 0.01).
         label_loss: "eq6" (default) or "supcon_out".
         boundary_mu, boundary_eps: weight map parameters (8, 0.05, voxel units).
         per_class, sample_cap: label voxels per class and per patch.
@@ -79,7 +84,8 @@ class MixCLConfig(PretrainConfig):
     recon_weight: float = 0.01
     off_diagonal_weight: float = 5e-3
     temperature: float = 0.1
-    label_stage: int = 1
+    label_stage: int | None = None
+    label_grad_ratio: float | None = 1.0
     label_loss: str = "eq6"
     boundary_mu: float = 8.0
     boundary_eps: float = 0.05
@@ -88,7 +94,7 @@ class MixCLConfig(PretrainConfig):
     bt_max_voxels: int | None = 32768
     bt_stages: tuple[int, ...] | None = None
     same_image_prob: float = 0.5
-    view_probability: float = 0.2
+    view_probability: float = 0.5
     transfer_decoder: bool = False
 
     def __post_init__(self):
@@ -102,6 +108,8 @@ class MixCLConfig(PretrainConfig):
             raise ValueError(f"label_loss must be 'eq6' or 'supcon_out', got {self.label_loss!r}")
         if self.temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        if self.label_grad_ratio is not None and self.label_grad_ratio <= 0:
+            raise ValueError(f"label_grad_ratio must be > 0 or None (fixed alpha), got {self.label_grad_ratio}")
         if not 0 <= self.same_image_prob <= 1 or not 0 <= self.view_probability <= 1:
             raise ValueError("same_image_prob and view_probability must be in [0, 1]")
         if self.sample_cap > 16384:
@@ -113,7 +121,10 @@ class RegressionConfig(PretrainConfig):
     """Masked-noise regression (method_spec C): L1 on masked voxels of a full U-Net + regression head.
 
     Attributes:
-        mask_ratio: fraction of voxels corrupted (0.2 %, Noise2Void practice).
+        mask_ratio: fraction of voxels corrupted; None (default) scales it with the patch so that about
+            256 voxels per patch are masked, within [0.2 %, 10 %] (``default_mask_ratio``).
+        transfer_decoder: also transfer the decoder stages (default: encoder only; the decoder is tuned
+            to reconstruct intensities, not to segment).
         mask_layout: "stratified" (one voxel per grid cell) or "bernoulli".
         replacement: "gaussian" (N(0, 1)) or "patch_gaussian" (N(mean, std) of the patch).
     Optimiser: nnU-Net's SGD (lr 1e-2, momentum 0.99, Nesterov, poly decay).
@@ -122,13 +133,14 @@ class RegressionConfig(PretrainConfig):
     method: str = "regression"
     learning_rate: float = 1e-2
     weight_decay: float = 3e-5
-    mask_ratio: float = 0.002
+    mask_ratio: float | None = None
     mask_layout: str = "stratified"
     replacement: str = "gaussian"
+    transfer_decoder: bool = False
 
     def __post_init__(self):
         super().__post_init__()
-        if not 0 < self.mask_ratio <= 1:
+        if self.mask_ratio is not None and not 0 < self.mask_ratio <= 1:
             raise ValueError(f"mask_ratio must be in (0, 1], got {self.mask_ratio}")
         if self.mask_layout not in ("stratified", "bernoulli"):
             raise ValueError(f"mask_layout must be 'stratified' or 'bernoulli', got {self.mask_layout!r}")
@@ -146,7 +158,12 @@ class GlobalLocalConfig(PretrainConfig):
         global_strategy: "GR", "GD-" or "GD"; local_strategy: "LR" or "LD".
         partitions: S slice-axis partitions (4); cases_per_batch: m (batch = m x S x 2 views).
         temperature: tau of both losses (0.1).
-        decoder_stages: l of d_l (3); region_size: K (1 or 3).
+        decoder_stages: l of d_l; None (default) picks l by resolution so that d_l ends closest to
+            1/``local_stride`` of the input (the paper's d_3 ends at 1/4 on a 6-level network).
+        local_stride: target output stride of d_l (4).
+        lattice_jitter: per-step random shift (feature voxels, per region and axis, the same in both
+            views) of the region lattice, so fixed positions cannot solve the local loss (1; 0 = off).
+        region_size: K (1 or 3).
         patch_fraction: 3D pretraining patch as a fraction of the plan patch (rounded to the
             network's stride); 2D uses the plan patch.
         global_checkpoint: stage-1 checkpoint the local stage starts from (set by the CLI).
@@ -160,7 +177,9 @@ class GlobalLocalConfig(PretrainConfig):
     partitions: int = 4
     cases_per_batch: int = 4
     temperature: float = 0.1
-    decoder_stages: int = 3
+    decoder_stages: int | None = None
+    local_stride: int = 4
+    lattice_jitter: int = 1
     region_size: int = 3
     patch_fraction: float = 0.5
     learning_rate: float = 1e-3
@@ -178,8 +197,10 @@ class GlobalLocalConfig(PretrainConfig):
         for name, (value, allowed) in checks.items():
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
-        if self.partitions < 1 or self.cases_per_batch < 1 or self.decoder_stages < 1:
-            raise ValueError("partitions, cases_per_batch and decoder_stages must be >= 1")
+        if self.partitions < 1 or self.cases_per_batch < 1 or (self.decoder_stages or 1) < 1 or self.local_stride < 1:
+            raise ValueError("partitions, cases_per_batch, decoder_stages and local_stride must be >= 1")
+        if self.lattice_jitter < 0:
+            raise ValueError(f"lattice_jitter must be >= 0, got {self.lattice_jitter}")
         if self.temperature <= 0 or not 0 < self.patch_fraction <= 1:
             raise ValueError("temperature must be > 0 and patch_fraction in (0, 1]")
         if self.global_strategy != "GR" and self.partitions < 2:

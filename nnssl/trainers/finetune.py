@@ -1,94 +1,270 @@
 """Fine-tuning trainers: stock nnU-Net training initialised from a nnssl checkpoint.
 
-``<Method>FinetuneTrainer`` is nnU-Net's trainer plus one step in ``initialize``: load the
-transferable weights (prefix-filtered, shape-checked) of the checkpoint that the target's plans
-record for this configuration and run name (``ssl_run``), or of ``$nnSSL_PRETRAINED``.
-``nnsslScratchTrainer`` is the same trainer without the load, so comparisons share one schedule.
+``<Method>FinetuneTrainer`` loads the transferable weights (prefix-filtered, shape-checked) of the
+checkpoint that the target's plans record for this configuration and run name (``ssl_run``), or of
+``$nnSSL_PRETRAINED``, and trains with the ``PRETRAINED`` schedule: linear warm-up over 5 % of the
+steps, then poly; transferred weights peak at lr 1e-3, fresh ones (decoder, seg heads) at 1e-2.
+Variants put the schedule in the class name (nnU-Net idiom):
 
-Short variants (nnU-Net naming): ``_5epochs`` (5 x 250 iterations), and for CPU runs ``_5ep20it``
-(5 x 20, demo) and ``_2ep5it`` (2 x 5, smoke tests). They are generated below for every trainer.
-For other budgets (the low-label benchmark) set ``nnSSL_FINETUNE_SCHEDULE=epochs,iterations,val_iterations``;
-the trainer logs the schedule it uses.
+- ``_frozenEncoderWarmup``: transferred weights frozen for the first 5 % of epochs, then warmed up;
+- ``_linearProbe``: transferred weights frozen for the whole run (diagnostic);
+- ``_nnUNetSchedule``: nnU-Net's scratch recipe on the pretrained init (the behaviour before 0.2);
+- ``_5epochs`` (5 x 250), ``_5ep20it`` (5 x 20, demo), ``_2ep5it`` (2 x 5, smoke tests).
+
+Scratch baselines: ``nnsslScratchTrainer`` is nnU-Net's default recipe (the strongest scratch
+baseline); ``nnsslScratchTrainer_warmup`` uses the identical warm-up shape as the pretrained trainers.
+``$nnSSL_FINETUNE_SCHEDULE`` overrides any field (``epochs=20,iterations=50,val_iterations=5``,
+``pretrained_lr=3e-3``, ``freeze_fraction=0.1``, ...). Every run writes ``nnssl_finetune.json``
+(the resolved schedule, checkpoint and frozen parts) into its fold folder and says the same in its log.
 """
 
+import dataclasses
 import os
 from typing import ClassVar
 
 import torch
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
-from nnssl.checkpoint import load_transferable_weights, resolve_pretrained_checkpoint
+from nnssl.checkpoint import load_transferable_weights, resolve_pretrained_checkpoint, unwrap
+from nnssl.io import atomic_save_json
 from nnssl.trainers.base import AtomicCheckpointMixin
+from nnssl.trainers.finetune_schedule import (
+    FROZEN_ENCODER_WARMUP,
+    LINEAR_PROBE,
+    NNUNET_DEFAULT,
+    PRETRAINED,
+    SCHEDULE_ENV,
+    WARMUP,
+    FinetuneSchedule,
+    ResolvedSchedule,
+)
 
-#: suffix -> (epochs, iterations per epoch, validation iterations); None keeps nnU-Net's value
-SHORT_SCHEDULES = {"5epochs": (5, None, None), "5ep20it": (5, 20, 5), "2ep5it": (2, 5, 2)}
-SCHEDULE_ENV = "nnSSL_FINETUNE_SCHEDULE"
+RECORD_FILE = "nnssl_finetune.json"
 
 
-def schedule_from_env() -> tuple[int, int, int] | None:
-    """(epochs, iterations, val_iterations) from ``$nnSSL_FINETUNE_SCHEDULE`` or None.
+def _short(schedule: FinetuneSchedule, suffix: str, epochs: int, iterations: int | None = None,
+           val_iterations: int | None = None) -> FinetuneSchedule:
+    return dataclasses.replace(schedule, name=f"{schedule.name}_{suffix}", epochs=epochs, iterations=iterations,
+                               val_iterations=val_iterations)
 
-    Raises:
-        ValueError: if the variable is not three positive integers.
-    """
-    value = os.environ.get(SCHEDULE_ENV)
-    if not value:
-        return None
-    try:
-        parts = tuple(int(x) for x in value.split(","))
-    except ValueError:
-        parts = ()
-    if len(parts) != 3 or min(parts) < 1:
-        raise ValueError(f"{SCHEDULE_ENV}={value!r} must be 'epochs,iterations,val_iterations' (positive integers)")
-    return parts
+
+class GroupedLR:
+    """Sets every optimiser group's lr from a :class:`ResolvedSchedule`; nnU-Net calls ``step(epoch)``."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, resolved: ResolvedSchedule):
+        self.optimizer, self.resolved = optimizer, resolved
+
+    def set_step(self, step: int) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.resolved.lr(group["nnssl_group"], step)
+
+    def step(self, epoch: int | None = None) -> None:
+        self.set_step((epoch or 0) * self.resolved.iterations)
 
 
 class nnsslScratchTrainer(AtomicCheckpointMixin, nnUNetTrainer):
-    """nnU-Net training from random init, with the schedule every nnssl fine-tune trainer uses."""
+    """nnU-Net training from random initialisation with nnU-Net's default recipe."""
 
     ssl_run: ClassVar[str | None] = None
-    schedule: ClassVar[tuple[int | None, int | None, int | None]] = (None, None, None)
+    schedule: ClassVar[FinetuneSchedule] = NNUNET_DEFAULT
 
     def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
                  device: torch.device = torch.device("cuda")):
         super().__init__(plans, configuration, fold, dataset_json, device)
-        epochs, iterations, val_iterations = schedule_from_env() or self.schedule
-        self.num_epochs = epochs or self.num_epochs
-        self.num_iterations_per_epoch = iterations or self.num_iterations_per_epoch
-        self.num_val_iterations_per_epoch = val_iterations or self.num_val_iterations_per_epoch
+        override = os.environ.get(SCHEDULE_ENV, "")
+        self.finetune_schedule = self.schedule.with_overrides(override)
+        self.schedule_override = override
+        s = self.finetune_schedule
+        self.num_epochs = s.epochs or self.num_epochs
+        self.num_iterations_per_epoch = s.iterations or self.num_iterations_per_epoch
+        self.num_val_iterations_per_epoch = s.val_iterations or self.num_val_iterations_per_epoch
+        self.initial_lr = s.fresh_lr
+        self.resolved_schedule = s.resolve(self.num_epochs, self.num_iterations_per_epoch)
+        self.pretrained_checkpoint: str | None = None
+        self.transfer_summary = "random initialisation (no pretrained weights)"
+        self._transferred: list[torch.nn.Parameter] = []
+        self._iteration = 0
 
-    def initialize(self):
-        super().initialize()
-        self.print_to_log_file(f"nnssl: schedule {self.num_epochs} epochs x {self.num_iterations_per_epoch} "
-                               f"iterations ({self.num_val_iterations_per_epoch} validation iterations)")
-        if self.ssl_run is not None:
-            path = resolve_pretrained_checkpoint(self.plans_manager.plans, self.configuration_name, self.ssl_run)
-            self.print_to_log_file(load_transferable_weights(self.network, path).summary())
+    # ---- weights and optimiser ---------------------------------------------------------------
+    def load_pretrained(self) -> None:
+        """Load this trainer's checkpoint (if any) and remember which parameters it filled."""
+        if self.ssl_run is None or self.pretrained_checkpoint is not None:
+            return
+        path = resolve_pretrained_checkpoint(self.plans_manager.plans, self.configuration_name, self.ssl_run)
+        report = load_transferable_weights(self.network, path)
+        loaded = set(report.loaded)
+        self._transferred = list({id(p): p for n, p in unwrap(self.network).named_parameters(remove_duplicate=False)
+                                  if n in loaded}.values())
+        self.pretrained_checkpoint = path
+        self.transfer_summary = report.summary()
+
+    def configure_optimizers(self):
+        """nnU-Net's SGD with two groups (fresh, transferred) on the per-step warm-up/poly schedule."""
+        self.load_pretrained()
+        transferred = {id(p) for p in self._transferred}
+        fresh = [p for p in unwrap(self.network).parameters() if id(p) not in transferred]
+        groups = [{"params": fresh, "nnssl_group": "fresh"}]
+        if self._transferred:
+            groups.append({"params": self._transferred, "nnssl_group": "transferred"})
+        optimizer = torch.optim.SGD(groups, self.initial_lr, weight_decay=self.weight_decay, momentum=0.99,
+                                    nesterov=True)
+        self._set_frozen(self.resolved_schedule.frozen("transferred", self.current_epoch), rewrap=False)
+        return optimizer, GroupedLR(optimizer, self.resolved_schedule)
+
+    def _set_frozen(self, frozen: bool, rewrap: bool = True) -> None:
+        """Freeze or release the transferred weights (no gradient, so no optimiser state while frozen)."""
+        if not self._transferred or self._transferred[0].requires_grad != frozen:
+            return
+        for p in self._transferred:
+            p.requires_grad_(not frozen)
+        if rewrap and self.is_ddp:  # DDP fixes its set of trained parameters at construction
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            self.network = DDP(self.network.module, device_ids=[self.local_rank])
+        self.print_to_log_file(f"nnssl: transferred weights {'frozen' if frozen else 'released'} at epoch "
+                               f"{self.current_epoch}")
+
+    # ---- nnU-Net hooks -----------------------------------------------------------------------
+    def on_train_start(self):
+        super().on_train_start()
+        self.print_to_log_file(f"nnssl: {self.transfer_summary}")
+        self.print_to_log_file(f"nnssl: {self.resolved_schedule.describe()}"
+                               + (f" (from {SCHEDULE_ENV}={self.schedule_override})" if self.schedule_override else ""))
+        if self.local_rank == 0:
+            atomic_save_json({"trainer": type(self).__name__, "pretrained_checkpoint": self.pretrained_checkpoint,
+                              "transferred_parameters": sum(p.numel() for p in self._transferred),
+                              "schedule_override": self.schedule_override or None,
+                              **self.resolved_schedule.to_json()},
+                             os.path.join(self.output_folder, RECORD_FILE))
+
+    def on_train_epoch_start(self):
+        self._set_frozen(self.resolved_schedule.frozen("transferred", self.current_epoch))
+        self._iteration = 0
+        super().on_train_epoch_start()
+
+    def train_step(self, batch: dict) -> dict:
+        self.lr_scheduler.set_step(self.current_epoch * self.num_iterations_per_epoch + self._iteration)
+        self._iteration += 1
+        return super().train_step(batch)
 
 
+class nnsslScratchTrainer_warmup(nnsslScratchTrainer):
+    """Random init with the pretrained trainers' warm-up shape ("same schedule" baseline)."""
+
+    schedule = WARMUP
+
+
+class nnsslScratchTrainer_5epochs(nnsslScratchTrainer):
+    schedule = _short(NNUNET_DEFAULT, "5epochs", 5)
+
+
+class nnsslScratchTrainer_5ep20it(nnsslScratchTrainer):
+    schedule = _short(NNUNET_DEFAULT, "5ep20it", 5, 20, 5)
+
+
+class nnsslScratchTrainer_2ep5it(nnsslScratchTrainer):
+    schedule = _short(NNUNET_DEFAULT, "2ep5it", 2, 5, 2)
+
+
+class nnsslScratchTrainer_warmup_2ep5it(nnsslScratchTrainer):
+    schedule = _short(WARMUP, "2ep5it", 2, 5, 2)
+
+
+# ---- MixCL -----------------------------------------------------------------------------------
 class MixCLFinetuneTrainer(nnsslScratchTrainer):
-    """Fine-tune from the checkpoint of ``nnssl_pretrain -m mixcl -t <this dataset>``."""
+    """Fine-tune from ``nnssl_pretrain -m mixcl -t <this dataset>`` (encoder), warm-up schedule."""
 
     ssl_run = "mixcl"
+    schedule = PRETRAINED
 
 
+class MixCLFinetuneTrainer_frozenEncoderWarmup(MixCLFinetuneTrainer):
+    schedule = FROZEN_ENCODER_WARMUP
+
+
+class MixCLFinetuneTrainer_linearProbe(MixCLFinetuneTrainer):
+    schedule = LINEAR_PROBE
+
+
+class MixCLFinetuneTrainer_nnUNetSchedule(MixCLFinetuneTrainer):
+    schedule = NNUNET_DEFAULT
+
+
+class MixCLFinetuneTrainer_5epochs(MixCLFinetuneTrainer):
+    schedule = _short(PRETRAINED, "5epochs", 5)
+
+
+class MixCLFinetuneTrainer_5ep20it(MixCLFinetuneTrainer):
+    schedule = _short(PRETRAINED, "5ep20it", 5, 20, 5)
+
+
+class MixCLFinetuneTrainer_2ep5it(MixCLFinetuneTrainer):
+    schedule = _short(PRETRAINED, "2ep5it", 2, 5, 2)
+
+
+# ---- regression ------------------------------------------------------------------------------
 class RegressionFinetuneTrainer(nnsslScratchTrainer):
-    """Fine-tune from the checkpoint of ``nnssl_pretrain -m regression -t <this dataset>``."""
+    """Fine-tune from ``nnssl_pretrain -m regression -t <this dataset>``, warm-up schedule."""
 
     ssl_run = "regression"
+    schedule = PRETRAINED
 
 
+class RegressionFinetuneTrainer_frozenEncoderWarmup(RegressionFinetuneTrainer):
+    schedule = FROZEN_ENCODER_WARMUP
+
+
+class RegressionFinetuneTrainer_linearProbe(RegressionFinetuneTrainer):
+    schedule = LINEAR_PROBE
+
+
+class RegressionFinetuneTrainer_nnUNetSchedule(RegressionFinetuneTrainer):
+    schedule = NNUNET_DEFAULT
+
+
+class RegressionFinetuneTrainer_5epochs(RegressionFinetuneTrainer):
+    schedule = _short(PRETRAINED, "5epochs", 5)
+
+
+class RegressionFinetuneTrainer_5ep20it(RegressionFinetuneTrainer):
+    schedule = _short(PRETRAINED, "5ep20it", 5, 20, 5)
+
+
+class RegressionFinetuneTrainer_2ep5it(RegressionFinetuneTrainer):
+    schedule = _short(PRETRAINED, "2ep5it", 2, 5, 2)
+
+
+# ---- global_local ----------------------------------------------------------------------------
 class GlobalLocalFinetuneTrainer(nnsslScratchTrainer):
     """Fine-tune (all layers) from ``nnssl_pretrain -m global_local -t <this dataset>`` (encoder + d_l)."""
 
     ssl_run = "global_local"
+    schedule = PRETRAINED
 
 
-__all__ = ["GlobalLocalFinetuneTrainer", "MixCLFinetuneTrainer", "RegressionFinetuneTrainer", "nnsslScratchTrainer"]
-for _base in (nnsslScratchTrainer, MixCLFinetuneTrainer, RegressionFinetuneTrainer, GlobalLocalFinetuneTrainer):
-    for _suffix, _schedule in SHORT_SCHEDULES.items():
-        _name = f"{_base.__name__}_{_suffix}"
-        globals()[_name] = type(_name, (_base,), {
-            "schedule": _schedule, "__module__": __name__,
-            "__doc__": f"{_base.__name__} with schedule {_schedule} (epochs, iterations, val iterations)."})
-        __all__.append(_name)
+class GlobalLocalFinetuneTrainer_frozenEncoderWarmup(GlobalLocalFinetuneTrainer):
+    schedule = FROZEN_ENCODER_WARMUP
+
+
+class GlobalLocalFinetuneTrainer_linearProbe(GlobalLocalFinetuneTrainer):
+    schedule = LINEAR_PROBE
+
+
+class GlobalLocalFinetuneTrainer_nnUNetSchedule(GlobalLocalFinetuneTrainer):
+    schedule = NNUNET_DEFAULT
+
+
+class GlobalLocalFinetuneTrainer_5epochs(GlobalLocalFinetuneTrainer):
+    schedule = _short(PRETRAINED, "5epochs", 5)
+
+
+class GlobalLocalFinetuneTrainer_5ep20it(GlobalLocalFinetuneTrainer):
+    schedule = _short(PRETRAINED, "5ep20it", 5, 20, 5)
+
+
+class GlobalLocalFinetuneTrainer_2ep5it(GlobalLocalFinetuneTrainer):
+    schedule = _short(PRETRAINED, "2ep5it", 2, 5, 2)
+
+
+__all__ = [name for name, obj in list(globals().items())
+           if isinstance(obj, type) and issubclass(obj, nnsslScratchTrainer)]

@@ -14,12 +14,19 @@ from torch import nn
 from nnssl.checkpoint import ENCODER_PREFIXES, load_transferable_weights
 from nnssl.data.partition_loader import PartitionLoader
 from nnssl.heads import GlobalProjector, LocalProjector, decoder_features
-from nnssl.losses.contrastive import contrastive_loss
-from nnssl.sampling.regions import extract_regions, region_positions
+from nnssl.losses.contrastive import contrastive_loss, similarity_stats
+from nnssl.sampling.regions import decoder_stages_for_resolution, extract_regions, jitter_positions, region_positions
 from nnssl.sampling.strategies import global_masks, local_masks
 from nnssl.trainers.base import SSLModel, SSLTrainerBase
 from nnssl.trainers.config import GlobalLocalConfig
 from nnssl.views import global_view_transform, local_view_transform
+
+
+def partial_decoder_stages(strides, config: GlobalLocalConfig) -> int:
+    """l of d_l: the configured value, or by resolution (d_l ends closest to 1/local_stride)."""
+    if config.decoder_stages is not None:
+        return config.decoder_stages
+    return decoder_stages_for_resolution(strides, config.local_stride)
 
 
 class GlobalModel(SSLModel):
@@ -36,7 +43,8 @@ class GlobalModel(SSLModel):
         z = self.heads["g1"](self.backbone.encoder(views)[-1])
         positive, negative = global_masks(self.cfg.global_strategy, image, partition)
         loss = contrastive_loss(z, positive, negative, self.cfg.temperature)
-        return {"global": loss, "loss": loss + self.connect_all()}
+        pos_sim, neg_sim = similarity_stats(z, positive, negative)
+        return {"global": loss, "pos_sim": pos_sim, "neg_sim": neg_sim, "loss": loss + self.connect_all()}
 
 
 class LocalModel(SSLModel):
@@ -44,16 +52,18 @@ class LocalModel(SSLModel):
 
     def __init__(self, backbone: nn.Module, config: GlobalLocalConfig):
         dec, enc = backbone.decoder, backbone.encoder
-        if config.decoder_stages > len(dec.stages):
-            raise ValueError(f"decoder_stages={config.decoder_stages} but this network has {len(dec.stages)} decoder "
+        n_stages = partial_decoder_stages(enc.strides, config)
+        if n_stages > len(dec.stages):
+            raise ValueError(f"decoder_stages={n_stages} but this network has {len(dec.stages)} decoder "
                              f"stages; pass --decoder-stages <= {len(dec.stages)}")
-        channels = enc.output_channels[-(config.decoder_stages + 1)]
+        channels = enc.output_channels[-(n_stages + 1)]
         ndim = 3 if enc.conv_op is nn.Conv3d else 2
         k = config.region_size
         heads = nn.ModuleDict({"g2": LocalProjector(channels, enc.conv_op),
                                "region": nn.Linear(channels * k**ndim, 128) if k > 1 else nn.Identity()})
         super().__init__(backbone, heads)
         self.cfg = config
+        self.decoder_stages = n_stages
         for p in enc.parameters():
             p.requires_grad_(False)
 
@@ -66,15 +76,20 @@ class LocalModel(SSLModel):
         """views (N, C, *P) ordered as intensity-only view pairs; image, partition (N,)."""
         with torch.no_grad():
             skips = self.backbone.encoder(views)
-        f = self.heads["g2"](decoder_features(self.backbone.decoder, skips, self.cfg.decoder_stages))
+        f = self.heads["g2"](decoder_features(self.backbone.decoder, skips, self.decoder_stages))
         positions = region_positions(f.shape[2:], self.cfg.region_size)
+        if self.training:
+            positions = jitter_positions(positions, f.shape[2:], self.cfg.region_size, self.cfg.lattice_jitter)
         regions = self.heads["region"](extract_regions(f, positions, self.cfg.region_size))  # (N, A, D)
         n, a = regions.shape[:2]
         idx = torch.arange(a, device=views.device).repeat(n)
         positive, negative = local_masks(self.cfg.local_strategy, image.repeat_interleave(a),
                                          partition.repeat_interleave(a), idx)
-        loss = contrastive_loss(regions.reshape(n * a, -1), positive, negative, self.cfg.temperature)
-        return {"local": loss, "regions": torch.tensor(float(a)), "loss": loss + self.connect_all()}
+        z = regions.reshape(n * a, -1)
+        loss = contrastive_loss(z, positive, negative, self.cfg.temperature)
+        pos_sim, neg_sim = similarity_stats(z, positive, negative)
+        return {"local": loss, "pos_sim": pos_sim, "neg_sim": neg_sim, "regions": torch.tensor(float(a)),
+                "loss": loss + self.connect_all()}
 
 
 class _GlobalLocalBase(SSLTrainerBase):
@@ -136,7 +151,8 @@ class LocalContrastivePretrainer(_GlobalLocalBase):
 
     @property
     def transfer_prefixes(self):
-        l_stages = range(self.ssl_config.decoder_stages)
+        strides = self.configuration_manager.network_arch_init_kwargs["strides"]
+        l_stages = range(partial_decoder_stages(strides, self.ssl_config))
         return ENCODER_PREFIXES + tuple(f"decoder.{m}.{s}." for m in ("transpconvs", "stages") for s in l_stages)
 
     def build_ssl_model(self, backbone: nn.Module) -> LocalModel:

@@ -34,8 +34,15 @@ def gather_voxels(features: torch.Tensor, coords: torch.Tensor, stride) -> torch
     return features.movedim(1, -1)[tuple(idx)]
 
 
+def default_label_stage(num_stages: int) -> int:
+    """The second-deepest encoder stage (receptive field large enough to separate sub-structures)."""
+    return max(0, num_stages - 2)
+
+
 class MixCLModel(SSLModel):
     """Backbone + per-stage projectors + reconstruction head; forward returns the loss terms."""
+
+    balance_terms = ("identity", "label", "recon")
 
     def __init__(self, backbone: nn.Module, features_per_stage, strides, in_channels: int, conv_op,
                  config: MixCLConfig):
@@ -48,9 +55,30 @@ class MixCLModel(SSLModel):
         self.strides = [tuple(int(x) for x in s) for s in np.cumprod(np.array(strides), axis=0)]
         n = len(features_per_stage)
         self.bt_stages = tuple(range(n)) if config.bt_stages is None else tuple(config.bt_stages)
-        if any(not 0 <= k < n for k in self.bt_stages) or not 0 <= config.label_stage < n:
-            raise ValueError(f"bt_stages {self.bt_stages} / label_stage {config.label_stage} must index the "
+        self.label_stage = default_label_stage(n) if config.label_stage is None else config.label_stage
+        if any(not 0 <= k < n for k in self.bt_stages) or not 0 <= self.label_stage < n:
+            raise ValueError(f"bt_stages {self.bt_stages} / label_stage {self.label_stage} must index the "
                              f"{n} encoder stages")
+        self.label_weight = config.label_weight
+
+    def term_weights(self) -> dict[str, float]:
+        return {"label": self.label_weight} if self.cfg.label_weight > 0 else {}
+
+    def set_term_weights(self, weights: dict[str, float]) -> None:
+        self.label_weight = weights.get("label", self.label_weight)
+
+    def rebalance(self, grad_norms: dict[str, float]) -> bool:
+        """alpha = ratio * w_id * |grad L_id| / |grad L_label| (clamped to [1e-4, 1e3])."""
+        ratio, g_label, g_id = self.cfg.label_grad_ratio, grad_norms.get("label"), grad_norms.get("identity")
+        if ratio is None or not g_label or not g_id or self.cfg.label_weight == 0:
+            return False
+        self.label_weight = min(1e3, max(1e-4, ratio * self.cfg.identity_weight * g_id / g_label))
+        return True
+
+    def combine(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
+        zero = terms["loss"] * 0.0
+        return (self.cfg.identity_weight * terms.get("identity", zero) + self.label_weight * terms.get("label", zero)
+                + self.cfg.recon_weight * terms.get("recon", zero) + zero)
 
     def forward(self, v1, v1b, v2, p1, p2, coords1=None, labels1=None, coords2=None, labels2=None, **_):
         """Loss terms of one batch of B pairs (all (B, C, *S) tensors; coords as in the loader)."""
@@ -63,7 +91,7 @@ class MixCLModel(SSLModel):
         terms: dict[str, torch.Tensor] = {}
 
         label_rows_v1 = None
-        k_lab = cfg.label_stage
+        k_lab = self.label_stage
         if use_label:
             label_rows_v1 = gather_voxels(skips[k_lab][:b], coords1, self.strides[k_lab])
 
@@ -105,7 +133,7 @@ class MixCLModel(SSLModel):
             recon = reconstruction_loss(out, torch.cat([p1, p1, p2]))
             terms["recon"] = recon
 
-        terms["loss"] = (cfg.identity_weight * identity + cfg.label_weight * label + cfg.recon_weight * recon
+        terms["loss"] = (cfg.identity_weight * identity + self.label_weight * label + cfg.recon_weight * recon
                          + zero)
         return terms
 

@@ -1,9 +1,9 @@
 """Masked-noise regression pretraining (Umapathy et al. ISMRM 2022; method_spec C).
 
 Full nnU-Net U-Net (deep supervision off) plus a 1x1 regression head; the input is corrupted at a
-stratified 0.2 % of voxels (the same voxels in every channel) and the L1 loss counts only those.
+stratified set of voxels (by default about 256 per patch, 0.2-10 %) (the same voxels in every channel) and the L1 loss counts only those.
 Augmentation is nnU-Net's standard training pipeline (one view); masking comes last. Transfer:
-encoder + decoder stages.
+the encoder (``transfer_decoder`` adds the decoder stages).
 """
 
 import torch
@@ -13,6 +13,7 @@ from torch import nn
 from nnssl.checkpoint import DECODER_PREFIXES, ENCODER_PREFIXES
 from nnssl.heads import RegressionHead, decoder_features
 from nnssl.losses.masked_regression import masked_l1_loss
+from nnssl.sampling.masks import default_mask_ratio
 from nnssl.trainers.base import SSLModel, SSLTrainerBase
 from nnssl.trainers.config import RegressionConfig
 from nnssl.views.masking import mask_and_corrupt
@@ -21,11 +22,17 @@ from nnssl.views.masking import mask_and_corrupt
 class RegressionModel(SSLModel):
     """Backbone + regression head; forward corrupts, reconstructs and scores masked voxels."""
 
-    def __init__(self, backbone: nn.Module, in_channels: int, config: RegressionConfig):
+    def __init__(self, backbone: nn.Module, in_channels: int, config: RegressionConfig, patch_size=None):
         enc = backbone.encoder
         super().__init__(backbone, nn.ModuleDict({"regression": RegressionHead(enc.output_channels[0], in_channels,
                                                                                 enc.conv_op)}))
         self.cfg = config
+        if config.mask_ratio is not None:
+            self.mask_ratio = config.mask_ratio
+        elif patch_size is not None:
+            self.mask_ratio = default_mask_ratio(patch_size)
+        else:
+            raise ValueError("mask_ratio=None (automatic) needs the patch size")
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """Regression output (B, C, *S) for input (B, C, *S)."""
@@ -33,7 +40,7 @@ class RegressionModel(SSLModel):
 
     def forward(self, data: torch.Tensor, **_) -> dict:
         """Loss terms for a batch of clean patches ``data`` (B, C, *S)."""
-        corrupted, mask = mask_and_corrupt(data, self.cfg.mask_ratio, self.cfg.mask_layout, self.cfg.replacement)
+        corrupted, mask = mask_and_corrupt(data, self.mask_ratio, self.cfg.mask_layout, self.cfg.replacement)
         loss = masked_l1_loss(self.reconstruct(corrupted), data, mask)
         return {"masked_l1": loss, "masked_fraction": mask.float().mean().detach(),
                 "loss": loss + self.connect_all()}
@@ -47,10 +54,14 @@ class RegressionPretrainer(SSLTrainerBase):
 
     @property
     def transfer_prefixes(self):
-        return ENCODER_PREFIXES + DECODER_PREFIXES
+        return ENCODER_PREFIXES + (DECODER_PREFIXES if self.ssl_config.transfer_decoder else ())
 
     def build_ssl_model(self, backbone: nn.Module) -> RegressionModel:
-        return RegressionModel(backbone, self.num_input_channels, self.ssl_config)
+        model = RegressionModel(backbone, self.num_input_channels, self.ssl_config,
+                                self.configuration_manager.patch_size)
+        self.print_to_log_file(f"nnssl: mask ratio {model.mask_ratio:.4g} "
+                               f"({'set' if self.ssl_config.mask_ratio else 'automatic, by patch size'})")
+        return model
 
     def make_optimizer(self, params) -> torch.optim.Optimizer:
         return torch.optim.SGD(params, self.initial_lr, weight_decay=self.weight_decay, momentum=0.99, nesterov=True)

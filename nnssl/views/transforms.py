@@ -11,6 +11,8 @@ from batchgeneratorsv2.transforms.intensity.brightness import BrightnessAdditive
 from batchgeneratorsv2.transforms.intensity.contrast import BGContrast, ContrastTransform
 from batchgeneratorsv2.transforms.intensity.gamma import GammaTransform
 from batchgeneratorsv2.transforms.intensity.gaussian_noise import GaussianNoiseTransform
+from batchgeneratorsv2.transforms.local.brightness_gradient import BrightnessGradientAdditiveTransform
+from batchgeneratorsv2.transforms.local.local_gamma import LocalGammaTransform
 from batchgeneratorsv2.transforms.noise.gaussian_blur import GaussianBlurTransform
 from batchgeneratorsv2.transforms.spatial.spatial import SpatialTransform
 from batchgeneratorsv2.transforms.utils.compose import ComposeTransforms
@@ -39,22 +41,53 @@ def base_patch_transform(patch_size, rotation: RandomScalar, do_dummy_2d: bool, 
     return ComposeTransforms(transforms)
 
 
-def intensity_view_transform(p: float = 0.2) -> BasicTransform:
-    """Intensity-only view: additive shift, gamma, blur, noise, each with probability ``p``.
+class RelativeScale:
+    """Random length as a fraction U(low, high) of the image's extent along the sampled axis.
 
-    Magnitudes (method_spec A.2): shift ~ N(0, 0.1) in z-scored units (batchgeneratorsv2 draws a
-    Gaussian, the spec a uniform of similar spread), gamma in (0.7, 1.5), blur sigma in (0.5, 1.0)
-    voxels, noise variance in (0, 0.1).
+    For the ``scale`` of batchgeneratorsv2's local transforms (called as ``scale(shape, dim)``);
+    picklable, so it works in nnU-Net's augmentation workers.
     """
+
+    def __init__(self, low: float, high: float):
+        self.low, self.high = low, high
+
+    def __call__(self, shape, dim, *_) -> float:
+        return float(np.random.uniform(self.low, self.high) * shape[dim])
+
+
+#: default per-transform probability of a view: a view is left untouched with probability 0.5^5 = 3 %
+VIEW_PROBABILITY = 0.5
+
+
+def intensity_view_transform(p: float = VIEW_PROBABILITY) -> BasicTransform:
+    """Intensity-only view whose changes survive InstanceNorm; each transform with probability ``p``.
+
+    nnU-Net's networks normalise every channel of every instance right after the first convolution,
+    so a global brightness/contrast change (an affine intensity map) gives the same features: such a
+    view pair is no pair at all (method_spec I.2). The views here change intensities non-linearly or
+    locally: gamma (0.7-1.5), Gaussian noise (variance 0-0.1), Gaussian blur (sigma 0.5-1.0 voxels),
+    a smooth additive bias field (batchgeneratorsv2's brightness gradient) and a local gamma. All
+    keep voxel correspondence, so dense losses stay valid.
+    """
+    field_scale = RelativeScale(0.3, 1.0)
     return ComposeTransforms([
-        RandomTransform(BrightnessAdditiveTransform(mu=0.0, sigma=0.1, synchronize_channels=True), p),
         RandomTransform(GammaTransform(gamma=(0.7, 1.5), p_invert_image=0, synchronize_channels=False,
                                        p_per_channel=1, p_retain_stats=1), p),
-        RandomTransform(GaussianBlurTransform(blur_sigma=(0.5, 1.0), synchronize_channels=False,
-                                              synchronize_axes=True, p_per_channel=1), p),
         RandomTransform(GaussianNoiseTransform(noise_variance=(0, 0.1), p_per_channel=1,
                                                synchronize_channels=True), p),
+        RandomTransform(GaussianBlurTransform(blur_sigma=(0.5, 1.0), synchronize_channels=False,
+                                              synchronize_axes=True, p_per_channel=1), p),
+        RandomTransform(BrightnessGradientAdditiveTransform(scale=field_scale, loc=(-0.5, 1.5),
+                                                            max_strength=(0.2, 1.0), same_for_all_channels=True,
+                                                            mean_centered=True), p),
+        RandomTransform(LocalGammaTransform(scale=field_scale, loc=(-0.5, 1.5), gamma=(0.7, 1.5),
+                                            same_for_all_channels=True), p),
     ])
+
+
+def affine_intensity_view_transform(p: float = 1.0) -> BasicTransform:
+    """Global brightness shift and contrast only: the views InstanceNorm cancels (a negative control)."""
+    return ComposeTransforms([RandomTransform(t, p) for t in brightness_contrast(0.3, (0.7, 1.3))])
 
 
 class InPlaneZoom:
@@ -81,13 +114,17 @@ def brightness_contrast(brightness_sigma: float = 0.3, contrast=(0.7, 1.3)) -> l
 
 
 def global_view_transform(patch_size, crop_fraction=(0.5, 0.6)) -> BasicTransform:
-    """Global-loss view: in-plane crop of 50-60 % resized back, then brightness and contrast."""
+    """Global-loss view: in-plane crop of 50-60 % resized back, then the InstanceNorm-proof intensity view."""
     zoom = InPlaneZoom(*crop_fraction, keep_axis0=len(patch_size) == 3)
     spatial = SpatialTransform(patch_size, patch_center_dist_from_border=0, random_crop=False, p_rotation=0,
                                p_scaling=1, scaling=zoom, p_synchronize_scaling_across_axes=0)
-    return ComposeTransforms([spatial, *brightness_contrast()])
+    return ComposeTransforms([spatial, intensity_view_transform()])
 
 
 def local_view_transform() -> BasicTransform:
-    """Local-loss view: the same intensity steps only, so region positions correspond across views."""
-    return ComposeTransforms(brightness_contrast())
+    """Local-loss view: intensity-only (voxel correspondence kept) and not cancelled by InstanceNorm.
+
+    Chaitanya's brightness/contrast views worked with BatchNorm; with nnU-Net's InstanceNorm they
+    would give identical features, so the local loss uses :func:`intensity_view_transform`.
+    """
+    return intensity_view_transform()

@@ -1,0 +1,118 @@
+"""Fine-tune trainers on a real nnU-Net trainer object: parameter groups, freezing, per-step lr."""
+
+import os
+
+import pytest
+import torch
+
+from nnssl.checkpoint import ENCODER_PREFIXES
+from nnssl.io import load_json
+
+
+def plans_of(pre):
+    """The target's plans as nnU-Net's run_training passes them (2.8.1 pops 'continue_training')."""
+    return {**load_json(os.path.join(pre, "nnsslPlans.json")), "continue_training": False}
+
+
+def make_checkpoint(trainer_cls, pool_env, path):
+    """A nnssl-format checkpoint of a random network built from the target's plans (encoder transferred)."""
+    pre = os.path.join(pool_env["env"]["nnUNet_preprocessed"], pool_env["pool"].target[1])
+    t = trainer_cls(plans_of(pre), "3d_fullres", 0,
+                    load_json(os.path.join(pre, "dataset.json")), device=torch.device("cpu"))
+    net = t.build_network_architecture(t.plans_manager, t.configuration_manager, 1,
+                                       t.label_manager.num_segmentation_heads, True)
+    torch.nn.init.constant_(net.encoder.stages[0][0].convs[0].conv.weight, 0.125)  # recognisable value
+    torch.save({"network_weights": net.state_dict(),
+                "nnssl_adaptation_record": {"transfer_prefixes": list(ENCODER_PREFIXES), "plans_identifier": "nnsslPlans",
+                                            "configuration": "3d_fullres", "method": "mixcl"}}, path)
+
+
+def build(cls_name, pool_env, tmp_path, monkeypatch, schedule="epochs=4,iterations=5,val_iterations=1"):
+    from nnssl.trainers import finetune
+
+    cls = getattr(finetune, cls_name)
+    ckpt = str(tmp_path / "pretrained.pth")
+    make_checkpoint(cls, pool_env, ckpt)
+    monkeypatch.setenv("nnSSL_PRETRAINED", ckpt)
+    monkeypatch.setenv("nnSSL_FINETUNE_SCHEDULE", schedule)
+    pre = os.path.join(pool_env["env"]["nnUNet_preprocessed"], pool_env["pool"].target[1])
+    trainer = cls(plans_of(pre), "3d_fullres", 0,
+                  load_json(os.path.join(pre, "dataset.json")), device=torch.device("cpu"))
+    trainer.initialize()
+    return trainer
+
+
+def step(trainer):
+    """One optimiser step on a random input (the loss only needs gradients to flow)."""
+    x = torch.randn(1, 1, *trainer.configuration_manager.patch_size)
+    trainer.optimizer.zero_grad(set_to_none=True)
+    out = trainer.network(x)
+    sum(o.float().mean() for o in (out if isinstance(out, list | tuple) else [out])).backward()
+    trainer.optimizer.step()
+
+
+def groups(trainer):
+    return {g["nnssl_group"]: g for g in trainer.optimizer.param_groups}
+
+
+def test_pretrained_trainer_groups_and_peaks(pool_env, tmp_path, monkeypatch):
+    t = build("MixCLFinetuneTrainer", pool_env, tmp_path, monkeypatch)
+    g = groups(t)
+    enc = {id(p) for p in t.network.encoder.parameters()}
+    assert {id(p) for p in g["transferred"]["params"]} == enc  # exactly the encoder (decoder.encoder is the same)
+    assert not enc & {id(p) for p in g["fresh"]["params"]}
+    assert torch.all(t.network.encoder.stages[0][0].convs[0].conv.weight == 0.125)  # weights were loaded
+    t.lr_scheduler.set_step(0)
+    w = t.resolved_schedule.warmup_steps
+    assert g["transferred"]["lr"] == pytest.approx(1e-3 / w) and g["fresh"]["lr"] == pytest.approx(1e-2 / w)
+    t.lr_scheduler.set_step(w - 1)
+    assert g["transferred"]["lr"] == pytest.approx(1e-3) and g["fresh"]["lr"] == pytest.approx(1e-2)
+
+
+def test_frozen_parameters_get_no_gradient_and_no_optimiser_state(pool_env, tmp_path, monkeypatch):
+    t = build("MixCLFinetuneTrainer_frozenEncoderWarmup", pool_env, tmp_path, monkeypatch,
+              "epochs=10,iterations=5,val_iterations=1,freeze_fraction=0.2")
+    assert t.resolved_schedule.freeze_epochs == 2
+    transferred = groups(t)["transferred"]["params"]
+    before = [p.detach().clone() for p in transferred]
+    t.current_epoch = 0
+    t._set_frozen(t.resolved_schedule.frozen("transferred", 0))
+    t.lr_scheduler.set_step(3)
+    step(t)
+    assert all(p.grad is None and not p.requires_grad for p in transferred)
+    assert all(p not in t.optimizer.state for p in transferred)
+    assert all(torch.equal(a, b) for a, b in zip(before, transferred, strict=True))
+    assert any(p in t.optimizer.state for p in groups(t)["fresh"]["params"])
+    t.current_epoch = 2  # released at the end of the frozen epochs
+    t._set_frozen(t.resolved_schedule.frozen("transferred", 2))
+    t.lr_scheduler.set_step(2 * 5)
+    step(t)
+    assert all(p.requires_grad and p.grad is not None for p in transferred)
+    assert any(not torch.equal(a, b) for a, b in zip(before, transferred, strict=True))
+
+
+def test_scratch_trainers_have_one_group_and_say_random_init(pool_env, monkeypatch):
+    from nnssl.trainers import finetune
+
+    monkeypatch.setenv("nnSSL_FINETUNE_SCHEDULE", "epochs=20,iterations=50,val_iterations=1")
+    pre = os.path.join(pool_env["env"]["nnUNet_preprocessed"], pool_env["pool"].target[1])
+    dj = load_json(os.path.join(pre, "dataset.json"))
+    default = finetune.nnsslScratchTrainer(plans_of(pre), "3d_fullres", 0, dj, device=torch.device("cpu"))
+    warm = finetune.nnsslScratchTrainer_warmup(plans_of(pre), "3d_fullres", 0, dj, device=torch.device("cpu"))
+    default.initialize()
+    assert [g["nnssl_group"] for g in default.optimizer.param_groups] == ["fresh"]
+    assert "random initialisation" in default.transfer_summary
+    assert default.resolved_schedule.warmup_steps == 0 and warm.resolved_schedule.warmup_steps == 50
+    assert default.initial_lr == warm.initial_lr == 1e-2
+
+
+def test_variant_classes_are_written_out_with_distinct_schedules():
+    from nnssl.trainers import finetune
+
+    names = [n for n in finetune.__all__ if n.startswith("MixCLFinetuneTrainer")]
+    assert {"MixCLFinetuneTrainer", "MixCLFinetuneTrainer_frozenEncoderWarmup", "MixCLFinetuneTrainer_linearProbe",
+            "MixCLFinetuneTrainer_nnUNetSchedule", "MixCLFinetuneTrainer_2ep5it"} <= set(names)
+    schedules = {getattr(finetune, n).schedule for n in names}
+    assert len(schedules) == len(names)  # no two class names share a schedule
+    src = open(finetune.__file__).read()
+    assert "globals()[" not in src and " = type(" not in src
