@@ -7,10 +7,14 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator, ScalarFormatter
 
 
 def plot_loss_terms(term_log: dict, path: str, title: str = "") -> None:
-    """One panel per loss term, train and validation curves per epoch (log y where positive)."""
+    """One panel per loss term, train and validation curves per epoch (log y where positive).
+
+    Integer epoch ticks, a marker on every epoch, plain-number tick labels, one figure title.
+    """
     terms = sorted({k for split in term_log.values() for k in split})
     if not terms:
         return
@@ -21,11 +25,17 @@ def plot_loss_terms(term_log: dict, path: str, title: str = "") -> None:
         for split, style in (("train", "-"), ("val", "--")):
             values = term_log.get(split, {}).get(term, [])
             if values:
-                ax.plot(range(len(values)), values, style, label=split)
-        ax.set_title(term)
+                ax.plot(range(len(values)), values, style, marker="o", markersize=3, label=split)
+        ax.set_title(term, fontsize=9)
         ax.set_xlabel("epoch")
-        if all(v > 0 for s in term_log.values() for v in s.get(term, [])):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        values = [v for s in term_log.values() for v in s.get(term, [])]
+        if values and all(v > 0 for v in values) and max(values) / min(values) > 20:
             ax.set_yscale("log")
+        plain = ScalarFormatter(useMathText=False)
+        plain.set_scientific(False)
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.legend(fontsize=7)
     for ax in axes.ravel()[len(terms):]:
         ax.axis("off")

@@ -68,6 +68,19 @@ def synthetic_rows():
     return rows
 
 
+def test_case_counts_are_nested_in_the_same_permutation():
+    entries = label_fraction_splits(SPLITS, [0], [50], seed=3, cases=[1, 2, 4])
+    assert [len(e["train"]) for e in entries] == [1, 2, 4, 16]
+    for a, b in itertools.pairwise(entries):
+        assert set(a["train"]) <= set(b["train"]) and a["val"] == b["val"]
+    assert entries[0]["fraction"] == pytest.approx(100 / 32)
+    assert entries[2]["train"] == label_fraction_splits(SPLITS, [0], [12.5], seed=3)[0]["train"]  # same permutation
+    with pytest.raises(ValueError, match="only 32 training cases"):
+        label_fraction_splits(SPLITS, [0], [], cases=[33])
+    with pytest.raises(ValueError, match="positive integers"):
+        label_fraction_splits(SPLITS, [0], [], cases=[0])
+
+
 def test_report_table_and_plot(tmp_path):
     rows = synthetic_rows()
     write_csv(rows, str(tmp_path / "r.csv"))
@@ -93,12 +106,14 @@ def test_benchmark_command_end_to_end(pool_env, tmp_path):
     assert pretrain.main(["-d", "101", "102", "103", "-m", "regression", "-t", "200", "--device", "cpu",
                           "--epochs", "1", "--iterations", "1", "--val-iterations", "1", "--run-name", "reg_tiny"]) == 0
     out = tmp_path / "bench"
-    argv = ["-t", "200", "-c", "3d_fullres", "--init", "reg_tiny", "--fractions", "50", "100", "--folds", "0",
-            "--schedule", "1", "2", "1", "--device", "cpu", "--out", str(out)]
+    argv = ["-t", "200", "-c", "3d_fullres", "--init", "reg_tiny", "--cases", "1", "--fractions", "100", "--folds", "0",
+            "--scratch", "scratch", "--schedule", "1", "2", "1", "--device", "cpu", "--out", str(out)]
     assert benchmark.main(argv) == 0
     rows = read_csv(str(out / "results.csv"))
-    expected = {(i, f) for i in ("scratch", "reg_tiny") for f in (50.0, 100.0)}
-    assert {(r["init"], r["fraction"]) for r in rows} == expected
+    n_train = len(load_json(str(out / "label_fraction_splits.json"))[1]["train"])
+    expected = {(i, n) for i in ("scratch", "reg_tiny") for n in (1, n_train)}
+    assert {(r["init"], r["n_train"]) for r in rows} == expected
+    assert {r["fraction"] for r in rows} == {100.0, pytest.approx(100 / n_train)}
     assert {r["label"] for r in rows} == {"mean", "1", "2"}
     assert all(0 <= r["dice"] <= 1 or r["dice"] != r["dice"] for r in rows)
     for f in ("table.md", "dice_vs_fraction.png", "benchmark.json", "label_fraction_splits.json", "plateau.md",
@@ -111,11 +126,20 @@ def test_benchmark_command_end_to_end(pool_env, tmp_path):
     splits = load_json(str(out / "label_fraction_splits.json"))
     assert splits[0]["val"] == splits[1]["val"] and set(splits[0]["train"]) <= set(splits[1]["train"])
     logs = (out / "runs" / "reg_tiny" / f"fold_{splits[0]['nnunet_fold']}.log").read_text()
-    assert "nnssl: loaded" in logs and "nnssl: schedule 1 epochs x 2 iterations" in logs
+    assert "nnssl: loaded" in logs and "schedule 'pretrained': 1 epochs x 2 iterations" in logs
     # resumes: a second call trains nothing and reproduces the table
     table = (out / "table.md").read_text()
     assert benchmark.main(argv) == 0
     assert (out / "table.md").read_text() == table
+    # a finished run folder is never reused for another schedule
+    other = [a if a != "2" else "3" for a in argv]
+    assert benchmark.main(other) == 2
+    # --report-only trains nothing and lists what is missing
+    wider = argv[:argv.index("--folds")] + ["--folds", "0", "1", "--report-only"] + argv[argv.index("--scratch"):]
+    assert benchmark.main(wider) == 0
+    assert "**Not run**" in (out / "table.md").read_text()
+    assert not (out / "runs" / "scratch" / "Dataset200_SynthOrganLesion" / "nnsslScratchTrainer__nnsslPlans__3d_fullres"
+                / f"fold_{max(e['nnunet_fold'] for e in load_json(str(out / 'label_fraction_splits.json')))}").exists()
 
 
 def curve_rows(n_epochs=12):

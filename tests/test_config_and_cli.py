@@ -5,6 +5,7 @@ import inspect
 import json
 
 import pytest
+import torch
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
 from nnssl.cli import pretrain
@@ -73,3 +74,58 @@ def test_config_from_flags_maps_ablations():
     cfg = pretrain.make_config(args, None)
     assert cfg.label_weight == 0 and cfg.recon_weight == 0.01 and cfg.run_name == "ab"
     assert dataclasses.asdict(cfg)["method"] == "mixcl"
+
+
+def _option_helps(parser):
+    """(option strings, rendered help) of every option except --help."""
+    formatter = parser._get_formatter()
+    return [(a.option_strings, formatter._expand_help(a)) for a in parser._actions
+            if a.option_strings and a.option_strings[0] not in ("-h", "--help")]
+
+
+@pytest.mark.parametrize("module", ["pretrain", "benchmark", "demo"])
+def test_every_option_shows_its_default_exactly_once(module):
+    import importlib
+
+    parser = importlib.import_module(f"nnssl.cli.{module}").build_parser()
+    for options, text in _option_helps(parser):
+        low = text.lower()
+        assert low.count("default") + low.count("(required)") == 1, (options, text)
+        assert "``" not in text and ":class:" not in text  # no reST markup
+
+
+def test_device_defaults_to_cpu_without_cuda_and_accepts_nnunet_spelling(monkeypatch, capsys):
+    from nnssl.cli import _common
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert _common.resolve_device(None) == "cpu"
+    assert "no CUDA device found" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="pass -device cpu"):
+        _common.resolve_device("cuda")
+    args = pretrain.build_parser().parse_args(["-d", "1", "-device", "cpu"])
+    assert args.device == "cpu"
+    assert pretrain.build_parser().parse_args(["-d", "1"]).device is None
+
+
+def test_cuda_request_without_cuda_fails_in_one_line(monkeypatch, capsys):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert pretrain.main(["-d", "101", "-device", "cuda"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "-device cpu" in err and "usage" not in err
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    ([], (100, 250, 10)), (["--schedule", "smoke"], (2, 5, 1)), (["--schedule", "cpu"], (12, 50, 2)),
+    (["--schedule", "cpu", "--epochs", "3"], (3, 50, 2)),
+])
+def test_schedule_presets(argv, expected):
+    args = pretrain.build_parser().parse_args(["-d", "1", *argv])
+    cfg = pretrain.make_config(args, None)
+    assert (cfg.epochs, cfg.iterations_per_epoch, cfg.val_iterations) == expected
+
+
+def test_next_commands_carry_device_and_plans():
+    args = pretrain.build_parser().parse_args(["-d", "1", "-t", "2", "-c", "2d", "-device", "cpu"])
+    text = pretrain.next_commands(2, args, "MixCLFinetuneTrainer")
+    assert "nnUNetv2_train 2 2d 0 -p nnsslPlans -device cpu -tr MixCLFinetuneTrainer" in text
+    assert "nnUNetv2_predict" in text and text.count("-device cpu") == 3

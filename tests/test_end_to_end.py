@@ -53,6 +53,7 @@ def pretrain_finetune_predict(env, sources, target_id, target_name, config="3d_f
     assert "nnssl: loaded" in out
     fold = os.path.join(env["nnUNet_results"], target_name, f"{trainer}__nnsslPlans__{config}", "fold_0")
     assert os.path.isfile(os.path.join(fold, "checkpoint_final.pth"))
+    check_schedule_record(fold, trainer)
     inp = os.path.join(env["nnUNet_results"], "pred_in")
     os.makedirs(inp, exist_ok=True)
     for f in test_images:
@@ -61,6 +62,21 @@ def pretrain_finetune_predict(env, sources, target_id, target_name, config="3d_f
     run([os.path.join(BIN, "nnUNetv2_predict"), "-i", inp, "-o", pred, "-d", str(target_id), "-c", config, "-f", "0",
          "-tr", trainer, "-p", "nnsslPlans", "-device", "cpu", "-npp", "1", "-nps", "1"], env)
     return ckpt, fold, pred
+
+
+def check_schedule_record(fold: str, trainer: str) -> None:
+    """The fold folder and its log say which fine-tuning schedule ran (warm-up for pretrained inits)."""
+    from nnssl.trainers import finetune
+
+    record = load(os.path.join(fold, finetune.RECORD_FILE))
+    expected = getattr(finetune, trainer).schedule
+    assert record["trainer"] == trainer and record["name"] == expected.name
+    assert (record["resolved_epochs"], record["resolved_iterations"]) == (expected.epochs, expected.iterations)
+    if expected.warmup_fraction:
+        assert record["warmup_steps"] >= 1 and record["pretrained_checkpoint"]
+    logs = [f for f in os.listdir(fold) if f.startswith("training_log")]
+    text = "".join(open(os.path.join(fold, f)).read() for f in logs)
+    assert f"schedule '{expected.name}'" in text
 
 
 def check_predictions(pred, test_images, labels):

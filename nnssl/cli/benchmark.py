@@ -21,6 +21,7 @@ import sys
 import time
 
 from nnssl.benchmark.curves import plateau_table, plot_curves, read_curve, write_curves
+from nnssl.cli._common import OneDefaultFormatter, add_device_argument, resolve_device
 from nnssl.benchmark.report import markdown_table, plot_dice_vs_fraction, write_csv
 from nnssl.benchmark.splits import label_fraction_splits, register_splits
 from nnssl.io import atomic_save_json, load_json
@@ -34,27 +35,29 @@ SCRATCH_TRAINERS = {"scratch": "nnsslScratchTrainer", "scratch_warmup": "nnsslSc
 def build_parser() -> argparse.ArgumentParser:
     """Argument parser."""
     p = argparse.ArgumentParser(prog="nnssl_benchmark", description=__doc__, allow_abbrev=False,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                                formatter_class=OneDefaultFormatter)
     p.add_argument("-t", "--target", type=int, required=True,
                    help="target dataset id (planned by nnssl_pretrain -t)")
-    p.add_argument("-c", "--configuration", default="3d_fullres", choices=["3d_fullres", "2d"])
-    p.add_argument("-p", "--plans-name", default="nnsslPlans")
+    p.add_argument("-c", "--configuration", default="3d_fullres", choices=["3d_fullres", "2d"],
+                   help="nnU-Net configuration")
+    p.add_argument("-p", "--plans-name", default="nnsslPlans", help="plans identifier")
     p.add_argument("--init", action="append", default=[], metavar="NAME[=CHECKPOINT]",
-                   help="a pretrained init: a run name recorded in the target's plans, or NAME=path; repeatable. "
-                        "the --scratch baselines are always included")
+                   help="a pretrained init: a run name recorded in the target's plans, or NAME=path; repeatable "
+                        "(default: none; the --scratch baselines are always included)")
     p.add_argument("--fractions", type=float, nargs="+", default=None,
                    help="percent of each fold's training cases (default: 5 15 50 100 unless --cases is given)")
     p.add_argument("--cases", type=int, nargs="+", default=[],
-                   help="numbers of labelled training cases, e.g. 1 2 4 (nested with the fractions)")
+                   help="numbers of labelled training cases, e.g. 1 2 4, nested with the fractions (default: none)")
     p.add_argument("--scratch", nargs="+", default=list(SCRATCH_TRAINERS), choices=list(SCRATCH_TRAINERS),
                    help="scratch baselines: nnU-Net's default recipe (scratch) and the pretrained trainers' "
                         "warm-up schedule (scratch_warmup)")
-    p.add_argument("--folds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    p.add_argument("--folds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="nnU-Net cross-validation folds")
     p.add_argument("--seed", type=int, default=0, help="seed of the nested subsets")
     p.add_argument("--schedule", type=int, nargs=3, default=None, metavar=("EPOCHS", "ITERATIONS", "VAL_ITERATIONS"),
                    help="fine-tuning schedule (default: nnU-Net's 1000 x 250)")
-    p.add_argument("--device", default="cuda", choices=["cuda", "cpu", "mps"])
-    p.add_argument("--out", required=True, help="report folder (results.csv, table.md, dice_vs_fraction.png, ...)")
+    add_device_argument(p)
+    p.add_argument("--out", required=True, help="report folder for results.csv, table.md, dice_vs_fraction.png, ... "
+                   "(required)")
     p.add_argument("--runs", default=None, help="per-init nnUNet_results roots (default: <out>/runs)")
     p.add_argument("--report-only", action="store_true",
                    help="train nothing: report the finished runs and list the missing ones as not run")
@@ -228,6 +231,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     args.argv = list(argv) if argv is not None else sys.argv[1:]
     try:
+        args.device = resolve_device(args.device)
         run_benchmark(args)
     except (ValueError, OSError, RuntimeError) as e:
         print(f"nnssl_benchmark: error: {e}", file=sys.stderr)

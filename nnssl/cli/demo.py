@@ -15,18 +15,20 @@ import time
 
 import torch
 
+from nnssl.cli._common import OneDefaultFormatter, add_device_argument, resolve_device
+
 SCRATCH, PRETRAINED = "nnsslScratchTrainer_5ep20it", "MixCLFinetuneTrainer_5ep20it"
 PLANS, CONFIG, TARGET = "nnsslPlans", "3d_fullres", 200
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Argument parser."""
-    p = argparse.ArgumentParser(prog="nnssl_demo", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="nnssl_demo", description=__doc__, formatter_class=OneDefaultFormatter,
+                                allow_abbrev=False)
     p.add_argument("--out", default="nnssl_demo_output", help="folder for everything the demo writes")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cuda", "cpu"])
-    p.add_argument("--pretrain-epochs", type=int, default=2)
-    p.add_argument("--pretrain-iterations", type=int, default=10, help="per epoch")
+    add_device_argument(p)
+    p.add_argument("--pretrain-epochs", type=int, default=2, help="MixCL pretraining epochs")
+    p.add_argument("--pretrain-iterations", type=int, default=10, help="MixCL iterations per epoch")
     return p
 
 
@@ -114,7 +116,12 @@ def main(argv=None) -> int:
     """Entry point of ``nnssl_demo``."""
     args = build_parser().parse_args(argv)
     t = time.time()
-    run_demo(args.out, args.device, args.pretrain_epochs, args.pretrain_iterations)
+    try:
+        device = resolve_device(args.device)
+    except ValueError as e:
+        print(f"nnssl_demo: error: {e}", file=sys.stderr)
+        return 2
+    run_demo(args.out, device, args.pretrain_epochs, args.pretrain_iterations)
     print(f"nnssl_demo: done in {time.time() - t:.0f} s")
     return 0
 

@@ -12,6 +12,7 @@ import sys
 
 import torch
 
+from nnssl.cli._common import OneDefaultFormatter, add_device_argument, resolve_device
 from nnssl.io import atomic_save_json, load_json
 from nnssl.trainers.config import RUN_CONFIG_ENV, PretrainConfig
 from nnssl.trainers.registry import METHODS
@@ -21,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     """Argument parser; ``-m`` choices come from the method registry."""
     methods = "; ".join(f"{m.name}: {m.summary}" for m in METHODS.values())
     p = argparse.ArgumentParser(prog="nnssl_pretrain", description=f"Pooled nnU-Net pretraining. Methods: {methods}",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter, allow_abbrev=False)
+                                formatter_class=OneDefaultFormatter, allow_abbrev=False)
     p.add_argument("-d", "--datasets", type=int, nargs="+", required=True, help="source dataset ids (nnUNet_raw)")
     p.add_argument("-m", "--method", choices=sorted(METHODS), default="mixcl", help="pretraining method")
     p.add_argument("-t", "--target", type=int, default=None,
@@ -30,25 +31,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-p", "--plans-name", default="nnsslPlans", help="plans identifier written to every dataset")
     p.add_argument("--run-name", default=None, help="names this run (output folder suffix, key in target plans); "
                    "default: the method name")
-    p.add_argument("--pool-id", type=int, default=None, help="dataset id of the pool (default: reuse or 900..999)")
+    p.add_argument("--pool-id", type=int, default=None,
+                   help="dataset id of the pool (default: the existing pool of these sources, else the first free 900..999)")
     p.add_argument("-np", "--num-processes", type=int, default=1, help="processes for fingerprint/preprocessing")
-    p.add_argument("--gpu-memory-target", type=float, default=None, help="nnU-Net planner VRAM target (GB)")
+    p.add_argument("--gpu-memory-target", type=float, default=None,
+                   help="nnU-Net planner VRAM target in GB (default: nnU-Net's 8)")
     p.add_argument("--plan-batch-size", type=int, default=None,
-                   help="override the planned batch size in every written plan (fine-tuning uses it too)")
+                   help="override the planned batch size in every written plan; fine-tuning uses it too "
+                        "(default: nnU-Net's planned batch size)")
     p.add_argument("--plan-from-target", action="store_true",
                    help="do not plan the pool: preprocess the sources with the target's existing plan (nnU-Net's "
                         "pretraining recipe, like nnUNetv2_move_plans_between_datasets). For sources whose own "
                         "plan would give the target a different or far more expensive network")
     p.add_argument("--plan-only", action="store_true", help="plan and preprocess, do not train")
     g = p.add_argument_group("schedule")
-    g.add_argument("--epochs", type=int, default=PretrainConfig.epochs)
-    g.add_argument("--iterations", type=int, default=PretrainConfig.iterations_per_epoch, help="per epoch")
-    g.add_argument("--val-iterations", type=int, default=PretrainConfig.val_iterations)
+    g.add_argument("--schedule", default="full", choices=sorted(PRESETS),
+                   help="length preset: " + "; ".join(f"{k}: {v[0]} x {v[1]} iterations ({v[3]})"
+                                                       for k, v in PRESETS.items())
+                        + " (default: full). --epochs/--iterations/--val-iterations override it")
+    g.add_argument("--epochs", type=int, default=None, help="epochs (default: from --schedule)")
+    g.add_argument("--iterations", type=int, default=None, help="iterations per epoch (default: from --schedule)")
+    g.add_argument("--val-iterations", type=int, default=None,
+                   help="validation iterations per epoch (default: from --schedule)")
     g.add_argument("--batch-size", type=int, default=None, help="pairs/items per step (default: plans)")
     g.add_argument("--lr", type=float, default=None, help="learning rate (default: the method's)")
     g.add_argument("--save-every", type=int, default=PretrainConfig.save_every)
     g.add_argument("--continue", dest="continue_training", action="store_true", help="resume an interrupted run")
-    g.add_argument("--device", default="cuda", choices=["cuda", "cpu", "mps"])
+    add_device_argument(g)
     g.add_argument("--num-gpus", type=int, default=1, help="DDP on this many GPUs (nnU-Net's -num_gpus)")
     mix = p.add_argument_group("mixcl")
     mix.add_argument("--label-weight", type=float, default=0.01,
@@ -90,9 +99,27 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+#: --schedule presets: epochs, iterations per epoch, validation iterations, what it costs
+PRESETS = {
+    "smoke": (2, 5, 1, "a plumbing check, about a minute on a CPU"),
+    "cpu": (12, 50, 2, "600 iterations, about 20-60 min on 2 CPU cores for a 2D Hippocampus-sized plan"),
+    "full": (PretrainConfig.epochs, PretrainConfig.iterations_per_epoch, PretrainConfig.val_iterations,
+             "25,000 iterations, GPU-sized: hours on a GPU, days on a CPU"),
+}
+
+
+def resolve_schedule(args: argparse.Namespace) -> None:
+    """Fill --epochs/--iterations/--val-iterations from the --schedule preset where not given."""
+    epochs, iterations, val, _ = PRESETS[args.schedule]
+    args.epochs = epochs if args.epochs is None else args.epochs
+    args.iterations = iterations if args.iterations is None else args.iterations
+    args.val_iterations = val if args.val_iterations is None else args.val_iterations
+
+
 def make_config(args: argparse.Namespace, target_name: str | None, stage: str = "",
                 global_checkpoint: str | None = None) -> PretrainConfig:
     """The method's frozen config for one stage from parsed flags (raises ValueError on bad values)."""
+    resolve_schedule(args)
     method = METHODS[args.method]
     values = {"method": args.method, "run_name": args.run_name or args.method, "target_dataset": target_name,
               "epochs": args.epochs, "iterations_per_epoch": args.iterations, "val_iterations": args.val_iterations,
@@ -185,20 +212,32 @@ def pretrain(args: argparse.Namespace) -> str:
                      continue_training=args.continue_training, device=torch.device(args.device))
     print(f"nnssl: pretrained checkpoint: {final}")
     if target:
-        print(f"nnssl: fine-tune with: nnUNetv2_train {target[0]} {args.configuration} 0 -tr "
-              f"{method.finetune_trainer} -p {args.plans_name}   (export nnUNet_extTrainer=$(nnssl_trainer_dir))")
+        print(next_commands(target[0], args, method.finetune_trainer))
     return final
+
+
+def next_commands(target_id: int, args: argparse.Namespace, trainer: str) -> str:
+    """The exact next commands for this user: their device, configuration, plans and fine-tune trainer."""
+    device = f" -device {args.device}" if args.device != "cuda" else ""
+    base = f"nnUNetv2_train {target_id} {args.configuration} 0 -p {args.plans_name}{device}"
+    return ("nnssl: next steps (fold 0 of 5; nnU-Net's default 1000 epochs, append a schedule suffix such as "
+            "_5epochs for a short run):\n"
+            "  export nnUNet_extTrainer=$(nnssl_trainer_dir)\n"
+            f"  {base} -tr {trainer}\n"
+            f"  {base} -tr nnsslScratchTrainer      # the random-init baseline\n"
+            f"  nnUNetv2_predict -i IN -o OUT -d {target_id} -c {args.configuration} -f 0 -tr {trainer} "
+            f"-p {args.plans_name}{device}")
 
 
 def main(argv=None) -> int:
     """Entry point of ``nnssl_pretrain``."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.device == "cuda" and not torch.cuda.is_available() and not args.plan_only:
-        parser.error("--device cuda requested but no CUDA device is available; pass --device cpu")
     if args.allow_unlabelled and args.method != "mixcl":
         parser.error("--allow-unlabelled only applies to -m mixcl (the other methods need no labels)")
+    resolve_schedule(args)
     try:
+        args.device = resolve_device(args.device) if not args.plan_only else (args.device or "cpu")
         pretrain(args)
     except (ValueError, OSError) as e:
         print(f"nnssl_pretrain: error: {e}", file=sys.stderr)

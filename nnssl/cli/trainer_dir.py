@@ -23,5 +23,10 @@ def ensure_ext_trainer_env() -> str:
 
 def main(argv=None) -> int:
     """Print the folder, e.g. ``export nnUNet_extTrainer=$(nnssl_trainer_dir)``."""
+    import argparse
+
+    argparse.ArgumentParser(prog="nnssl_trainer_dir", description="Print the folder of nnssl's trainer shims; use "
+                            "it as export nnUNet_extTrainer=$(nnssl_trainer_dir) so nnU-Net finds nnssl's "
+                            "trainers.").parse_args(argv)
     print(trainer_dir())
     return 0

@@ -9,6 +9,7 @@ checkpoints atomically whose ``network_weights`` are the plain network's unprefi
 
 import math
 import os
+import sys
 from collections import defaultdict
 from typing import ClassVar
 
@@ -20,6 +21,7 @@ from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnunetv2.utilities.default_n_proc_DA import get_allowed_n_proc_DA
 from nnunetv2.utilities.helpers import dummy_context
 from torch import autocast, nn
+from tqdm import tqdm
 
 import nnssl
 from nnssl.checkpoint import FORMAT_VERSION, check_transfer, unwrap
@@ -154,6 +156,9 @@ class SSLTrainerBase(nnUNetTrainer):
     def on_train_epoch_start(self):
         self.network.train()
         self._iteration = 0
+        self._progress = tqdm(total=self.num_iterations_per_epoch, unit="it", leave=False,
+                              desc=f"nnssl {self.method} epoch {self.current_epoch + 1}/{self.num_epochs}",
+                              disable=self.local_rank != 0, mininterval=1 if sys.stderr.isatty() else 30)
         lr = self.lr_at(self.current_epoch)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
@@ -235,6 +240,8 @@ class SSLTrainerBase(nnUNetTrainer):
         if self._iteration == 0:
             terms = self.probe_gradients(terms)
         self._iteration += 1
+        if getattr(self, "_progress", None) is not None:
+            self._progress.update()
         loss = terms["loss"]
         if self.grad_scaler is not None:
             self.grad_scaler.scale(loss).backward()
@@ -262,6 +269,8 @@ class SSLTrainerBase(nnUNetTrainer):
         return means.get("loss", float("nan"))
 
     def on_train_epoch_end(self, train_outputs: list[dict]):
+        if getattr(self, "_progress", None) is not None:
+            self._progress.close()
         self.logger.log("train_losses", self._log_terms("train", train_outputs), self.current_epoch)
 
     def on_validation_epoch_end(self, val_outputs: list[dict]):
