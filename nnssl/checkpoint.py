@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from nnssl.io import safe_load
+
 ENCODER_PREFIXES = ("encoder.", "decoder.encoder.")
 DECODER_PREFIXES = ("decoder.transpconvs.", "decoder.stages.")
 PRETRAINED_ENV = "nnSSL_PRETRAINED"
@@ -71,7 +73,7 @@ def load_transferable_weights(network: nn.Module, path: str) -> TransferReport:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"pretrained checkpoint {path} does not exist; run nnssl_pretrain first or set "
                                 f"{PRETRAINED_ENV} to an existing checkpoint_final.pth")
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    ckpt = safe_load(path)
     record = ckpt.get("nnssl_adaptation_record")
     if record is None:
         raise ValueError(f"{path} is not an nnssl pretraining checkpoint (no adaptation record)")

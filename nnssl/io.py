@@ -43,3 +43,35 @@ def load_json(path: str):
     """Read a JSON file."""
     with open(path) as f:
         return json.load(f)
+
+
+def safe_load(path: str, map_location="cpu") -> dict:
+    """``torch.load`` with ``weights_only=True``: tensors and plain data only, never arbitrary objects.
+
+    NumPy scalars and dtypes (nnU-Net's logger writes them into its checkpoints) are allowed as well.
+    A checkpoint from an untrusted source therefore cannot run code when it is loaded.
+
+    Raises:
+        FileNotFoundError: if ``path`` does not exist.
+        ValueError: naming the path when the file is truncated or not a checkpoint, or when it holds
+            objects other than tensors and plain data (possibly a malicious file).
+    """
+    import pickle
+
+    import numpy as np
+    import torch
+
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    allowed = [np.dtype, np.core.multiarray.scalar, *(type(np.dtype(t)) for t in ("float64", "float32", "int64"))]
+    try:
+        with torch.serialization.safe_globals(allowed):
+            return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise ValueError(f"{path} holds objects other than tensors and plain data, so it is not loaded (a "
+                         f"checkpoint can run code when unpickled). If you trust the file and need it, "
+                         f"re-save its tensors with torch.save; details: {str(e).splitlines()[0]}") from None
+    except (RuntimeError, EOFError, OSError) as e:
+        raise ValueError(f"{path} could not be read as a checkpoint (truncated or not a torch file?): "
+                         f"{str(e).splitlines()[0]}. Re-run the step that wrote it, or point to another "
+                         f"file") from None

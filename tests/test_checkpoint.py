@@ -91,3 +91,43 @@ def test_atomic_save_keeps_old_file_on_failure(tmp_path):
         atomic_torch_save({"a": Unpicklable()}, str(path))
     assert torch.load(path) == {"a": 1}
     assert os.listdir(tmp_path) == ["ckpt.pth"]
+
+
+class _Payload:
+    """Unpickling this runs code: what a malicious 'checkpoint' would carry."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_checkpoint_with_code_is_refused_without_running_it(tmp_path):
+    import torch
+
+    from nnssl.checkpoint import load_transferable_weights
+    from nnssl.io import safe_load
+
+    marker = tmp_path / "executed"
+    path = tmp_path / "evil.pth"
+    torch.save({"network_weights": {}, "nnssl_adaptation_record": {"transfer_prefixes": ["encoder."]},
+                "payload": _Payload(str(marker))}, path)
+    with pytest.raises(ValueError, match="objects other than tensors"):
+        safe_load(str(path))
+    with pytest.raises(ValueError, match=str(path)):
+        load_transferable_weights(torch.nn.Linear(2, 2), str(path))  # the nnSSL_PRETRAINED / --init path
+    assert not marker.exists()
+
+
+def test_truncated_checkpoint_error_names_the_file(tmp_path):
+    import torch
+
+    from nnssl.io import safe_load
+
+    path = tmp_path / "ckpt.pth"
+    torch.save({"network_weights": {"w": torch.zeros(1000)}}, path)
+    assert set(safe_load(str(path))) == {"network_weights"}  # plain tensors load
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(ValueError, match=r"ckpt\.pth could not be read as a checkpoint"):
+        safe_load(str(path))

@@ -25,9 +25,9 @@ CURVE_FIELDS = ("init", "fraction", "fold", "epoch", "pseudo_dice", "ema_pseudo_
 
 def read_curve(checkpoint: str) -> list[dict]:
     """Per-epoch rows {epoch, pseudo_dice, ema_pseudo_dice, train_loss, val_loss} of an nnU-Net checkpoint."""
-    import torch
+    from nnssl.io import safe_load
 
-    log = torch.load(checkpoint, map_location="cpu", weights_only=False)["logging"]
+    log = safe_load(checkpoint)["logging"]
     n = len(log["mean_fg_dice"])
     return [{"epoch": e, "pseudo_dice": float(log["mean_fg_dice"][e]), "ema_pseudo_dice": float(log["ema_fg_dice"][e]),
              "train_loss": float(log["train_losses"][e]), "val_loss": float(log["val_losses"][e])} for e in range(n)]

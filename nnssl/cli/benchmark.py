@@ -90,9 +90,9 @@ def trainer_for(checkpoint: str | None, init: str = "scratch") -> str:
     """The fine-tune trainer class for a checkpoint (its adaptation record names the method)."""
     if checkpoint is None:
         return SCRATCH_TRAINERS[init]
-    import torch
+    from nnssl.io import safe_load
 
-    record = torch.load(checkpoint, map_location="cpu", weights_only=False)["nnssl_adaptation_record"]
+    record = safe_load(checkpoint)["nnssl_adaptation_record"]
     return TRAINER_FOR_METHOD[record["method"]]
 
 

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 import nnssl
 from nnssl.checkpoint import FORMAT_VERSION, check_transfer, unwrap
-from nnssl.io import atomic_save_json, atomic_torch_save, load_json
+from nnssl.io import atomic_save_json, atomic_torch_save, load_json, safe_load
 from nnssl.plotting import plot_loss_terms
 from nnssl.trainers.config import PretrainConfig, load_run_config
 from nnssl.trainers.diagnostics import encoder_stage, relative_movement, term_gradient_norms
@@ -385,7 +385,7 @@ class SSLTrainerBase(nnUNetTrainer):
             self.initialize()
         ckpt = filename_or_checkpoint
         if isinstance(ckpt, str):
-            ckpt = torch.load(ckpt, map_location=self.device, weights_only=False)
+            ckpt = safe_load(ckpt, map_location=self.device)
         model = unwrap(self.network)
         model.backbone.load_state_dict(ckpt["network_weights"])
         model.heads.load_state_dict(ckpt["ssl_heads"])
