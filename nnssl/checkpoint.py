@@ -18,6 +18,7 @@ from nnssl.io import safe_load
 ENCODER_PREFIXES = ("encoder.", "decoder.encoder.")
 DECODER_PREFIXES = ("decoder.transpconvs.", "decoder.stages.")
 PRETRAINED_ENV = "nnSSL_PRETRAINED"
+ALLOW_OTHER_METHOD_ENV = "nnSSL_ALLOW_OTHER_METHOD"
 FORMAT_VERSION = 1
 
 
@@ -63,12 +64,14 @@ class TransferReport:
                 f"({', '.join(fresh[:6])}{' ...' if len(fresh) > 6 else ''})")
 
 
-def load_transferable_weights(network: nn.Module, path: str) -> TransferReport:
+def load_transferable_weights(network: nn.Module, path: str, expected_method: str | None = None) -> TransferReport:
     """Load the transferable part of a nnssl checkpoint into ``network`` (DDP/compile aware).
 
     Raises:
         FileNotFoundError: if ``path`` does not exist.
-        ValueError: if the file has no adaptation record or a transferable tensor does not fit.
+        ValueError: if the file has no adaptation record, a transferable tensor does not fit or is not
+            finite, or (with ``expected_method``) the checkpoint comes from another method and
+            ``$nnSSL_ALLOW_OTHER_METHOD`` is not set.
     """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"pretrained checkpoint {path} does not exist; run nnssl_pretrain first or set "
@@ -87,6 +90,14 @@ def load_transferable_weights(network: nn.Module, path: str) -> TransferReport:
                          f"{record['configuration']}) does not fit this network: " + "; ".join(problems[:5])
                          + ". Fine-tune with the plans written by nnssl_pretrain -t (same -p and configuration)")
     keys = transferable_keys(source, prefixes)
+    bad = [k for k in keys if source[k].is_floating_point() and not bool(torch.isfinite(source[k]).all())]
+    if bad:
+        raise ValueError(f"checkpoint {path} holds non-finite values in {len(bad)} transferable tensors (e.g. {bad[0]}); "
+                         f"its pretraining diverged. Re-run nnssl_pretrain with a lower --lr")
+    if expected_method and record.get("method") != expected_method and not os.environ.get(ALLOW_OTHER_METHOD_ENV):
+        raise ValueError(f"checkpoint {path} was pretrained with method {record.get('method')!r}, but this trainer "
+                         f"fine-tunes {expected_method!r} checkpoints; use the trainer of that method, or set "
+                         f"{ALLOW_OTHER_METHOD_ENV}=1 to load it deliberately")
     device_of = {k: v.device for k, v in target.items()}
     module.load_state_dict({k: source[k].to(device_of[k]) for k in keys}, strict=False)
     return TransferReport(path, loaded=keys, not_transferred=[k for k in source if k not in keys],

@@ -131,3 +131,46 @@ def test_truncated_checkpoint_error_names_the_file(tmp_path):
     path.write_bytes(path.read_bytes()[:200])
     with pytest.raises(ValueError, match=r"ckpt\.pth could not be read as a checkpoint"):
         safe_load(str(path))
+
+
+def _record_checkpoint(path, weights, method="mixcl"):
+    import torch
+
+    torch.save({"network_weights": weights, "nnssl_adaptation_record": {
+        "transfer_prefixes": ["0."], "plans_identifier": "p", "configuration": "c", "method": method}}, path)
+
+
+def test_loader_refuses_non_finite_weights_and_other_methods(tmp_path, monkeypatch):
+    import torch
+
+    from nnssl.checkpoint import ALLOW_OTHER_METHOD_ENV, load_transferable_weights
+
+    net = torch.nn.Sequential(torch.nn.Linear(2, 2))
+    weights = {k: v.clone() for k, v in net.state_dict().items()}
+    weights["0.weight"][0, 0] = float("nan")
+    _record_checkpoint(tmp_path / "nan.pth", weights)
+    with pytest.raises(ValueError, match="non-finite"):
+        load_transferable_weights(net, str(tmp_path / "nan.pth"), expected_method="mixcl")
+    assert bool(torch.isfinite(net[0].weight).all())  # nothing was loaded
+    _record_checkpoint(tmp_path / "reg.pth", net.state_dict(), method="regression")
+    with pytest.raises(ValueError, match="pretrained with method 'regression'"):
+        load_transferable_weights(net, str(tmp_path / "reg.pth"), expected_method="mixcl")
+    monkeypatch.setenv(ALLOW_OTHER_METHOD_ENV, "1")  # deliberate cross-method use
+    assert load_transferable_weights(net, str(tmp_path / "reg.pth"), expected_method="mixcl").loaded
+
+
+def test_non_finite_loss_stops_with_term_epoch_and_checkpoint(tmp_path):
+    import math
+
+    import torch
+
+    from nnssl.trainers.base import SSLTrainerBase
+
+    trainer = SSLTrainerBase.__new__(SSLTrainerBase)  # only the guard's state is needed
+    trainer.output_folder, trainer.current_epoch, trainer._iteration = str(tmp_path), 3, 7
+    (tmp_path / "checkpoint_best.pth").write_bytes(b"x")
+    ok = {"loss": torch.tensor(1.0), "pos_sim": torch.tensor(math.nan)}  # a NaN diagnostic is harmless
+    trainer.check_finite(ok)
+    bad = {"identity": torch.tensor(math.inf), "label": torch.tensor(0.5), "loss": torch.tensor(math.inf)}
+    with pytest.raises(FloatingPointError, match=r"'identity': inf.*epoch 3, iteration 7.*checkpoint_best\.pth"):
+        trainer.check_finite(bad)

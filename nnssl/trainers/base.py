@@ -243,6 +243,7 @@ class SSLTrainerBase(nnUNetTrainer):
         if getattr(self, "_progress", None) is not None:
             self._progress.update()
         loss = terms["loss"]
+        self.check_finite(terms)
         if self.grad_scaler is not None:
             self.grad_scaler.scale(loss).backward()
             self.grad_scaler.unscale_(self.optimizer)
@@ -254,6 +255,23 @@ class SSLTrainerBase(nnUNetTrainer):
             torch.nn.utils.clip_grad_norm_(self.network.parameters(), 12)
             self.optimizer.step()
         return {k: float(v.detach()) for k, v in terms.items()}
+
+    def check_finite(self, terms: dict) -> None:
+        """Stop before a non-finite loss reaches the weights (and every later checkpoint).
+
+        Raises:
+            FloatingPointError: naming the term, the epoch and iteration, and the last good checkpoint.
+        """
+        if bool(torch.isfinite(terms["loss"].detach()).all()):
+            return  # diagnostics such as pos_sim may be NaN (no pair of a kind) without harm
+        bad = {k: float(v) for k, v in terms.items() if not math.isfinite(float(v))}
+        good = [f for f in ("checkpoint_best.pth", "checkpoint_latest.pth")
+                if os.path.isfile(os.path.join(self.output_folder, f))]
+        raise FloatingPointError(
+            f"nnssl: loss term(s) {bad} not finite at epoch {self.current_epoch}, iteration {self._iteration}; "
+            f"nothing non-finite was saved. Last good checkpoint: "
+            f"{os.path.join(self.output_folder, good[0]) if good else 'none'}. Lower --lr, or check the input "
+            f"images for inf/NaN or extreme values")
 
     def validation_step(self, batch: dict) -> dict:
         return {k: float(v.detach()) for k, v in self._forward_terms(batch).items()}
@@ -290,7 +308,7 @@ class SSLTrainerBase(nnUNetTrainer):
         if (self.current_epoch + 1) % self.save_every == 0 and self.current_epoch != self.num_epochs - 1:
             self.save_checkpoint(os.path.join(self.output_folder, "checkpoint_latest.pth"))
         val = self.term_log["val"]["loss"][-1] if self.term_log["val"]["loss"] else None
-        if val is not None and (self._best_val is None or val < self._best_val):
+        if val is not None and math.isfinite(val) and (self._best_val is None or val < self._best_val):
             self._best_val = val
             self.save_checkpoint(os.path.join(self.output_folder, "checkpoint_best.pth"))
         if self.local_rank == 0:

@@ -91,7 +91,7 @@ class nnsslScratchTrainer(AtomicCheckpointMixin, nnUNetTrainer):
         if self.ssl_run is None or self.pretrained_checkpoint is not None:
             return
         path = resolve_pretrained_checkpoint(self.plans_manager.plans, self.configuration_name, self.ssl_run)
-        report = load_transferable_weights(self.network, path)
+        report = load_transferable_weights(self.network, path, expected_method=self.ssl_run)
         loaded = set(report.loaded)
         self._transferred = list({id(p): p for n, p in unwrap(self.network).named_parameters(remove_duplicate=False)
                                   if n in loaded}.values())
