@@ -23,7 +23,6 @@ if [ "$stage" = scratch ]; then
   nnssl_pretrain -d 601 -t 602 -c 2d --plan-batch-size 16 --plan-only -m mixcl
   nnssl_benchmark "${grid[@]}" --cases 1 2; exit
 fi
-nnssl_pretrain -d 601 -t 602 -c 2d --plan-batch-size 16 --device "$device" -m mixcl --epochs 12 --iterations 50 \
-  --val-iterations 2 --lr 5e-4 --continue
+nnssl_pretrain -d 601 -t 602 -c 2d --plan-batch-size 16 -device "$device" -m mixcl --schedule cpu --continue
 nnssl_benchmark "${grid[@]}" --init mixcl --cases 1 2
 nnssl_benchmark "${grid[@]}" --init mixcl --cases 1 2 4

@@ -124,6 +124,15 @@ def test_schedule_presets(argv, expected):
     assert (cfg.epochs, cfg.iterations_per_epoch, cfg.val_iterations) == expected
 
 
+def test_cpu_preset_raises_mixcl_lr_unless_given():
+    cfg = pretrain.make_config(pretrain.build_parser().parse_args(["-d", "1", "--schedule", "cpu"]), None)
+    assert cfg.learning_rate == 5e-4
+    cfg = pretrain.make_config(pretrain.build_parser().parse_args(["-d", "1", "--schedule", "cpu", "--lr", "2e-4"]),
+                               None)
+    assert cfg.learning_rate == 2e-4
+    assert pretrain.make_config(pretrain.build_parser().parse_args(["-d", "1"]), None).learning_rate == 1e-4
+
+
 def test_next_commands_carry_device_and_plans():
     args = pretrain.build_parser().parse_args(["-d", "1", "-t", "2", "-c", "2d", "-device", "cpu"])
     text = pretrain.next_commands(2, args, "MixCLFinetuneTrainer")

@@ -54,9 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--val-iterations", type=int, default=None,
                    help="validation iterations per epoch (default: from --schedule)")
     g.add_argument("--batch-size", type=int, default=None, help="pairs/items per step (default: plans)")
-    g.add_argument("--lr", type=float, default=None, help="learning rate (default: the method's)")
+    g.add_argument("--lr", type=float, default=None,
+                   help="learning rate (default: the method's: mixcl 1e-4, or 5e-4 with --schedule cpu; global_local "
+                        "1e-3; regression 1e-2)")
     g.add_argument("--save-every", type=int, default=PretrainConfig.save_every)
-    g.add_argument("--continue", dest="continue_training", action="store_true", help="resume an interrupted run")
+    g.add_argument("--continue", dest="continue_training", action="store_true",
+                   help="resume an interrupted run, or extend a finished one to more --epochs")
+    g.add_argument("--overwrite", action="store_true",
+                   help="replace a finished pretraining of this run name (its checkpoints are kept as *.replaced)")
     add_device_argument(g)
     g.add_argument("--num-gpus", type=int, default=1, help="DDP on this many GPUs (nnU-Net's -num_gpus)")
     mix = p.add_argument_group("mixcl")
@@ -102,14 +107,22 @@ def build_parser() -> argparse.ArgumentParser:
 #: --schedule presets: epochs, iterations per epoch, validation iterations, what it costs
 PRESETS = {
     "smoke": (2, 5, 1, "a plumbing check, about a minute on a CPU"),
-    "cpu": (12, 50, 2, "600 iterations, about 20-60 min on 2 CPU cores for a 2D Hippocampus-sized plan"),
+    "cpu": (12, 50, 2, "600 iterations, about 20-60 min on 2 CPU cores for a 2D Hippocampus-sized plan; "
+                       "MixCL's lr becomes 5e-4 unless --lr is given"),
     "full": (PretrainConfig.epochs, PretrainConfig.iterations_per_epoch, PretrainConfig.val_iterations,
              "25,000 iterations, GPU-sized: hours on a GPU, days on a CPU"),
 }
 
 
+#: learning rates of the cpu preset where the method's GPU-sized default barely moves the encoder in 600
+#: iterations (MixCL: AdamW 1e-4 is the paper's; 5e-4 moved the encoder by 10-20 % per stage on Hippocampus)
+CPU_LEARNING_RATES = {"mixcl": 5e-4}
+
+
 def resolve_schedule(args: argparse.Namespace) -> None:
-    """Fill --epochs/--iterations/--val-iterations from the --schedule preset where not given."""
+    """Fill --epochs/--iterations/--val-iterations (and the cpu preset's lr) from --schedule where not given."""
+    if args.schedule == "cpu" and args.lr is None and args.method in CPU_LEARNING_RATES:
+        args.lr = CPU_LEARNING_RATES[args.method]
     epochs, iterations, val, _ = PRESETS[args.schedule]
     args.epochs = epochs if args.epochs is None else args.epochs
     args.iterations = iterations if args.iterations is None else args.iterations
@@ -162,6 +175,25 @@ def record_checkpoint(target_name: str, plans_name: str, configuration: str, run
     atomic_save_json(plans, plans_file)
 
 
+def remove_finished(folder: str) -> None:
+    """--overwrite: move the finished checkpoints aside (nnU-Net would otherwise not start over)."""
+    for name in ("checkpoint_final.pth", "checkpoint_latest.pth", "checkpoint_best.pth"):
+        path = os.path.join(folder, name)
+        if os.path.isfile(path):
+            os.replace(path, path + ".replaced")
+
+
+def check_written(path: str) -> None:
+    """Raise ValueError unless ``path`` exists, loads safely and holds only finite weights."""
+    from nnssl.io import safe_load
+
+    weights = safe_load(path)["network_weights"]
+    bad = [k for k, v in weights.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise ValueError(f"{path} holds non-finite weights ({bad[0]} and {len(bad) - 1} more); it was not recorded "
+                         f"for fine-tuning. Re-run with a lower --lr")
+
+
 def selected_stages(args: argparse.Namespace) -> list[tuple[str, str]]:
     """(stage, trainer) pairs this call runs."""
     stages = list(METHODS[args.method].stages)
@@ -189,11 +221,13 @@ def pretrain(args: argparse.Namespace) -> str:
                                                run_name, method.name), "checkpoint_final.pth")
              for stage, trainer in method.stages}
     final = ckpts[stages[-1][0]]
-    if target:
-        record_checkpoint(target[1], args.plans_name, args.configuration, run_name, final)
     print(f"nnssl: pool {pool.pool_name}, plans {args.plans_name}, configuration {args.configuration}")
     if args.plan_only:
         return final
+    for stage, _ in stages:
+        if os.path.isfile(ckpts[stage]) and not (args.continue_training or args.overwrite):
+            raise ValueError(f"{ckpts[stage]} is a finished pretraining; pass --continue to resume or extend it, "
+                             f"--overwrite to replace it, or --run-name to keep both")
     ensure_ext_trainer_env()
     from nnunetv2.run.run_training import run_training
 
@@ -208,8 +242,13 @@ def pretrain(args: argparse.Namespace) -> str:
         atomic_save_json(config.to_json(), run_file)
         os.environ[RUN_CONFIG_ENV] = run_file
         print(f"nnssl: pretraining {args.method}{' stage ' + stage if stage else ''} with {trainer}")
+        if args.overwrite and not args.continue_training:
+            remove_finished(os.path.dirname(ckpts[stage]))
         run_training(pool.pool_name, args.configuration, "all", trainer, args.plans_name, num_gpus=args.num_gpus,
                      continue_training=args.continue_training, device=torch.device(args.device))
+    check_written(final)
+    if target:  # only a written, loadable, finite checkpoint replaces the target's record
+        record_checkpoint(target[1], args.plans_name, args.configuration, run_name, final)
     print(f"nnssl: pretrained checkpoint: {final}")
     if target:
         print(next_commands(target[0], args, method.finetune_trainer))
