@@ -92,8 +92,8 @@ def load_transferable_weights(network: nn.Module, path: str, expected_method: st
     keys = transferable_keys(source, prefixes)
     bad = [k for k in keys if source[k].is_floating_point() and not bool(torch.isfinite(source[k]).all())]
     if bad:
-        raise ValueError(f"checkpoint {path} holds non-finite values in {len(bad)} transferable tensors (e.g. {bad[0]}); "
-                         f"its pretraining diverged. Re-run nnssl_pretrain with a lower --lr")
+        raise ValueError(f"checkpoint {path} holds non-finite values in {len(bad)} transferable tensors "
+                         f"(e.g. {bad[0]}); its pretraining diverged. Re-run nnssl_pretrain with a lower --lr")
     if expected_method and record.get("method") != expected_method and not os.environ.get(ALLOW_OTHER_METHOD_ENV):
         raise ValueError(f"checkpoint {path} was pretrained with method {record.get('method')!r}, but this trainer "
                          f"fine-tunes {expected_method!r} checkpoints; use the trainer of that method, or set "

@@ -135,7 +135,7 @@ def test_benchmark_command_end_to_end(pool_env, tmp_path):
     other = [a if a != "2" else "3" for a in argv]
     assert benchmark.main(other) == 2
     # --report-only trains nothing and lists what is missing
-    wider = argv[:argv.index("--folds")] + ["--folds", "0", "1", "--report-only"] + argv[argv.index("--scratch"):]
+    wider = [*argv[:argv.index("--folds")], "--folds", "0", "1", "--report-only", *argv[argv.index("--scratch"):]]
     assert benchmark.main(wider) == 0
     assert "**Not run**" in (out / "table.md").read_text()
     assert not (out / "runs" / "scratch" / "Dataset200_SynthOrganLesion" / "nnsslScratchTrainer__nnsslPlans__3d_fullres"

@@ -21,10 +21,11 @@ def test_relative_movement_zero_scale_and_per_stage():
     sd = {"encoder.stages.0.w": torch.randn(4, 3, generator=g), "encoder.stages.1.w": torch.randn(5, generator=g),
           "decoder.stages.0.w": torch.randn(3, generator=g), "encoder.stages.0.n": torch.tensor(3)}
     assert relative_movement(sd, sd) == {"stage0": 0.0, "stage1": 0.0}
-    moved = {**sd, "encoder.stages.1.w": sd["encoder.stages.1.w"] * 1.5, "decoder.stages.0.w": sd["decoder.stages.0.w"] + 9}
+    moved = {**sd, "encoder.stages.1.w": sd["encoder.stages.1.w"] * 1.5,
+             "decoder.stages.0.w": sd["decoder.stages.0.w"] + 9}
     m = relative_movement(sd, moved)
     assert m["stage0"] == 0.0 and m["stage1"] == pytest.approx(0.5)  # ||1.5 t - t|| / ||t||; decoder ignored
-    with pytest.raises(ValueError, match="encoder.stages.0.w"):
+    with pytest.raises(ValueError, match=r"encoder\.stages\.0\.w"):
         relative_movement(sd, {k: v for k, v in sd.items() if k != "encoder.stages.0.w"})
 
 

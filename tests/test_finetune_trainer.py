@@ -23,8 +23,9 @@ def make_checkpoint(trainer_cls, pool_env, path):
                                        t.label_manager.num_segmentation_heads, True)
     torch.nn.init.constant_(net.encoder.stages[0][0].convs[0].conv.weight, 0.125)  # recognisable value
     torch.save({"network_weights": net.state_dict(),
-                "nnssl_adaptation_record": {"transfer_prefixes": list(ENCODER_PREFIXES), "plans_identifier": "nnsslPlans",
-                                            "configuration": "3d_fullres", "method": "mixcl"}}, path)
+                "nnssl_adaptation_record": {"transfer_prefixes": list(ENCODER_PREFIXES),
+                                            "plans_identifier": "nnsslPlans", "configuration": "3d_fullres",
+                                            "method": "mixcl"}}, path)
 
 
 def build(cls_name, pool_env, tmp_path, monkeypatch, schedule="epochs=4,iterations=5,val_iterations=1"):

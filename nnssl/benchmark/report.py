@@ -96,7 +96,8 @@ def markdown_table(rows: list[dict], labels: list[str]) -> str:
 def plot_dice_vs_fraction(rows: list[dict], path: str, label: str = "mean", title: str = "") -> None:
     """One line per init: mean Dice over folds vs number of labelled cases (log x), error bars = std."""
     s = summarise(rows, label)
-    cases = {f: float(np.mean([r["n_train"] for r in rows if r["fraction"] == f])) for f in {r["fraction"] for r in rows}}
+    cases = {f: float(np.mean([r["n_train"] for r in rows if r["fraction"] == f]))
+             for f in {r["fraction"] for r in rows}}
     fig, ax = plt.subplots(figsize=(6, 4))
     for init in sorted(s, key=_order):
         fr = sorted(s[init])

@@ -21,9 +21,9 @@ import sys
 import time
 
 from nnssl.benchmark.curves import plateau_table, plot_curves, read_curve, write_curves
-from nnssl.cli._common import OneDefaultFormatter, add_device_argument, resolve_device
 from nnssl.benchmark.report import markdown_table, plot_dice_vs_fraction, write_csv
 from nnssl.benchmark.splits import label_fraction_splits, register_splits
+from nnssl.cli._common import OneDefaultFormatter, add_device_argument, resolve_device
 from nnssl.io import atomic_save_json, load_json
 
 TRAINER_FOR_METHOD = {"mixcl": "MixCLFinetuneTrainer", "global_local": "GlobalLocalFinetuneTrainer",
@@ -213,7 +213,8 @@ def run_benchmark(args) -> dict:
     plot_curves(curves, os.path.join(args.out, "pseudo_dice_curves.png"), title=title)
     report = {"command": "nnssl_benchmark " + " ".join(args.argv), "target": target_name,
               "configuration": args.configuration, "inits": inits,
-              "fractions": args.fractions, "cases": args.cases, "folds": args.folds, "seed": args.seed, "schedule": args.schedule,
+              "fractions": args.fractions, "cases": args.cases, "folds": args.folds, "seed": args.seed,
+              "schedule": args.schedule,
               "device": args.device, "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
               "wall_time_s_this_call": round(time.time() - start, 1),  # a resumed call only trains what is missing
               "not_run": not_run,

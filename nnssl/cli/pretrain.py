@@ -32,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-name", default=None, help="names this run (output folder suffix, key in target plans); "
                    "default: the method name")
     p.add_argument("--pool-id", type=int, default=None,
-                   help="dataset id of the pool (default: the existing pool of these sources, else the first free 900..999)")
+                   help="dataset id of the pool (default: the existing pool of these sources, else the first "
+                        "free id in 900..999)")
     p.add_argument("-np", "--num-processes", type=int, default=1, help="processes for fingerprint/preprocessing")
     p.add_argument("--gpu-memory-target", type=float, default=None,
                    help="nnU-Net planner VRAM target in GB (default: nnU-Net's 8)")

@@ -43,7 +43,8 @@ def contrastive_loss(z: torch.Tensor, positive: torch.Tensor, negative: torch.Te
 
 
 @torch.no_grad()
-def similarity_stats(z: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def similarity_stats(z: torch.Tensor, positive: torch.Tensor,
+                     negative: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean cosine similarity over positive pairs and over negative pairs (detached, for the curves).
 
     A trivially solved loss shows as positives near 1 with negatives near 0 from the first epochs.

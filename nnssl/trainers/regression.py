@@ -1,7 +1,8 @@
 """Masked-noise regression pretraining (Umapathy et al. ISMRM 2022; method_spec C).
 
 Full nnU-Net U-Net (deep supervision off) plus a 1x1 regression head; the input is corrupted at a
-stratified set of voxels (by default about 256 per patch, 0.2-10 %) (the same voxels in every channel) and the L1 loss counts only those.
+stratified set of voxels (by default about 256 per patch, within 0.2-10 %; the same voxels in every
+channel) and the L1 loss counts only those.
 Augmentation is nnU-Net's standard training pipeline (one view); masking comes last. Transfer:
 the encoder (``transfer_decoder`` adds the decoder stages).
 """
