@@ -1,4 +1,5 @@
-"""DDP (gloo, CPU): the MixCL model trains under DistributedDataParallel without unused parameters."""
+"""DDP (gloo, CPU): the MixCL model trains under DistributedDataParallel without unused parameters,
+and the per-term gradient probe (autograd.grad through DDP, norms all-reduced) keeps ranks in sync."""
 
 import os
 
@@ -11,6 +12,7 @@ import torch.multiprocessing as mp
 def _worker(rank: int, world: int, port: int, out: dict):
     from torch.nn.parallel import DistributedDataParallel as DDP
 
+    from nnssl.trainers.diagnostics import term_gradient_norms
     from tests.test_mixcl_model import batch, model
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
@@ -23,9 +25,18 @@ def _worker(rank: int, world: int, port: int, out: dict):
         b = batch()
         b = {k: v + 0.05 * rank * torch.randn_like(v) if v.is_floating_point() else v for k, v in b.items()}
         opt.zero_grad()
-        net(**b)["loss"].backward()
+        terms = net(**b)
+        if step == 0:  # the trainer's probe: per-term gradient norms on the encoder, averaged over ranks
+            enc = list(net.module.backbone.encoder.parameters())
+            norms = term_gradient_norms(terms, net.module.balance_terms, enc)
+            t = torch.tensor([norms[k] for k in sorted(norms)])
+            dist.all_reduce(t)
+            net.module.rebalance({k: float(v) / world for k, v in zip(sorted(norms), t, strict=True)})
+            terms = {**terms, "loss": net.module.combine(terms)}
+        terms["loss"].backward()
         opt.step()
-    checksum = torch.stack([p.detach().double().sum() for p in net.parameters()]).sum()
+    checksum = torch.stack([p.detach().double().sum() for p in net.parameters()]
+                           + [torch.tensor(net.module.label_weight, dtype=torch.float64)]).sum()
     gathered = [torch.zeros_like(checksum) for _ in range(world)]
     dist.all_gather(gathered, checksum)
     out[rank] = [float(g) for g in gathered]
