@@ -193,7 +193,8 @@ def run_benchmark(args) -> dict:
             rows.append({**base, "label": "mean", "dice": summary["foreground_mean"]["Dice"]})
             rows += [{**base, "label": str(lab), "dice": v["Dice"]} for lab, v in summary["mean"].items()]
             print(f"[{k}/{total}] {init:<14} {entry['fraction']:>5g} % fold {entry['fold']} "
-                  f"({len(entry['train'])} cases): Dice {summary['foreground_mean']['Dice']:.3f} "
+                  f"({len(entry['train'])} case{'s' if len(entry['train']) != 1 else ''}): "
+                  f"Dice {summary['foreground_mean']['Dice']:.3f} "
                   f"({time.time() - t:.0f} s, run {run_times[-1]:.0f} s)", flush=True)
     if not rows:
         raise ValueError("no finished runs to report yet")
