@@ -81,6 +81,21 @@ def test_case_counts_are_nested_in_the_same_permutation():
         label_fraction_splits(SPLITS, [0], [], cases=[0])
 
 
+def test_trainer_for_checkpoint_method_and_variant(tmp_path):
+    import torch
+
+    from nnssl.cli.benchmark import trainer_for
+
+    ckpt = str(tmp_path / "c.pth")
+    torch.save({"nnssl_adaptation_record": {"method": "mixcl"}}, ckpt)
+    assert trainer_for(None, "scratch") == "nnsslScratchTrainer"
+    assert trainer_for(None, "scratch_warmup") == "nnsslScratchTrainer_warmup"
+    assert trainer_for(ckpt, "mixcl") == "MixCLFinetuneTrainer"
+    assert trainer_for(ckpt, "same", {"same": "warmup"}) == "MixCLFinetuneTrainer_warmup"
+    with pytest.raises(ValueError, match="no trainer MixCLFinetuneTrainer_bogus"):
+        trainer_for(ckpt, "x", {"x": "bogus"})
+
+
 def test_report_table_and_plot(tmp_path):
     rows = synthetic_rows()
     write_csv(rows, str(tmp_path / "r.csv"))

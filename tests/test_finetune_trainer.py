@@ -112,7 +112,10 @@ def test_variant_classes_are_written_out_with_distinct_schedules():
 
     names = [n for n in finetune.__all__ if n.startswith("MixCLFinetuneTrainer")]
     assert {"MixCLFinetuneTrainer", "MixCLFinetuneTrainer_frozenEncoderWarmup", "MixCLFinetuneTrainer_linearProbe",
-            "MixCLFinetuneTrainer_nnUNetSchedule", "MixCLFinetuneTrainer_2ep5it"} <= set(names)
+            "MixCLFinetuneTrainer_nnUNetSchedule", "MixCLFinetuneTrainer_2ep5it",
+            "MixCLFinetuneTrainer_warmup"} <= set(names)
+    # the same schedule as the warm-up scratch baseline: the init is the only difference
+    assert finetune.MixCLFinetuneTrainer_warmup.schedule == finetune.nnsslScratchTrainer_warmup.schedule
     schedules = {getattr(finetune, n).schedule for n in names}
     assert len(schedules) == len(names)  # no two class names share a schedule
     src = open(finetune.__file__).read()

@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="report folder for results.csv, table.md, dice_vs_fraction.png, ... "
                    "(required)")
     p.add_argument("--runs", default=None, help="per-init nnUNet_results roots (default: <out>/runs)")
+    p.add_argument("--variant", action="append", default=[], metavar="NAME=SUFFIX",
+                   help="fine-tune init NAME with its method's trainer variant, e.g. mixcl_same=warmup runs "
+                        "MixCLFinetuneTrainer_warmup; repeatable (default: none, the method's default trainer)")
     p.add_argument("--report-only", action="store_true",
                    help="train nothing: report the finished runs and list the missing ones as not run")
     return p
@@ -86,14 +89,25 @@ def resolve_inits(specs: list[str], plans: dict, configuration: str,
     return inits
 
 
-def trainer_for(checkpoint: str | None, init: str = "scratch") -> str:
-    """The fine-tune trainer class for a checkpoint (its adaptation record names the method)."""
+def trainer_for(checkpoint: str | None, init: str = "scratch", variants: dict | None = None) -> str:
+    """The fine-tune trainer class for a checkpoint (its adaptation record names the method).
+
+    Raises:
+        ValueError: if a requested variant is not a trainer class nnssl defines.
+    """
     if checkpoint is None:
         return SCRATCH_TRAINERS[init]
     from nnssl.io import safe_load
+    from nnssl.trainers import finetune
 
-    record = safe_load(checkpoint)["nnssl_adaptation_record"]
-    return TRAINER_FOR_METHOD[record["method"]]
+    trainer = TRAINER_FOR_METHOD[safe_load(checkpoint)["nnssl_adaptation_record"]["method"]]
+    suffix = (variants or {}).get(init)
+    if suffix:
+        trainer = f"{trainer}_{suffix}"
+        if trainer not in finetune.__all__:
+            known = sorted(n.split("_", 1)[1] for n in finetune.__all__ if n.startswith(trainer.split("_")[0] + "_"))
+            raise ValueError(f"--variant {init}={suffix}: no trainer {trainer}; variants: {', '.join(known)}")
+    return trainer
 
 
 def run_one(args, target_name: str, init: str, checkpoint: str | None, fold_id: int,
@@ -166,6 +180,10 @@ def run_benchmark(args) -> dict:
     if args.configuration not in plans["configurations"]:
         raise ValueError(f"{args.plans_name} of {target_name} has no {args.configuration}; run nnssl_pretrain -t")
     inits = resolve_inits(args.init, plans, args.configuration, args.scratch)
+    variants = dict(v.split("=", 1) for v in args.variant if "=" in v)
+    unknown = sorted(set(variants) - set(inits)) + [v for v in args.variant if "=" not in v]
+    if unknown:
+        raise ValueError(f"--variant {unknown}: give NAME=SUFFIX for an --init NAME")
     if args.fractions is None:
         args.fractions = [] if args.cases else [5, 15, 50, 100]
     data_id = plans["configurations"][args.configuration]["data_identifier"]
@@ -182,7 +200,7 @@ def run_benchmark(args) -> dict:
         for init, ckpt in inits.items():
             k += 1
             t = time.time()
-            summary, fold_dir = run_one(args, target_name, init, ckpt, fold_id, trainer_for(ckpt, init))
+            summary, fold_dir = run_one(args, target_name, init, ckpt, fold_id, trainer_for(ckpt, init, variants))
             base = {"init": init, "fraction": entry["fraction"], "fold": entry["fold"],
                     "n_train": len(entry["train"])}
             if summary is None:
@@ -214,8 +232,8 @@ def run_benchmark(args) -> dict:
     plot_curves(curves, os.path.join(args.out, "pseudo_dice_curves.png"), title=title)
     report = {"command": "nnssl_benchmark " + " ".join(args.argv), "target": target_name,
               "configuration": args.configuration, "inits": inits,
-              "fractions": args.fractions, "cases": args.cases, "folds": args.folds, "seed": args.seed,
-              "schedule": args.schedule,
+              "variants": variants, "fractions": args.fractions, "cases": args.cases, "folds": args.folds,
+              "seed": args.seed, "schedule": args.schedule,
               "device": args.device, "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
               "wall_time_s_this_call": round(time.time() - start, 1),  # a resumed call only trains what is missing
               "not_run": not_run,

@@ -9,6 +9,7 @@ Variants put the schedule in the class name (nnU-Net idiom):
 - ``_frozenEncoderWarmup``: transferred weights frozen for the first 5 % of epochs, then warmed up;
 - ``_linearProbe``: transferred weights frozen for the whole run (diagnostic);
 - ``_nnUNetSchedule``: nnU-Net's scratch recipe on the pretrained init (the behaviour before 0.2);
+- ``_warmup``: the scratch baseline's warm-up schedule, lr 1e-2 for every weight (init is the only difference);
 - ``_5epochs`` (5 x 250), ``_5ep20it`` (5 x 20, demo), ``_2ep5it`` (2 x 5, smoke tests).
 
 Scratch baselines: ``nnsslScratchTrainer`` is nnU-Net's default recipe (the strongest scratch
@@ -190,6 +191,12 @@ class MixCLFinetuneTrainer_nnUNetSchedule(MixCLFinetuneTrainer):
     schedule = NNUNET_DEFAULT
 
 
+class MixCLFinetuneTrainer_warmup(MixCLFinetuneTrainer):
+    """Pretrained init with exactly ``nnsslScratchTrainer_warmup``'s schedule (one lr for all weights)."""
+
+    schedule = WARMUP
+
+
 class MixCLFinetuneTrainer_5epochs(MixCLFinetuneTrainer):
     schedule = _short(PRETRAINED, "5epochs", 5)
 
@@ -222,6 +229,12 @@ class RegressionFinetuneTrainer_nnUNetSchedule(RegressionFinetuneTrainer):
     schedule = NNUNET_DEFAULT
 
 
+class RegressionFinetuneTrainer_warmup(RegressionFinetuneTrainer):
+    """Pretrained init with exactly ``nnsslScratchTrainer_warmup``'s schedule (one lr for all weights)."""
+
+    schedule = WARMUP
+
+
 class RegressionFinetuneTrainer_5epochs(RegressionFinetuneTrainer):
     schedule = _short(PRETRAINED, "5epochs", 5)
 
@@ -252,6 +265,12 @@ class GlobalLocalFinetuneTrainer_linearProbe(GlobalLocalFinetuneTrainer):
 
 class GlobalLocalFinetuneTrainer_nnUNetSchedule(GlobalLocalFinetuneTrainer):
     schedule = NNUNET_DEFAULT
+
+
+class GlobalLocalFinetuneTrainer_warmup(GlobalLocalFinetuneTrainer):
+    """Pretrained init with exactly ``nnsslScratchTrainer_warmup``'s schedule (one lr for all weights)."""
+
+    schedule = WARMUP
 
 
 class GlobalLocalFinetuneTrainer_5epochs(GlobalLocalFinetuneTrainer):
