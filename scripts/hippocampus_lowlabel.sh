@@ -1,28 +1,34 @@
 #!/usr/bin/env bash
-# Low-label benchmark (issue 8): 1, 2 and 4 labelled Hippocampus cases, scratch (nnU-Net's recipe and the
-# same warm-up schedule) vs pretrained inits fine-tuned with the warm-up schedule. 2d, batch 16, CPU.
-#   pretraining: MixCL on Hippocampus part A (601) with the target's plan, 12 x 50 iterations, lr 5e-4
-#   grid: 12 x 50 = 600 fine-tuning iterations, 5 folds; 1-2 cases first (the headline), then 4 cases
-# Usage: scripts/hippocampus_lowlabel.sh <workdir> [report_dir]. Every step resumes where it stopped;
-# STAGE=scratch runs only the scratch baselines (they need no pretraining), STAGE=report only reports.
+# Low-label benchmark (issue 8): 1, 2 and 4 labelled Hippocampus cases (target 602, never pretrained on).
+# Inits: scratch (nnU-Net's recipe), scratch_warmup (the pretrained trainers' warm-up shape, lr 1e-2),
+# mixcl (MixCLFinetuneTrainer: warm-up, transferred weights at lr 1e-3) and mixcl_warmup
+# (MixCLFinetuneTrainer_warmup: scratch_warmup's exact schedule, so the init is the only difference).
+#   pretraining: MixCL on Hippocampus part A (601) with the pooled 2d plan, --schedule cpu (12 x 50, lr 5e-4)
+#   grid: 12 x 50 = 600 fine-tuning iterations, batch 16; run fold by fold, 1-2 cases first
+# Usage: scripts/hippocampus_lowlabel.sh <workdir> [report_dir] [folds...]. Every step resumes where it
+# stopped; STAGE=report writes the report from the finished runs (the rest are listed as not run).
 set -euo pipefail
-work=$(realpath "${1:?usage: $0 <workdir> [report_dir]}")
+work=$(realpath "${1:?usage: $0 <workdir> [report_dir] [folds...]}")
 here=$(dirname "$(realpath "$0")")
-report=${2:-$here/../benchmarks/hippocampus_2d_1-4cases}
+report=$(realpath -m "${2:-$here/../benchmarks/hippocampus_2d_1-4cases}")
+shift $(( $# > 1 ? 2 : 1 ))
+folds=("${@:-0 1 2 3 4}")
 export nnUNet_raw=$work/raw nnUNet_preprocessed=$work/preprocessed nnUNet_results=$work/results
 export nnUNet_def_n_proc=1 nnUNet_n_proc_DA=${nnUNet_n_proc_DA:-0}
 device=${DEVICE:-cpu}
-grid=(-t 602 -c 2d --schedule 12 50 5 --device "$device" --folds 0 1 2 3 4 --runs "$work/lowlabel_runs" --out "$report")
-stage=${STAGE:-all}
-if [ "$stage" = report ]; then
-  nnssl_benchmark "${grid[@]}" --init mixcl --cases 1 2 4 --report-only; exit
+ckpt=$work/results/Dataset900_nnsslPool_601/MixCLPretrainer__nnsslPlans__2d/fold_all/checkpoint_final.pth
+grid=(-t 602 -c 2d --schedule 12 50 5 -device "$device" --runs "$work/lowlabel_runs" --out "$report"
+      --init mixcl --init "mixcl_warmup=$ckpt" --variant mixcl_warmup=warmup)
+if [ "${STAGE:-all}" = report ]; then
+  nnssl_benchmark "${grid[@]}" --cases 1 2 4 --folds 0 1 2 3 4 --report-only; exit
 fi
 mkdir -p "$nnUNet_raw" "$nnUNet_preprocessed" "$nnUNet_results"
 python "$here/prepare_hippocampus.py" "$nnUNet_raw"
-if [ "$stage" = scratch ]; then
-  nnssl_pretrain -d 601 -t 602 -c 2d --plan-batch-size 16 --plan-only -m mixcl
-  nnssl_benchmark "${grid[@]}" --cases 1 2; exit
-fi
 nnssl_pretrain -d 601 -t 602 -c 2d --plan-batch-size 16 -device "$device" -m mixcl --schedule cpu --continue
-nnssl_benchmark "${grid[@]}" --init mixcl --cases 1 2
-nnssl_benchmark "${grid[@]}" --init mixcl --cases 1 2 4
+for fold in ${folds[*]}; do
+  nnssl_benchmark "${grid[@]}" --cases 1 2 --folds "$fold"
+done
+for fold in ${folds[*]}; do
+  nnssl_benchmark "${grid[@]}" --cases 1 2 4 --folds "$fold"
+done
+nnssl_benchmark "${grid[@]}" --cases 1 2 4 --folds 0 1 2 3 4 --report-only
