@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", default=None, help="per-init nnUNet_results roots (default: <out>/runs)")
     p.add_argument("--variant", action="append", default=[], metavar="NAME=SUFFIX",
                    help="fine-tune init NAME with its method's trainer variant, e.g. mixcl_same=warmup runs "
-                        "MixCLFinetuneTrainer_warmup; repeatable (default: none, the method's default trainer)")
+                        "MixCLFinetuneTrainer_warmup; repeatable (default: none, each method's standard trainer)")
     p.add_argument("--report-only", action="store_true",
                    help="train nothing: report the finished runs and list the missing ones as not run")
     return p
