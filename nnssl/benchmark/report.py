@@ -54,7 +54,8 @@ def paired_differences(rows: list[dict], init: str, fraction: float, label: str 
 def amount_label(rows: list[dict], fraction: float) -> str:
     """Column title: the percentage and, when every fold agrees, the number of labelled cases."""
     n = {r["n_train"] for r in rows if r["fraction"] == fraction}
-    cases = f" ({n.pop()} case{'s' if min(n | {2}) != 1 else ''})" if len(n) == 1 else ""
+    count = next(iter(n)) if len(n) == 1 else None
+    cases = f" ({count} case{'s' if count != 1 else ''})" if count is not None else ""
     return f"{fraction:.3g} %{cases}"
 
 

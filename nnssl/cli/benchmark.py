@@ -219,8 +219,9 @@ def run_benchmark(args) -> dict:
     write_csv(rows, os.path.join(args.out, "results.csv"))
     table = markdown_table(rows, ["mean", *labels])
     if not_run:
-        table += "\n**Not run** (in the grid, not finished when this report was written): " + "; ".join(
-            f"{r['init']} {r['n_train']} cases fold {r['fold']}" for r in not_run) + "\n"
+        missing = [f"{r['init']} {r['n_train']} case{'s' if r['n_train'] != 1 else ''} fold {r['fold']}"
+                   for r in not_run]
+        table += "\n**Not run** (in the grid, not finished when this report was written): " + "; ".join(missing) + "\n"
     with open(os.path.join(args.out, "table.md"), "w") as f:
         f.write(table)
     title = f"{target_name} ({args.configuration}), {len(args.folds)} fold(s)"
