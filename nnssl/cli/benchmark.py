@@ -224,7 +224,8 @@ def run_benchmark(args) -> dict:
         table += "\n**Not run** (in the grid, not finished when this report was written): " + "; ".join(missing) + "\n"
     with open(os.path.join(args.out, "table.md"), "w") as f:
         f.write(table)
-    title = f"{target_name} ({args.configuration}), {len(args.folds)} fold(s)"
+    n_folds = len({r["fold"] for r in rows})
+    title = f"{target_name} ({args.configuration}), {n_folds} fold{'s' if n_folds != 1 else ''} with results"
     plot_dice_vs_fraction(rows, os.path.join(args.out, "dice_vs_fraction.png"), title=title)
     write_curves(curves, os.path.join(args.out, "curves.csv"))
     plateau = plateau_table(curves)
