@@ -1,8 +1,9 @@
 """``nnssl_demo``: the whole product on synthetic data, on any machine, in minutes.
 
 pool (101 blobs, 102 shells, 103 tubes) -> ``nnssl_pretrain -m mixcl -t 200`` -> fine-tune the
-target 200 with stock nnU-Net training, from scratch and from the MixCL checkpoint, same schedule
--> nnU-Net's validation (fold 0) and stock prediction of 4 held-out test cases -> Dice table.
+target 200 with stock nnU-Net training, from scratch (nnU-Net's recipe) and from the MixCL checkpoint
+(warm-up schedule), same budget -> nnU-Net's validation (fold 0) and stock prediction of 4 held-out
+test cases -> Dice table.
 Everything is written below ``--out``. The schedule is a smoke-sized budget: one run, no seeds,
 so the scratch-vs-pretrained difference it prints is noise-level evidence, not a claim.
 """
