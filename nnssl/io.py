@@ -39,6 +39,23 @@ def atomic_torch_save(obj, path: str) -> None:
             os.remove(tmp)
 
 
+def remove_stale_temp_files(folder: str) -> list[str]:
+    """Delete temp files that a killed save left in ``folder`` (``.tmp_*`` and ``*.partial``).
+
+    Call it only where no other process is saving into ``folder`` (a run's start, rank 0).
+    Returns the removed paths.
+    """
+    removed = []
+    if not os.path.isdir(folder):
+        return removed
+    for name in os.listdir(folder):
+        path = os.path.join(folder, name)
+        if (name.startswith(".tmp_") or name.endswith(".partial")) and os.path.isfile(path):
+            os.remove(path)
+            removed.append(path)
+    return removed
+
+
 def load_json(path: str):
     """Read a JSON file."""
     with open(path) as f:

@@ -51,3 +51,54 @@ def resolve_device(requested: str | None) -> str:
     if requested == "cuda" and not torch.cuda.is_available():
         raise ValueError("-device cuda was requested but no CUDA device is available; pass -device cpu")
     return requested
+
+
+class SuggestingArgumentParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors suggest the closest option name or choice ("did you mean ...?")."""
+
+    def error(self, message: str):
+        import difflib
+        import re
+
+        hint = ""
+        m = re.search(r"unrecognized arguments: (.*)", message)
+        if m:
+            options = [o for o in self._option_string_actions if o.startswith("--") or len(o) > 2]
+            guesses = [(tok, difflib.get_close_matches(tok.split("=")[0], options, n=1, cutoff=0.6))
+                       for tok in m.group(1).split() if tok.startswith("-")]
+            hint = "; ".join(f"{tok}: did you mean {g[0]}?" for tok, g in guesses if g)
+        m = re.search(r"argument (\S+): invalid choice: '([^']*)'", message)
+        if m:
+            action = self._option_string_actions.get(m.group(1).split("/")[-1])
+            choices = [str(c) for c in (action.choices or [])] if action else []
+            close = difflib.get_close_matches(m.group(2), choices, n=1, cutoff=0.5)
+            hint = f"did you mean {close[0]!r}?" if close else ""
+        super().error(f"{message}{' (' + hint + ')' if hint else ''}")
+
+
+#: nnU-Net failures users meet, as (text in nnU-Net's message, the one-line fix)
+KNOWN_NNUNET_FAILURES = (
+    ("out of memory", "the GPU ran out of memory: lower --plan-batch-size or --gpu-memory-target, or use a smaller "
+                      "configuration (-c 2d)"),
+    ("6 feet under", "a worker process died, most often killed for lack of RAM: use fewer processes (-np 1, "
+                     "nnUNet_n_proc_DA=1) or free memory"),
+    ("Torch not compiled with CUDA", "this PyTorch has no CUDA support: pass -device cpu"),
+    ("Expected plans file", "the dataset has no plans of this identifier yet: run nnssl_pretrain ... -t <target> "
+                            "(or check -p)"),
+    ("Could not find a dataset with the ID", "no such dataset in nnUNet_raw/nnUNet_preprocessed: check the id and "
+                                             "the nnUNet_* variables"),
+    ("Did not find the expected number of training cases", "numTraining in dataset.json does not match imagesTr: "
+                                                           "correct numTraining"),
+    ("No space left on device", "the disk is full: free space under nnUNet_preprocessed / nnUNet_results, then "
+                                "rerun with --continue"),
+)
+
+
+def translate_nnunet_error(error: BaseException) -> str | None:
+    """A one-line message with the fix for a known nnU-Net failure, or None for anything else."""
+    text = str(error)
+    for needle, fix in KNOWN_NNUNET_FAILURES:
+        if needle.lower() in text.lower():
+            first = text.strip().splitlines()[0] if text.strip() else type(error).__name__
+            return f"{fix} (nnU-Net: {type(error).__name__}: {first[:200]})"
+    return None

@@ -23,7 +23,7 @@ import time
 from nnssl.benchmark.curves import plateau_table, plot_curves, read_curve, write_curves
 from nnssl.benchmark.report import markdown_table, plot_dice_vs_fraction, write_csv
 from nnssl.benchmark.splits import label_fraction_splits, register_splits
-from nnssl.cli._common import OneDefaultFormatter, add_device_argument, resolve_device
+from nnssl.cli._common import OneDefaultFormatter, SuggestingArgumentParser, add_device_argument, resolve_device
 from nnssl.io import atomic_save_json, load_json
 
 TRAINER_FOR_METHOD = {"mixcl": "MixCLFinetuneTrainer", "global_local": "GlobalLocalFinetuneTrainer",
@@ -34,7 +34,7 @@ SCRATCH_TRAINERS = {"scratch": "nnsslScratchTrainer", "scratch_warmup": "nnsslSc
 
 def build_parser() -> argparse.ArgumentParser:
     """Argument parser."""
-    p = argparse.ArgumentParser(prog="nnssl_benchmark", description=__doc__, allow_abbrev=False,
+    p = SuggestingArgumentParser(prog="nnssl_benchmark", description=__doc__, allow_abbrev=False,
                                 formatter_class=OneDefaultFormatter)
     p.add_argument("-t", "--target", type=int, required=True,
                    help="target dataset id (planned by nnssl_pretrain -t)")

@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from nnssl.cli._common import OneDefaultFormatter, add_device_argument, resolve_device
+from nnssl.cli._common import OneDefaultFormatter, SuggestingArgumentParser, add_device_argument, resolve_device
 
 SCRATCH, PRETRAINED = "nnsslScratchTrainer_5ep20it", "MixCLFinetuneTrainer_5ep20it"
 PLANS, CONFIG, TARGET = "nnsslPlans", "3d_fullres", 200
@@ -24,7 +24,7 @@ PLANS, CONFIG, TARGET = "nnsslPlans", "3d_fullres", 200
 
 def build_parser() -> argparse.ArgumentParser:
     """Argument parser."""
-    p = argparse.ArgumentParser(prog="nnssl_demo", description=__doc__, formatter_class=OneDefaultFormatter,
+    p = SuggestingArgumentParser(prog="nnssl_demo", description=__doc__, formatter_class=OneDefaultFormatter,
                                 allow_abbrev=False)
     p.add_argument("--out", default="nnssl_demo_output", help="folder for everything the demo writes")
     add_device_argument(p)

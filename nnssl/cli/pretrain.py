@@ -12,7 +12,13 @@ import sys
 
 import torch
 
-from nnssl.cli._common import OneDefaultFormatter, add_device_argument, resolve_device
+from nnssl.cli._common import (
+    OneDefaultFormatter,
+    SuggestingArgumentParser,
+    add_device_argument,
+    resolve_device,
+    translate_nnunet_error,
+)
 from nnssl.io import atomic_save_json, load_json
 from nnssl.trainers.config import RUN_CONFIG_ENV, PretrainConfig
 from nnssl.trainers.registry import METHODS
@@ -21,7 +27,7 @@ from nnssl.trainers.registry import METHODS
 def build_parser() -> argparse.ArgumentParser:
     """Argument parser; ``-m`` choices come from the method registry."""
     methods = "; ".join(f"{m.name}: {m.summary}" for m in METHODS.values())
-    p = argparse.ArgumentParser(prog="nnssl_pretrain", description=f"Pooled nnU-Net pretraining. Methods: {methods}",
+    p = SuggestingArgumentParser(prog="nnssl_pretrain", description=f"Pooled nnU-Net pretraining. Methods: {methods}",
                                 formatter_class=OneDefaultFormatter, allow_abbrev=False)
     p.add_argument("-d", "--datasets", type=int, nargs="+", required=True, help="source dataset ids (nnUNet_raw)")
     p.add_argument("-m", "--method", choices=sorted(METHODS), default="mixcl", help="pretraining method")
@@ -45,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "pretraining recipe, like nnUNetv2_move_plans_between_datasets). For sources whose own "
                         "plan would give the target a different or far more expensive network")
     p.add_argument("--plan-only", action="store_true", help="plan and preprocess, do not train")
+    p.add_argument("--skip-input-check", action="store_true",
+                   help="do not check the raw datasets first (labels declared, finite intensities, files present; "
+                        "a passing check is remembered, so reruns are cheap anyway)")
     g = p.add_argument_group("schedule")
     g.add_argument("--schedule", default="full", choices=sorted(PRESETS),
                    help="length preset: " + "; ".join(f"{k}: {v[0]} x {v[1]} iterations ({v[3]})"
@@ -217,7 +226,8 @@ def pretrain(args: argparse.Namespace) -> str:
     make_config(args, target_name, stages[0][0])  # validate every flag before any work
     pool = plan_and_preprocess_pool(args.datasets, args.target, args.plans_name, (args.configuration,),
                                     args.num_processes, needs_labels, args.pool_id, args.gpu_memory_target,
-                                    args.plan_batch_size, args.plan_from_target)
+                                    args.plan_batch_size, args.plan_from_target,
+                                    check_inputs=not args.skip_input_check)
     ckpts = {stage: os.path.join(output_folder(pool.pool_name, trainer, args.plans_name, args.configuration,
                                                run_name, method.name), "checkpoint_final.pth")
              for stage, trainer in method.stages}
@@ -281,6 +291,12 @@ def main(argv=None) -> int:
         pretrain(args)
     except (ValueError, OSError) as e:
         print(f"nnssl_pretrain: error: {e}", file=sys.stderr)
+        return 2
+    except (AssertionError, RuntimeError) as e:  # nnU-Net's own failures: one line with the fix where known
+        message = translate_nnunet_error(e)
+        if message is None:
+            raise
+        print(f"nnssl_pretrain: error: {message}", file=sys.stderr)
         return 2
     return 0
 

@@ -4,12 +4,13 @@ import argparse
 import os
 import sys
 
+from nnssl.cli._common import SuggestingArgumentParser
 from nnssl.data.synthetic import write_demo_pool
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Argument parser."""
-    p = argparse.ArgumentParser(prog="nnssl_make_synthetic", description=__doc__)
+    p = SuggestingArgumentParser(prog="nnssl_make_synthetic", description=__doc__)
     p.add_argument("raw_folder", help="nnUNet_raw folder to write into (existing datasets are left untouched)")
     p.add_argument("--cases", type=int, default=None, help="cases per pool dataset (default 8)")
     p.add_argument("--target-cases", type=int, default=None, help="training cases of the target (default 10)")

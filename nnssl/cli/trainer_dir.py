@@ -3,6 +3,8 @@
 import importlib.util
 import os
 
+from nnssl.cli._common import SuggestingArgumentParser
+
 
 def trainer_dir() -> str:
     """Folder of the trainer shims (installed as the package ``nnssl_trainers``)."""
@@ -23,9 +25,8 @@ def ensure_ext_trainer_env() -> str:
 
 def main(argv=None) -> int:
     """Print the folder, e.g. ``export nnUNet_extTrainer=$(nnssl_trainer_dir)``."""
-    import argparse
 
-    argparse.ArgumentParser(prog="nnssl_trainer_dir", description="Print the folder of nnssl's trainer shims; use "
+    SuggestingArgumentParser(prog="nnssl_trainer_dir", description="Print the folder of nnssl's trainer shims; use "
                             "it as export nnUNet_extTrainer=$(nnssl_trainer_dir) so nnU-Net finds nnssl's "
                             "trainers.").parse_args(argv)
     print(trainer_dir())

@@ -32,24 +32,31 @@ def check_environment() -> None:
                       f"(see nnU-Net's documentation/setting_up_paths.md)")
 
 
-def _raw_datasets() -> dict[int, str]:
+def _raw_datasets() -> dict[int, list[str]]:
     root = os.environ["nnUNet_raw"]
-    found = {}
+    found: dict[int, list[str]] = {}
     for name in sorted(os.listdir(root)) if os.path.isdir(root) else []:
         m = re.fullmatch(r"Dataset(\d{3})_.+", name)
         if m and os.path.isfile(os.path.join(root, name, "dataset.json")):
-            found[int(m.group(1))] = name
+            found.setdefault(int(m.group(1)), []).append(name)
     return found
 
 
 def resolve_dataset(dataset_id: int) -> str:
-    """Name (``DatasetXXX_Name``) of a raw dataset, or a ValueError listing what exists."""
+    """Name (``DatasetXXX_Name``) of a raw dataset, or a ValueError listing what exists.
+
+    Raises:
+        ValueError: when the id does not exist, or when two raw folders share it (nnU-Net would pick one).
+    """
     found = _raw_datasets()
+    if len(found.get(dataset_id, [])) > 1:
+        raise ValueError(f"dataset id {dataset_id} is used by {len(found[dataset_id])} folders in nnUNet_raw "
+                         f"({', '.join(found[dataset_id])}); nnU-Net needs unique ids: renumber all but one")
     if dataset_id not in found:
-        listing = ", ".join(f"{k} ({v})" for k, v in found.items()) or "none"
+        listing = ", ".join(f"{k} ({v[0]})" for k, v in found.items()) or "none"
         raise ValueError(f"dataset id {dataset_id} not found in nnUNet_raw={os.environ['nnUNet_raw']}; "
                          f"available: {listing}")
-    return found[dataset_id]
+    return found[dataset_id][0]
 
 
 def case_dataset_id(case_id: str) -> int:
@@ -170,11 +177,14 @@ def _dataset_plans(pooled: dict, name: str, plans_name: str, configurations) -> 
 
     pre = os.environ["nnUNet_preprocessed"]
     fp = load_json(os.path.join(pre, name, "dataset_fingerprint.json"))
-    schemes, use_mask = ExperimentPlanner(name, plans_name=plans_name) \
-        .determine_normalization_scheme_and_whether_mask_is_used_for_norm()
+    planner = ExperimentPlanner(name, plans_name=plans_name)
+    schemes, use_mask = planner.determine_normalization_scheme_and_whether_mask_is_used_for_norm()
     plans = copy.deepcopy(pooled)
     plans["dataset_name"] = name
     plans["foreground_intensity_properties_per_channel"] = fp["foreground_intensity_properties_per_channel"]
+    # each dataset reads its files with its own reader: a NibabelIO override in one source's
+    # dataset.json must not spread to the other datasets' plans
+    plans["image_reader_writer"] = planner.determine_reader_writer().__name__
     for c in configurations:
         plans["configurations"][c]["normalization_schemes"] = schemes
         plans["configurations"][c]["use_mask_for_norm"] = use_mask
@@ -287,13 +297,24 @@ def plan_and_preprocess_pool(source_ids, target_id: int | None = None, plans_nam
                              configurations=("3d_fullres",), num_processes: int = 1,
                              require_labels: bool = True, pool_id: int | None = None,
                              gpu_memory_target_in_gb: float | None = None,
-                             batch_size: int | None = None, plan_from_target: bool = False) -> PoolPlan:
+                             batch_size: int | None = None, plan_from_target: bool = False,
+                             check_inputs: bool = True) -> PoolPlan:
     """Plan one configuration for all source datasets, preprocess them (and the target), build the pool.
 
-    With ``plan_from_target`` the pool is not planned: the sources get the target's existing plan
-    (:func:`target_plans`), and the target's plans and preprocessed data are left untouched.
+    Every dataset is checked first (:func:`nnssl.planning.checks.check_inputs`, skipped with
+    ``check_inputs=False``). Unlabelled sources (no labelsTr, or background only) are fingerprinted
+    and preprocessed as described in :mod:`nnssl.planning.unlabelled`. With ``plan_from_target`` the
+    pool is not planned: the sources get the target's existing plan (:func:`target_plans`), and the
+    target's plans and preprocessed data are left untouched.
     """
     from nnunetv2.experiment_planning.plan_and_preprocess_api import extract_fingerprint_dataset, preprocess_dataset
+
+    from nnssl.planning.checks import check_inputs as run_checks
+    from nnssl.planning.unlabelled import (
+        fingerprint_without_labels,
+        preprocess_without_label_files,
+        write_preprocessing_dataset_json,
+    )
 
     sources, target = validate_pool(list(source_ids), target_id, require_labels)
     if plan_from_target and target is None:
@@ -304,12 +325,28 @@ def plan_and_preprocess_pool(source_ids, target_id: int | None = None, plans_nam
     bad = [c for c in configurations if c not in allowed]
     if bad:
         raise ValueError(f"configuration(s) {bad} not supported for pooled pretraining; use one of {allowed}")
+    if plan_from_target:
+        target_plans(target[1], plans_name, configurations)  # fail before any fingerprinting
     pool_id, pool_name = pool_dataset_name(sources, pool_id)
     pre = os.environ["nnUNet_preprocessed"]
+    raw = os.environ["nnUNet_raw"]
     everyone = {**sources, **({target[0]: target[1]} if target else {})}
+    if check_inputs:
+        checked = run_checks(everyone, {d: require_labels and d in sources for d in everyone}, num_processes)
+        unlabelled = {d for d, c in checked.items() if not c.labelled}
+        no_label_files = {d for d, c in checked.items() if not c.has_label_files}
+    else:
+        no_label_files = {d for d, n in everyone.items() if not os.path.isdir(os.path.join(raw, n, "labelsTr"))
+                          and "dataset" not in load_json(os.path.join(raw, n, "dataset.json"))}
+        unlabelled = set(no_label_files)
+    if target and target[0] in no_label_files:
+        raise ValueError(f"target {target[1]} has no labelsTr; fine-tuning needs labelled target cases")
     for d, name in everyone.items():
         if not os.path.isfile(os.path.join(pre, name, "dataset_fingerprint.json")):
-            extract_fingerprint_dataset(d, num_processes=num_processes, clean=True, verbose=False)
+            if d in unlabelled:
+                fingerprint_without_labels(name)
+            else:
+                extract_fingerprint_dataset(d, num_processes=num_processes, clean=True, verbose=False)
     fps = [load_json(os.path.join(pre, n, "dataset_fingerprint.json")) for n in sources.values()]
     merged = merge_fingerprints(fps, list(sources.values()))
     n_training = sum(len(fp["spacings"]) for fp in fps)
@@ -341,8 +378,10 @@ def plan_and_preprocess_pool(source_ids, target_id: int | None = None, plans_nam
             plans["nnssl"]["plan_from"] = target[1]
         plans_file = os.path.join(pre, name, f"{plans_name}.json")
         atomic_save_json(_keep_other_configurations(plans, plans_file), plans_file)
-        shutil.copyfile(os.path.join(os.environ["nnUNet_raw"], name, "dataset.json"),
-                        os.path.join(pre, name, "dataset.json"))
-        preprocess_dataset(d, plans_name, tuple(configurations), [num_processes], verbose=False)
+        write_preprocessing_dataset_json(name, has_label_files=d not in no_label_files)
+        if d in no_label_files:
+            preprocess_without_label_files(d, plans_name, tuple(configurations), num_processes)
+        else:
+            preprocess_dataset(d, plans_name, tuple(configurations), [num_processes], verbose=False)
     assemble_pool(pool_name, sources, pooled, merged, plans_name, configurations)
     return PoolPlan(pool_id, pool_name, plans_name, tuple(configurations), sources, target, pooled)

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 import nnssl
 from nnssl.checkpoint import FORMAT_VERSION, check_transfer, unwrap
-from nnssl.io import atomic_save_json, atomic_torch_save, load_json, safe_load
+from nnssl.io import atomic_save_json, atomic_torch_save, load_json, remove_stale_temp_files, safe_load
 from nnssl.plotting import plot_loss_terms
 from nnssl.trainers.config import PretrainConfig, load_run_config
 from nnssl.trainers.diagnostics import encoder_stage, relative_movement, term_gradient_norms
@@ -43,6 +43,12 @@ class AtomicCheckpointMixin:
         super().save_checkpoint(tmp)
         if os.path.isfile(tmp):
             os.replace(tmp, filename)
+
+    def on_train_start(self):
+        if self.local_rank == 0:  # a save killed in an earlier run left these; nobody else writes here now
+            for path in remove_stale_temp_files(self.output_folder):
+                self.print_to_log_file(f"nnssl: removed {os.path.basename(path)}, left by an interrupted save")
+        super().on_train_start()
 
 
 class SSLModel(nn.Module):
