@@ -88,7 +88,9 @@ def load_transferable_weights(network: nn.Module, path: str, expected_method: st
     if problems:
         raise ValueError(f"checkpoint {path} (plans {record['plans_identifier']}, configuration "
                          f"{record['configuration']}) does not fit this network: " + "; ".join(problems[:5])
-                         + ". Fine-tune with the plans written by nnssl_pretrain -t (same -p and configuration)")
+                         + ". Either fine-tune with the plans that pretraining wrote (same -p and configuration), "
+                           "or pretrain again for this dataset: nnssl_pretrain ... -t <this dataset> (a pooled "
+                           "plan for both) or ... -t <this dataset> --plan-from-target (this dataset's existing plan)")
     keys = transferable_keys(source, prefixes)
     bad = [k for k in keys if source[k].is_floating_point() and not bool(torch.isfinite(source[k]).all())]
     if bad:

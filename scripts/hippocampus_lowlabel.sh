@@ -2,7 +2,8 @@
 # Low-label benchmark (issue 8): 1, 2 and 4 labelled Hippocampus cases (target 602, never pretrained on).
 # Inits: scratch (nnU-Net's recipe), scratch_warmup (the pretrained trainers' warm-up shape, lr 1e-2),
 # mixcl (MixCLFinetuneTrainer: warm-up, transferred weights at lr 1e-3) and mixcl_warmup
-# (MixCLFinetuneTrainer_warmup: scratch_warmup's exact schedule, so the init is the only difference).
+# (MixCLFinetuneTrainer_warmup: scratch_warmup's exact schedule, so the init is the only difference)
+# and mixcl_nnunet (MixCLFinetuneTrainer_nnUNetSchedule: scratch's exact recipe, the headline pair).
 #   pretraining: MixCL on Hippocampus part A (601) with the pooled 2d plan, --schedule cpu (12 x 50, lr 5e-4)
 #   grid: 12 x 50 = 600 fine-tuning iterations, batch 16; run fold by fold, 1-2 cases first
 # Usage: scripts/hippocampus_lowlabel.sh <workdir> [report_dir] [folds...]. Every step resumes where it
@@ -18,13 +19,22 @@ export nnUNet_def_n_proc=1 nnUNet_n_proc_DA=${nnUNet_n_proc_DA:-0}
 device=${DEVICE:-cpu}
 ckpt=$work/results/Dataset900_nnsslPool_601/MixCLPretrainer__nnsslPlans__2d/fold_all/checkpoint_final.pth
 grid=(-t 602 -c 2d --schedule 12 50 5 -device "$device" --runs "$work/lowlabel_runs" --out "$report"
-      --init mixcl --init "mixcl_warmup=$ckpt" --variant mixcl_warmup=warmup)
+      --init mixcl --init "mixcl_warmup=$ckpt" --variant mixcl_warmup=warmup
+      --init "mixcl_nnunet=$ckpt" --variant mixcl_nnunet=nnUNetSchedule)
+# the headline pair first: scratch and mixcl_nnunet (same recipe), 1 case on every fold, then 2 cases
+head=(-t 602 -c 2d --schedule 12 50 5 -device "$device" --runs "$work/lowlabel_runs" --out "$report"
+      --scratch scratch --init "mixcl_nnunet=$ckpt" --variant mixcl_nnunet=nnUNetSchedule)
 if [ "${STAGE:-all}" = report ]; then
   nnssl_benchmark "${grid[@]}" --cases 1 2 4 --folds 0 1 2 3 4 --report-only; exit
 fi
 mkdir -p "$nnUNet_raw" "$nnUNet_preprocessed" "$nnUNet_results"
 python "$here/prepare_hippocampus.py" "$nnUNet_raw"
 nnssl_pretrain -d 601 -t 602 -c 2d --plan-batch-size 16 -device "$device" -m mixcl --schedule cpu --continue
+for cases in 1 "1 2"; do
+  for fold in ${folds[*]}; do
+    nnssl_benchmark "${head[@]}" --cases $cases --folds "$fold"
+  done
+done
 for fold in ${folds[*]}; do
   nnssl_benchmark "${grid[@]}" --cases 1 2 --folds "$fold"
 done

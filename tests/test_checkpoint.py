@@ -49,8 +49,10 @@ def test_shape_mismatch_and_missing_record_fail_clearly(tmp_path):
     wide = get_network_from_plans("dynamic_network_architectures.architectures.unet.PlainConvUNet",
                                   {**ARCH, "features_per_stage": [8, 16, 64]}, REQ, 1, 3, deep_supervision=False)
     save_ckpt(tmp_path / "c.pth", wide)
-    with pytest.raises(ValueError, match="does not fit"):
+    with pytest.raises(ValueError, match="does not fit") as err:
         load_transferable_weights(network(), str(tmp_path / "c.pth"))
+    assert "stages.2.0.convs.0.conv.weight: pretrained (64, 16, 3, 3, 3) vs target (32, 16, 3, 3, 3)" in str(err.value)
+    assert "-t <this dataset>" in str(err.value) and "--plan-from-target" in str(err.value)  # the two fixes
     torch.save({"network_weights": {}}, tmp_path / "plain.pth")
     with pytest.raises(ValueError, match="adaptation record"):
         load_transferable_weights(network(), str(tmp_path / "plain.pth"))

@@ -83,7 +83,7 @@ def _option_helps(parser):
             if a.option_strings and a.option_strings[0] not in ("-h", "--help")]
 
 
-@pytest.mark.parametrize("module", ["pretrain", "benchmark", "demo"])
+@pytest.mark.parametrize("module", ["pretrain", "benchmark", "demo", "synthetic"])
 def test_every_option_shows_its_default_exactly_once(module):
     import importlib
 

@@ -69,6 +69,26 @@ def test_terms_and_total_and_gradients_reach_encoder():
     assert all(p.grad is not None for p in m.parameters())  # DDP: nothing unused
 
 
+def test_label_term_averages_only_pairs_with_shared_foreground():
+    """A pair whose patches share no foreground label adds nothing (not a zero) to the label mean.
+
+    In eval mode each pair's loss is independent of the other pair's labels, so the label term of the
+    full batch must be the mean of the terms with pair 1, and then pair 0, made background-only.
+    """
+    m = model().eval()
+    data = batch()
+
+    def without(pair):
+        return {**data, "labels1": torch.where(data["coords1"][:, 0] == pair, 0, data["labels1"])}
+
+    with torch.no_grad():
+        full, only0, only1 = m(**data), m(**without(1)), m(**without(0))
+        empty = m(**{**data, "labels1": torch.zeros_like(data["labels1"])})
+    assert full["label_pairs"].item() == 1.0 and only0["label_pairs"].item() == 0.5
+    assert full["label"].item() == pytest.approx((only0["label"].item() + only1["label"].item()) / 2, rel=1e-5)
+    assert empty["label"].item() == 0.0 and empty["label_pairs"].item() == 0.0 and torch.isfinite(empty["loss"])
+
+
 @pytest.mark.parametrize(("switch", "absent"), [({"label_weight": 0.0}, "label"), ({"recon_weight": 0.0}, "recon"),
                                                 ({"identity_weight": 0.0}, "identity")])
 def test_ablation_switches_remove_terms(switch, absent):

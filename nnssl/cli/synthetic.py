@@ -4,17 +4,18 @@ import argparse
 import os
 import sys
 
-from nnssl.cli._common import SuggestingArgumentParser
+from nnssl.cli._common import OneDefaultFormatter, SuggestingArgumentParser
 from nnssl.data.synthetic import write_demo_pool
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Argument parser."""
-    p = SuggestingArgumentParser(prog="nnssl_make_synthetic", description=__doc__)
+    p = SuggestingArgumentParser(prog="nnssl_make_synthetic", description=__doc__,
+                                 formatter_class=OneDefaultFormatter, allow_abbrev=False)
     p.add_argument("raw_folder", help="nnUNet_raw folder to write into (existing datasets are left untouched)")
-    p.add_argument("--cases", type=int, default=None, help="cases per pool dataset (default 8)")
-    p.add_argument("--target-cases", type=int, default=None, help="training cases of the target (default 10)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cases", type=int, default=8, help="cases per pool dataset")
+    p.add_argument("--target-cases", type=int, default=10, help="training cases of the target (plus 4 test cases)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the generator")
     return p
 
 

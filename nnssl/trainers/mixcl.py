@@ -120,12 +120,18 @@ class MixCLModel(SSLModel):
         if use_label:
             z1 = label_rows_v1 if label_projected else projectors[k_lab](label_rows_v1)
             z2 = projectors[k_lab](gather_voxels(skips[k_lab][2 * b:], coords2, self.strides[k_lab]))
-            per_pair = [label_contrast_loss(z1[coords1[:, 0] == j], labels1[coords1[:, 0] == j],
-                                            z2[coords2[:, 0] == j], labels2[coords2[:, 0] == j],
-                                            temperature=cfg.temperature, variant=cfg.label_loss)
-                        for j in range(b)]
-            label = torch.stack(per_pair).mean()
+            per_pair, informative = [], []
+            for j in range(b):
+                y1, y2 = labels1[coords1[:, 0] == j], labels2[coords2[:, 0] == j]
+                per_pair.append(label_contrast_loss(z1[coords1[:, 0] == j], y1, z2[coords2[:, 0] == j], y2,
+                                                    temperature=cfg.temperature, variant=cfg.label_loss))
+                # a pair teaches the label term only if both patches show a common foreground label
+                informative.append(bool(torch.isin(y1[y1 > 0], y2[y2 > 0]).any()))
+            kept = [loss for loss, ok in zip(per_pair, informative, strict=True) if ok]
+            # mean over informative pairs (pairs without foreground would add zeros); graph-connected 0 if none
+            label = torch.stack(kept).mean() if kept else torch.stack(per_pair).sum() * 0.0
             terms["label"] = label
+            terms["label_pairs"] = torch.tensor(sum(informative) / max(1, b), device=label.device)
 
         recon = zero
         if cfg.recon_weight > 0:
