@@ -3,6 +3,7 @@
 import dataclasses
 import inspect
 import json
+import os
 
 import pytest
 import torch
@@ -138,3 +139,29 @@ def test_next_commands_carry_device_and_plans():
     text = pretrain.next_commands(2, args, "MixCLFinetuneTrainer")
     assert "nnUNetv2_train 2 2d 0 -p nnsslPlans -device cpu -tr MixCLFinetuneTrainer" in text
     assert "nnUNetv2_predict" in text and text.count("-device cpu") == 3
+
+
+def test_demo_low_label_split_and_final_report(nnunet_env, tmp_path):
+    """The demo fine-tunes on 2 labelled cases (validates on the rest) and ends with a table and every path."""
+    from nnssl.cli.demo import LABELLED, format_report, write_low_label_split
+    from nnssl.io import load_json
+
+    name = "Dataset200_T"
+    os.makedirs(os.path.join(nnunet_env["nnUNet_raw"], name, "labelsTr"))
+    os.makedirs(os.path.join(nnunet_env["nnUNet_preprocessed"], name))
+    with open(os.path.join(nnunet_env["nnUNet_preprocessed"], name, "dataset.json"), "w") as f:
+        json.dump({"file_ending": ".nii.gz"}, f)
+    for i in range(5):
+        open(os.path.join(nnunet_env["nnUNet_raw"], name, "labelsTr", f"c{i}.nii.gz"), "w").close()
+    split = write_low_label_split(name)
+    assert len(split["train"]) == LABELLED == 2 and sorted(split["train"] + split["val"]) == [f"c{i}" for i in range(5)]
+    assert load_json(os.path.join(nnunet_env["nnUNet_preprocessed"], name, "splits_final.json")) == [split]
+
+    report = {"results": {"scratch": {"test": {"1": 0.5, "2": 0.25, "mean": 0.375}},
+                          "mixcl": {"test": {"1": 0.6, "2": 0.3, "mean": 0.45}}},
+              "timings": {"pool_and_pretrain_s": 1, "scratch_s": 2, "mixcl_s": 3}, "budget": "tiny"}
+    text = format_report(report, str(tmp_path), {"scratch": "/r/s/fold_0", "mixcl": "/r/m/fold_0"})
+    assert "scratch   test           0.500   0.250   0.375" in text
+    for path in ("/r/s/fold_0/progress.png", "/r/m/fold_0/progress.png", str(tmp_path / "demo_results.json"),
+                 str(tmp_path / "predictions" / "MixCLFinetuneTrainer_5ep20it")):
+        assert path in text

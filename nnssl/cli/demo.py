@@ -176,15 +176,16 @@ def format_report(report: dict, out: str, folders: dict[str, str]) -> str:
               "nnssl_demo: where things are"]
     pretrain_folder = next(iter(glob.glob(os.path.join(os.environ["nnUNet_results"], "Dataset*_nnsslPool_101_102_103",
                                                        f"MixCLPretrainer__{PLANS}__{CONFIG}", "fold_all"))), None)
+    places = []
     if pretrain_folder:
-        lines.append(f"  pretraining curves (per loss term): {os.path.join(pretrain_folder, 'loss_terms.png')}")
-        lines.append(f"  pretrained checkpoint:               {os.path.join(pretrain_folder, 'checkpoint_final.pth')}")
-    for init, folder in folders.items():
-        lines.append(f"  {init} fine-tune curves:{' ' * (16 - len(init))}{os.path.join(folder, 'progress.png')}")
-    for init in folders:
-        trainer = SCRATCH if init == "scratch" else PRETRAINED
-        lines.append(f"  {init} test predictions:{' ' * (15 - len(init))}{os.path.join(out, 'predictions', trainer)}")
-    lines.append(f"  all numbers:                         {os.path.join(out, 'demo_results.json')}")
+        places += [("pretraining curves (per loss term)", os.path.join(pretrain_folder, "loss_terms.png")),
+                   ("pretrained checkpoint", os.path.join(pretrain_folder, "checkpoint_final.pth"))]
+    places += [(f"{init} fine-tune curves", os.path.join(folder, "progress.png")) for init, folder in folders.items()]
+    trainers = {"scratch": SCRATCH, "mixcl": PRETRAINED}
+    places += [(f"{init} test predictions", os.path.join(out, "predictions", trainers[init])) for init in folders]
+    places.append(("all numbers", os.path.join(out, "demo_results.json")))
+    width = max(len(name) for name, _ in places) + 2
+    lines += [f"  {name + ':':<{width}}{path}" for name, path in places]
     return "\n".join(lines)
 
 
