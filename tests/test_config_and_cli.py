@@ -137,8 +137,11 @@ def test_cpu_preset_raises_mixcl_lr_unless_given():
 def test_next_commands_carry_device_and_plans():
     args = pretrain.build_parser().parse_args(["-d", "1", "-t", "2", "-c", "2d", "-device", "cpu"])
     text = pretrain.next_commands(2, args, "MixCLFinetuneTrainer")
-    assert "nnUNetv2_train 2 2d 0 -p nnsslPlans -device cpu -tr MixCLFinetuneTrainer" in text
-    assert "nnUNetv2_predict" in text and text.count("-device cpu") == 3
+    assert "nnUNetv2_train 2 2d 0 -tr MixCLFinetuneTrainer -p nnsslPlans -device cpu" in text
+    assert "nnUNetv2_predict" in text and text.count("-device cpu") == 3 and "keep -p nnsslPlans" in text
+    args = pretrain.build_parser().parse_args(["-d", "1", "-t", "200", "-device", "cuda"])
+    text = pretrain.next_commands(200, args, "MixCLFinetuneTrainer", alias=True)  # the card's command, verbatim
+    assert "  nnUNetv2_train 200 3d_fullres 0 -tr MixCLFinetuneTrainer\n" in text and "-p " not in text
 
 
 def test_demo_low_label_split_and_final_report(nnunet_env, tmp_path):

@@ -146,3 +146,32 @@ def test_target_plans_names_the_missing_configuration(nnunet_env):
         target_plans("Dataset210_T", "nnsslPlans", ("2d",))
     plans = target_plans("Dataset210_T", "nnsslPlans", ("3d_fullres",))
     assert "nnssl" not in plans and plans["configurations"]["3d_fullres"]["patch_size"] == [8, 8, 8]
+
+
+def test_default_plans_alias_lets_stock_commands_run_without_p_and_never_replaces_user_plans(nnunet_env):
+    """nnUNetPlans.json becomes nnssl's plan (same data identifier); a user's own file is left alone."""
+    from nnssl.planning.pooled import default_plans_alias
+
+    folder = os.path.join(nnunet_env["nnUNet_preprocessed"], "Dataset200_T")
+    os.makedirs(folder)
+    ours = {"plans_name": "nnsslPlans", "configurations": {"2d": {"data_identifier": "nnsslPlans_2d"}},
+            "nnssl": {"role": "target", "pretrained": {}}}
+    with open(os.path.join(folder, "nnsslPlans.json"), "w") as f:
+        json.dump(ours, f)
+    alias = default_plans_alias("Dataset200_T", "nnsslPlans")
+    written = load(alias)
+    assert os.path.basename(alias) == "nnUNetPlans.json" and written["plans_name"] == "nnUNetPlans"
+    assert written["configurations"] == ours["configurations"]  # same preprocessed data: nothing to redo
+    assert written["nnssl"]["alias_of"] == "nnsslPlans"
+
+    ours["nnssl"]["pretrained"] = {"2d": {"mixcl": "/ckpt.pth"}}  # a recorded checkpoint reaches the alias
+    with open(os.path.join(folder, "nnsslPlans.json"), "w") as f:
+        json.dump(ours, f)
+    assert load(default_plans_alias("Dataset200_T", "nnsslPlans"))["nnssl"]["pretrained"]["2d"]["mixcl"] == "/ckpt.pth"
+
+    user = {"plans_name": "nnUNetPlans", "configurations": {"2d": {"data_identifier": "nnUNetPlans_2d"}}}
+    with open(alias, "w") as f:
+        json.dump(user, f)
+    assert default_plans_alias("Dataset200_T", "nnsslPlans") is None
+    assert load(alias) == user  # never replaced
+    assert default_plans_alias("Dataset200_T", "nnUNetPlans") is None  # nothing to alias

@@ -37,12 +37,14 @@ def test_recipe_block_is_complete():
     """Cheap check: the recipe sets up the environment itself and uses every command it documents."""
     block = recipe()
     for needle in ("source .venv/bin/activate", "export nnUNet_raw=", "nnUNet_extTrainer=$(nnssl_trainer_dir)",
-                   "-device $DEVICE", "nnssl_pretrain", "nnUNetv2_train", "nnUNetv2_predict",
+                   "-device $DEVICE", "nnssl_pretrain", "nnUNetv2_train 200 3d_fullres 0 -tr ", "nnUNetv2_predict",
                    "nnUNetv2_evaluate_simple", *SMOKE):
         assert needle in block, needle
     for line in block.splitlines():  # every nnU-Net / nnssl training or inference call names the device
         if re.match(r"\s*(nnssl_pretrain|nnUNetv2_train|nnUNetv2_predict)\b", line):
             assert "-device $DEVICE" in line, line
+        if re.match(r"\s*(nnUNetv2_train|nnUNetv2_predict)\b", line):
+            assert " -p " not in line, line  # the card's commands: no plans identifier
 
 
 @pytest.mark.slow
@@ -67,6 +69,7 @@ def test_readme_recipe_runs_as_written(tmp_path):
     summary = json.loads((tmp_path / "pred200" / "summary.json").read_text())
     assert set(summary["mean"]) == {"1", "2"}  # scored per label by nnU-Net's evaluation
     assert all(0 <= v["Dice"] <= 1 or v["Dice"] != v["Dice"] for v in summary["mean"].values())
-    log = next((tmp_path / "nnUNet_results").rglob("MixCLFinetuneTrainer_2ep5it__nnsslPlans__3d_fullres"))
+    # no -p in the recipe: nnU-Net's default identifier found nnssl's plan (the alias) and its checkpoint
+    log = next((tmp_path / "nnUNet_results").rglob("MixCLFinetuneTrainer_2ep5it__nnUNetPlans__3d_fullres"))
     record = json.loads((log / "fold_0" / "nnssl_finetune.json").read_text())
     assert record["pretrained_checkpoint"] and record["transferred_parameters"] > 0  # really the pretrained init

@@ -178,11 +178,15 @@ def output_folder(pool_name: str, trainer: str, plans_name: str, configuration: 
 
 
 def record_checkpoint(target_name: str, plans_name: str, configuration: str, run_name: str, path: str) -> None:
-    """Record the checkpoint in the target's plans (per configuration and run) for fine-tune trainers."""
+    """Record the checkpoint in the target's plans (per configuration and run) for fine-tune trainers,
+    and refresh the target's ``nnUNetPlans.json`` alias where nnssl owns it."""
+    from nnssl.planning.pooled import default_plans_alias
+
     plans_file = os.path.join(os.environ["nnUNet_preprocessed"], target_name, f"{plans_name}.json")
     plans = load_json(plans_file)
     plans.setdefault("nnssl", {}).setdefault("pretrained", {}).setdefault(configuration, {})[run_name] = path
     atomic_save_json(plans, plans_file)
+    default_plans_alias(target_name, plans_name)
 
 
 def remove_finished(folder: str) -> None:
@@ -215,7 +219,7 @@ def selected_stages(args: argparse.Namespace) -> list[tuple[str, str]]:
 def pretrain(args: argparse.Namespace) -> str:
     """Plan, preprocess and pretrain (every stage of the method); returns the final checkpoint path."""
     from nnssl.cli.trainer_dir import ensure_ext_trainer_env
-    from nnssl.planning.pooled import plan_and_preprocess_pool, validate_pool
+    from nnssl.planning.pooled import default_plans_alias, plan_and_preprocess_pool, validate_pool
 
     method = METHODS[args.method]
     needs_labels = method.needs_labels and not args.allow_unlabelled and not args.no_label
@@ -262,21 +266,31 @@ def pretrain(args: argparse.Namespace) -> str:
         record_checkpoint(target[1], args.plans_name, args.configuration, run_name, final)
     print(f"nnssl: pretrained checkpoint: {final}")
     if target:
-        print(next_commands(target[0], args, method.finetune_trainer))
+        alias = default_plans_alias(target[1], args.plans_name) is not None
+        print(next_commands(target[0], args, method.finetune_trainer, alias))
     return final
 
 
-def next_commands(target_id: int, args: argparse.Namespace, trainer: str) -> str:
-    """The exact next commands for this user: their device, configuration, plans and fine-tune trainer."""
+def next_commands(target_id: int, args: argparse.Namespace, trainer: str, alias: bool = False) -> str:
+    """The exact next commands for this user: their device, configuration, plans and fine-tune trainer.
+
+    With ``alias`` (the target's nnUNetPlans.json is nnssl's plan) the commands need no ``-p``, so on a
+    GPU they read exactly ``nnUNetv2_train 200 3d_fullres 0 -tr MixCLFinetuneTrainer``.
+    """
     device = f" -device {args.device}" if args.device != "cuda" else ""
-    base = f"nnUNetv2_train {target_id} {args.configuration} 0 -p {args.plans_name}{device}"
-    return ("nnssl: next steps (fold 0 of 5; nnU-Net's default 1000 epochs, append a schedule suffix such as "
-            "_5epochs for a short run):\n"
-            "  export nnUNet_extTrainer=$(nnssl_trainer_dir)\n"
-            f"  {base} -tr {trainer}\n"
-            f"  {base} -tr nnsslScratchTrainer      # the random-init baseline\n"
-            f"  nnUNetv2_predict -i IN -o OUT -d {target_id} -c {args.configuration} -f 0 -tr {trainer} "
-            f"-p {args.plans_name}{device}")
+    plans = "" if alias else f" -p {args.plans_name}"
+    train = f"nnUNetv2_train {target_id} {args.configuration} 0"
+    lines = ["nnssl: next steps (fold 0 of 5; nnU-Net's default 1000 epochs, append a schedule suffix such as "
+             "_5epochs for a short run):",
+             "  export nnUNet_extTrainer=$(nnssl_trainer_dir)",
+             f"  {train} -tr {trainer}{plans}{device}",
+             f"  {train} -tr nnsslScratchTrainer{plans}{device}      # the random-init baseline",
+             f"  nnUNetv2_predict -i IN -o OUT -d {target_id} -c {args.configuration} -f 0 -tr {trainer}"
+             f"{plans}{device}"]
+    if not alias and args.plans_name != "nnUNetPlans":
+        lines.append(f"  (target {target_id} has its own nnUNetPlans.json, which nnssl leaves alone: keep "
+                     f"-p {args.plans_name})")
+    return "\n".join(lines)
 
 
 def main(argv=None) -> int:

@@ -78,6 +78,7 @@ class PoolPlan:
     sources: dict[int, str]
     target: tuple[int, str] | None = None
     pooled_plans: dict = field(default_factory=dict, repr=False)
+    plans_alias: str | None = None  # the target's nnUNetPlans.json alias (stock commands without -p)
 
 
 def validate_pool(source_ids, target_id, require_labels: bool) -> tuple[dict[int, str], tuple[int, str] | None]:
@@ -253,6 +254,31 @@ def assemble_pool(pool_name: str, sources: dict[int, str], pooled_plans: dict, m
     atomic_save_json(_keep_other_configurations(plans, plans_file), plans_file)
 
 
+#: nnU-Net's default plans identifier: what nnUNetv2_train/predict use without -p
+DEFAULT_PLANS = "nnUNetPlans"
+
+
+def default_plans_alias(target_name: str, plans_name: str) -> str | None:
+    """Let stock commands without ``-p`` find nnssl's plan: write it as the target's ``nnUNetPlans.json``.
+
+    The alias is the same plan (same ``data_identifier``, so the same preprocessed data and no
+    re-preprocessing) under nnU-Net's default identifier. A ``nnUNetPlans.json`` that nnssl did not
+    write is never replaced: then this returns None and the commands need ``-p <plans_name>``.
+    Returns the alias path when it exists (written now or before by nnssl).
+    """
+    if plans_name == DEFAULT_PLANS:
+        return None
+    folder = os.path.join(os.environ["nnUNet_preprocessed"], target_name)
+    alias = os.path.join(folder, f"{DEFAULT_PLANS}.json")
+    if os.path.isfile(alias) and load_json(alias).get("nnssl", {}).get("alias_of") != plans_name:
+        return None  # the user's own plans (or an alias of other nnssl plans): leave them alone
+    plans = copy.deepcopy(load_json(os.path.join(folder, f"{plans_name}.json")))
+    plans["plans_name"] = DEFAULT_PLANS
+    plans.setdefault("nnssl", {})["alias_of"] = plans_name
+    atomic_save_json(plans, alias)
+    return alias
+
+
 def target_plans(target_name: str, plans_name: str, configurations) -> dict:
     """The target's existing plans, restricted to ``configurations``, as the plan for a new pool.
 
@@ -384,4 +410,6 @@ def plan_and_preprocess_pool(source_ids, target_id: int | None = None, plans_nam
         else:
             preprocess_dataset(d, plans_name, tuple(configurations), [num_processes], verbose=False)
     assemble_pool(pool_name, sources, pooled, merged, plans_name, configurations)
-    return PoolPlan(pool_id, pool_name, plans_name, tuple(configurations), sources, target, pooled)
+    # with --plan-from-target the target keeps its files; the alias follows when a checkpoint is recorded
+    alias = default_plans_alias(target[1], plans_name) if target and not plan_from_target else None
+    return PoolPlan(pool_id, pool_name, plans_name, tuple(configurations), sources, target, pooled, alias)
