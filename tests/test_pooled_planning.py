@@ -175,3 +175,32 @@ def test_default_plans_alias_lets_stock_commands_run_without_p_and_never_replace
     assert default_plans_alias("Dataset200_T", "nnsslPlans") is None
     assert load(alias) == user  # never replaced
     assert default_plans_alias("Dataset200_T", "nnUNetPlans") is None  # nothing to alias
+
+
+def test_unchanged_plan_and_data_are_not_preprocessed_again(nnunet_env, monkeypatch, capsys):
+    """Rerunning reuses preprocessed data; a changed raw file re-fingerprints and re-preprocesses that dataset."""
+    import nnunetv2.experiment_planning.plan_and_preprocess_api as api
+    import SimpleITK as sitk
+
+    from nnssl.planning.pooled import plan_and_preprocess_pool
+
+    raw = nnunet_env["nnUNet_raw"]
+    src = write_dataset(raw, SyntheticSpec(101, "Src", "blobs", 3), shape=(16, 20, 16))
+    write_dataset(raw, SyntheticSpec(200, "Tgt", "shells", 3), shape=(16, 20, 16))
+    calls = []
+    real = api.preprocess_dataset
+    monkeypatch.setattr(api, "preprocess_dataset", lambda d, *a, **k: calls.append(d) or real(d, *a, **k))
+
+    plan_and_preprocess_pool([101], 200)
+    assert sorted(calls) == [101, 200]
+    calls.clear()
+    capsys.readouterr()
+    plan_and_preprocess_pool([101], 200, batch_size=1)  # the batch size does not change preprocessed data
+    assert calls == []
+    assert capsys.readouterr().out.count("unchanged, reusing the preprocessed data") == 2
+
+    image = os.path.join(src, "imagesTr", "case_000_0000.nii.gz")
+    sitk.WriteImage(sitk.ReadImage(image) * 2.0, image)  # the user edits a raw case
+    plan_and_preprocess_pool([101], 200)
+    out = capsys.readouterr().out
+    assert calls[0] == 101 and "raw data changed since its fingerprint" in out and "raw data" in out

@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from nnssl.io import atomic_save_json, load_json
+from nnssl.planning.freshness import raw_stamp
 
 #: larger magnitudes overflow nnU-Net's float32 intensity statistics (x**2 summed over a case)
 MAX_ABS_INTENSITY = 1e12
@@ -34,7 +35,7 @@ MAX_ABS_INTENSITY = 1e12
 MOSTLY_EMPTY = 0.5
 REQUIRED_KEYS = ("labels", "channel_names", "numTraining", "file_ending")
 CHECK_FOLDER = ".nnssl_input_checks"
-CHECK_VERSION = 1
+CHECK_VERSION = 2
 MAX_LISTED = 20
 
 
@@ -89,17 +90,6 @@ def check_case(case: str, image_files: list[str], label_file: str | None, reader
         problems.append(f"case {case}: label value(s) {unexpected} not declared in dataset.json 'labels' "
                         f"({declared}); declare them or fix the label file {label_file}")
     return problems, bool((seg > 0).any())
-
-
-def _file_stamp(paths) -> list:
-    out = []
-    for p in sorted(set(paths)):
-        try:
-            st = os.stat(p)
-            out.append([p, st.st_size, st.st_mtime_ns])
-        except OSError:
-            out.append([p, None, None])
-    return out
 
 
 def check_dataset(name: str, needs_labels: bool, num_processes: int = 1) -> DatasetCheck:
@@ -182,16 +172,6 @@ def _cached(name: str, stamp: list, needs_labels: bool) -> DatasetCheck | None:
     return DatasetCheck(**saved["result"])
 
 
-def _stamp_paths(name: str) -> list[str]:
-    folder = os.path.join(os.environ["nnUNet_raw"], name)
-    paths = [os.path.join(folder, "dataset.json")]
-    for sub in ("imagesTr", "labelsTr"):
-        d = os.path.join(folder, sub)
-        if os.path.isdir(d):
-            paths += [os.path.join(d, f) for f in os.listdir(d)]
-    return paths
-
-
 def check_inputs(names: dict[int, str], needs_labels: dict[int, bool], num_processes: int = 1,
                  use_cache: bool = True) -> dict[int, DatasetCheck]:
     """Check every dataset; print warnings; raise one ValueError listing every problem.
@@ -204,7 +184,7 @@ def check_inputs(names: dict[int, str], needs_labels: dict[int, bool], num_proce
     """
     results = {}
     for d, name in names.items():
-        stamp = _file_stamp(_stamp_paths(name)) if use_cache else None
+        stamp = raw_stamp(name) if use_cache else None
         cached = _cached(name, stamp, needs_labels[d]) if use_cache else None
         results[d] = cached or check_dataset(name, needs_labels[d], num_processes)
         if use_cache and not cached and not results[d].problems:

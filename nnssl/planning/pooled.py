@@ -336,6 +336,13 @@ def plan_and_preprocess_pool(source_ids, target_id: int | None = None, plans_nam
     from nnunetv2.experiment_planning.plan_and_preprocess_api import extract_fingerprint_dataset, preprocess_dataset
 
     from nnssl.planning.checks import check_inputs as run_checks
+    from nnssl.planning.freshness import (
+        fingerprint_is_current,
+        mark_fingerprint,
+        mark_preprocessed,
+        raw_stamp,
+        stale_reason,
+    )
     from nnssl.planning.unlabelled import (
         fingerprint_without_labels,
         preprocess_without_label_files,
@@ -367,12 +374,22 @@ def plan_and_preprocess_pool(source_ids, target_id: int | None = None, plans_nam
         unlabelled = set(no_label_files)
     if target and target[0] in no_label_files:
         raise ValueError(f"target {target[1]} has no labelsTr; fine-tuning needs labelled target cases")
+    raw_stamps = {d: raw_stamp(name) for d, name in everyone.items()}
     for d, name in everyone.items():
-        if not os.path.isfile(os.path.join(pre, name, "dataset_fingerprint.json")):
+        fp_file = os.path.join(pre, name, "dataset_fingerprint.json")
+        if plan_from_target and d == target[0]:  # the target keeps its files as they are
+            if not os.path.isfile(fp_file):
+                extract_fingerprint_dataset(d, num_processes=num_processes, clean=True, verbose=False)
+            continue
+        if not fingerprint_is_current(name, raw_stamps[d]):
+            if os.path.isfile(fp_file):
+                print(f"nnssl: {name}: raw data changed since its fingerprint, extracting it again")
+                os.remove(fp_file)
             if d in unlabelled:
                 fingerprint_without_labels(name)
             else:
                 extract_fingerprint_dataset(d, num_processes=num_processes, clean=True, verbose=False)
+        mark_fingerprint(name, raw_stamps[d])
     fps = [load_json(os.path.join(pre, n, "dataset_fingerprint.json")) for n in sources.values()]
     merged = merge_fingerprints(fps, list(sources.values()))
     n_training = sum(len(fp["spacings"]) for fp in fps)
@@ -405,10 +422,19 @@ def plan_and_preprocess_pool(source_ids, target_id: int | None = None, plans_nam
         plans_file = os.path.join(pre, name, f"{plans_name}.json")
         atomic_save_json(_keep_other_configurations(plans, plans_file), plans_file)
         write_preprocessing_dataset_json(name, has_label_files=d not in no_label_files)
+        stale = {c: stale_reason(name, plans, c, raw_stamps[d]) for c in configurations}
+        todo = tuple(c for c in configurations if stale[c])
+        for c in configurations:
+            print(f"nnssl: {name} {c}: " + (f"preprocessing ({stale[c]})" if stale[c] else
+                                            "plan and raw data unchanged, reusing the preprocessed data"))
+        if not todo:
+            continue
         if d in no_label_files:
-            preprocess_without_label_files(d, plans_name, tuple(configurations), num_processes)
+            preprocess_without_label_files(d, plans_name, todo, num_processes)
         else:
-            preprocess_dataset(d, plans_name, tuple(configurations), [num_processes], verbose=False)
+            preprocess_dataset(d, plans_name, todo, [num_processes], verbose=False)
+        for c in todo:
+            mark_preprocessed(name, plans, c, raw_stamps[d])
     assemble_pool(pool_name, sources, pooled, merged, plans_name, configurations)
     # with --plan-from-target the target keeps its files; the alias follows when a checkpoint is recorded
     alias = default_plans_alias(target[1], plans_name) if target and not plan_from_target else None
