@@ -46,6 +46,28 @@ def check_transfer(source: dict, target: dict, prefixes) -> list[str]:
     return problems
 
 
+def adapt_input_channels(source: dict, target: dict, prefixes) -> tuple[dict, list[str]]:
+    """Fit the stem convolution of ``source`` to a target with another number of input channels.
+
+    A conv kernel whose shape differs from the target's only in the input-channel axis (dim 1) is
+    replaced by its sum over the pretrained channels divided by the target's channel count, repeated
+    for every target channel: an input whose channels look alike then gives the stem the same
+    response as the pretraining input did (1 -> 3 channels: each channel gets a third of the kernel).
+
+    Returns:
+        (state dict with the adapted tensors, the adapted keys).
+    """
+    adapted, out = [], dict(source)
+    for k in transferable_keys(source, prefixes):
+        s, t = source[k], target.get(k)
+        if t is None or s.ndim < 3 or s.shape == t.shape:
+            continue
+        if s.shape[0] == t.shape[0] and s.shape[2:] == t.shape[2:] and s.shape[1] != t.shape[1]:
+            out[k] = (s.sum(1, keepdim=True) / t.shape[1]).repeat(1, t.shape[1], *([1] * (s.ndim - 2)))
+            adapted.append(k)
+    return out, adapted
+
+
 @dataclass
 class TransferReport:
     """What the loader did."""
@@ -54,6 +76,7 @@ class TransferReport:
     loaded: list[str] = field(default_factory=list)
     not_transferred: list[str] = field(default_factory=list)
     kept_fresh: list[str] = field(default_factory=list)
+    adapted: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         """Human-readable summary for the training log."""
@@ -61,7 +84,10 @@ class TransferReport:
         return (f"nnssl: loaded {len(self.loaded)} tensors from {self.checkpoint}; "
                 f"{len(self.not_transferred)} checkpoint tensors outside the transfer prefixes were skipped; "
                 f"{len(self.kept_fresh)} network tensors keep their fresh init "
-                f"({', '.join(fresh[:6])}{' ...' if len(fresh) > 6 else ''})")
+                f"({', '.join(fresh[:6])}{' ...' if len(fresh) > 6 else ''})"
+                + (f"; input channels adapted in {len(self.adapted)} stem tensors ({self.adapted[0]} ...: "
+                   f"pretrained kernel summed over its channels, split evenly over the target's)"
+                   if self.adapted else ""))
 
 
 def load_transferable_weights(network: nn.Module, path: str, expected_method: str | None = None) -> TransferReport:
@@ -82,8 +108,8 @@ def load_transferable_weights(network: nn.Module, path: str, expected_method: st
         raise ValueError(f"{path} is not an nnssl pretraining checkpoint (no adaptation record)")
     module = unwrap(network)
     target = module.state_dict()
-    source = ckpt["network_weights"]
     prefixes = tuple(record["transfer_prefixes"])
+    source, adapted = adapt_input_channels(ckpt["network_weights"], target, prefixes)
     problems = check_transfer(source, target, prefixes)
     if problems:
         raise ValueError(f"checkpoint {path} (plans {record['plans_identifier']}, configuration "
@@ -103,7 +129,7 @@ def load_transferable_weights(network: nn.Module, path: str, expected_method: st
     device_of = {k: v.device for k, v in target.items()}
     module.load_state_dict({k: source[k].to(device_of[k]) for k in keys}, strict=False)
     return TransferReport(path, loaded=keys, not_transferred=[k for k in source if k not in keys],
-                          kept_fresh=[k for k in target if k not in keys])
+                          kept_fresh=[k for k in target if k not in keys], adapted=adapted)
 
 
 def resolve_pretrained_checkpoint(plans: dict, configuration: str, run_name: str) -> str:

@@ -176,3 +176,24 @@ def test_non_finite_loss_stops_with_term_epoch_and_checkpoint(tmp_path):
     bad = {"identity": torch.tensor(math.inf), "label": torch.tensor(0.5), "loss": torch.tensor(math.inf)}
     with pytest.raises(FloatingPointError, match=r"'identity': inf.*epoch 3, iteration 7.*checkpoint_best\.pth"):
         trainer.check_finite(bad)
+
+
+def test_other_input_channel_count_adapts_the_stem_and_keeps_its_response(tmp_path):
+    """Pretrained on 1 channel, fine-tuned on 3: every stem tensor is adapted, the rest loads unchanged,
+    and an input with three identical channels gets exactly the pretrained stem response."""
+    from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
+
+    from tests.test_mixcl_model import ARCH, REQ
+
+    src = network()
+    save_ckpt(tmp_path / "c.pth", src)
+    three = get_network_from_plans("dynamic_network_architectures.architectures.unet.PlainConvUNet", ARCH, REQ,
+                                   3, 3, allow_init=True, deep_supervision=False)
+    report = load_transferable_weights(three, str(tmp_path / "c.pth"))
+    assert report.adapted and all("stages.0.0.convs.0" in k for k in report.adapted)
+    assert "input channels adapted" in report.summary()
+    x = torch.randn(1, 1, 8, 12, 8)
+    stem_src, stem_dst = src.encoder.stages[0][0].convs[0].conv, three.encoder.stages[0][0].convs[0].conv
+    torch.testing.assert_close(stem_dst(x.repeat(1, 3, 1, 1, 1)), stem_src(x), rtol=1e-5, atol=1e-5)
+    deeper = "encoder.stages.1.0.convs.0.conv.weight"
+    torch.testing.assert_close(three.state_dict()[deeper], src.state_dict()[deeper])
