@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -204,3 +205,42 @@ def test_unchanged_plan_and_data_are_not_preprocessed_again(nnunet_env, monkeypa
     plan_and_preprocess_pool([101], 200)
     out = capsys.readouterr().out
     assert calls[0] == 101 and "raw data changed since its fingerprint" in out and "raw data" in out
+
+
+def test_shipped_plans_files_are_valid():
+    from nnssl.planning import frozen
+
+    names = frozen.available()
+    assert {"hippocampus_601_602_2d", "demo_synthetic_3d"} <= set(names)
+    for name in names:
+        data = frozen.load(name)
+        assert data["recipe"]["sources"] and data["recipe"]["configuration"] in data["plan"]["configurations"]
+    with pytest.raises(ValueError, match="did you mean 'demo_synthetic_3d'"):
+        frozen.load("demo_synthetic_3")
+
+
+def test_plans_from_a_saved_file_reuses_the_frozen_plan_without_planning(nnunet_env, monkeypatch, tmp_path):
+    import nnssl.planning.pooled as pooled
+    from nnssl.cli.pretrain import main
+
+    raw, pre = nnunet_env["nnUNet_raw"], nnunet_env["nnUNet_preprocessed"]
+    write_dataset(raw, SyntheticSpec(101, "Src", "blobs", 3), shape=(16, 20, 16))
+    write_dataset(raw, SyntheticSpec(200, "Tgt", "shells", 3), shape=(16, 20, 16))
+    saved = str(tmp_path / "pool.json")
+    assert main(["-d", "101", "-t", "200", "--plan-only", "--plan-batch-size", "3", "--save-plans", saved]) == 0
+    frozen_conf = load(saved)["plan"]["configurations"]["3d_fullres"]
+    assert load(saved)["recipe"] == {"sources": [101], "target": 200, "configuration": "3d_fullres",
+                                     "plan_batch_size": 3, "method": "mixcl", "schedule": "full"}
+
+    shutil.rmtree(pre)
+    os.makedirs(pre)
+
+    def no_planning(*a, **k):
+        raise AssertionError("--plans-from must not plan")
+
+    monkeypatch.setattr(pooled, "_plan_pool", no_planning)
+    assert main(["--plans-from", saved, "--plan-only"]) == 0  # -d, -t, -c from the recipe
+    target = load(os.path.join(pre, "Dataset200_Tgt", "nnsslPlans.json"))["configurations"]["3d_fullres"]
+    for key in ("architecture", "patch_size", "spacing", "batch_size", "data_identifier"):
+        assert target[key] == frozen_conf[key], key
+    assert main(["--plans-from", saved, "-c", "2d", "--plan-only"]) == 2  # the command line wins: no 2d plan

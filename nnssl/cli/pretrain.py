@@ -29,7 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     methods = "; ".join(f"{m.name}: {m.summary}" for m in METHODS.values())
     p = SuggestingArgumentParser(prog="nnssl_pretrain", description=f"Pooled nnU-Net pretraining. Methods: {methods}",
                                 formatter_class=OneDefaultFormatter, allow_abbrev=False)
-    p.add_argument("-d", "--datasets", type=int, nargs="+", required=True, help="source dataset ids (nnUNet_raw)")
+    p.add_argument("-d", "--datasets", type=int, nargs="+", default=None,
+                   help="source dataset ids in nnUNet_raw (default: the --plans-from recipe's; one of the two is "
+                        "needed)")
     p.add_argument("-m", "--method", choices=sorted(METHODS), default="mixcl", help="pretraining method")
     p.add_argument("-t", "--target", type=int, default=None,
                    help="target dataset: gets the same plans and records the checkpoint for fine-tuning")
@@ -50,6 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not plan the pool: preprocess the sources with the target's existing plan (nnU-Net's "
                         "pretraining recipe, like nnUNetv2_move_plans_between_datasets). For sources whose own "
                         "plan would give the target a different or far more expensive network")
+    p.add_argument("--plans-from", default=None, metavar="FILE_OR_NAME",
+                   help="a plans file (or a name in the repository's plans/ folder): its recipe fills -d, -t, -c, "
+                        "-m, --plan-batch-size and --schedule unless given here, and its frozen plan replaces "
+                        "planning (default: plan the pool now)")
+    p.add_argument("--save-plans", default=None, metavar="FILE",
+                   help="write this run's recipe and pooled plan as a plans file for --plans-from (default: none)")
     p.add_argument("--plan-only", action="store_true", help="plan and preprocess, do not train")
     p.add_argument("--skip-input-check", action="store_true",
                    help="do not check the raw datasets first (labels declared, finite intensities, files present; "
@@ -231,7 +239,13 @@ def pretrain(args: argparse.Namespace) -> str:
     pool = plan_and_preprocess_pool(args.datasets, args.target, args.plans_name, (args.configuration,),
                                     args.num_processes, needs_labels, args.pool_id, args.gpu_memory_target,
                                     args.plan_batch_size, args.plan_from_target,
-                                    check_inputs=not args.skip_input_check)
+                                    check_inputs=not args.skip_input_check,
+                                    frozen=getattr(args, "frozen_plans", None))
+    if args.save_plans:
+        from nnssl.planning.frozen import save
+
+        save(args.save_plans, args, pool.pooled_plans, f"pool {pool.pool_name}, written by nnssl_pretrain")
+        print(f"nnssl: recipe and pooled plan written to {args.save_plans} (reuse with --plans-from)")
     ckpts = {stage: os.path.join(output_folder(pool.pool_name, trainer, args.plans_name, args.configuration,
                                                run_name, method.name), "checkpoint_final.pth")
              for stage, trainer in method.stages}
@@ -297,6 +311,21 @@ def main(argv=None) -> int:
     """Entry point of ``nnssl_pretrain``."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.frozen_plans = None
+    if args.plans_from:
+        from nnssl.planning import frozen
+
+        try:
+            args.frozen_plans = frozen.load(args.plans_from)
+        except (ValueError, OSError) as e:
+            print(f"nnssl_pretrain: error: {e}", file=sys.stderr)
+            return 2
+        words = sys.argv[1:] if argv is None else list(argv)
+        given = {a.dest for a in parser._actions
+                 if any(w == o or w.startswith(o + "=") for o in a.option_strings for w in words)}
+        frozen.apply_recipe(args, args.frozen_plans, given)
+    if not args.datasets:
+        parser.error("give the source datasets with -d (or a recipe with --plans-from)")
     if args.allow_unlabelled and args.method != "mixcl":
         parser.error("--allow-unlabelled only applies to -m mixcl (the other methods need no labels)")
     resolve_schedule(args)

@@ -324,14 +324,15 @@ def plan_and_preprocess_pool(source_ids, target_id: int | None = None, plans_nam
                              require_labels: bool = True, pool_id: int | None = None,
                              gpu_memory_target_in_gb: float | None = None,
                              batch_size: int | None = None, plan_from_target: bool = False,
-                             check_inputs: bool = True) -> PoolPlan:
+                             check_inputs: bool = True, frozen: dict | None = None) -> PoolPlan:
     """Plan one configuration for all source datasets, preprocess them (and the target), build the pool.
 
     Every dataset is checked first (:func:`nnssl.planning.checks.check_inputs`, skipped with
     ``check_inputs=False``). Unlabelled sources (no labelsTr, or background only) are fingerprinted
     and preprocessed as described in :mod:`nnssl.planning.unlabelled`. With ``plan_from_target`` the
     pool is not planned: the sources get the target's existing plan (:func:`target_plans`), and the
-    target's plans and preprocessed data are left untouched.
+    target's plans and preprocessed data are left untouched. With ``frozen`` (a plans file read by
+    :func:`nnssl.planning.frozen.load`) the pool is not planned either: its frozen plan is used.
     """
     from nnunetv2.experiment_planning.plan_and_preprocess_api import extract_fingerprint_dataset, preprocess_dataset
 
@@ -354,6 +355,9 @@ def plan_and_preprocess_pool(source_ids, target_id: int | None = None, plans_nam
         raise ValueError("--plan-from-target needs the target dataset (-t) whose plan the sources should use")
     if plan_from_target and gpu_memory_target_in_gb is not None:
         raise ValueError("--gpu-memory-target plans a new pool; it cannot be combined with --plan-from-target")
+    if frozen is not None and (plan_from_target or gpu_memory_target_in_gb is not None):
+        raise ValueError("--plans-from uses a frozen plan; it cannot be combined with --plan-from-target or "
+                         "--gpu-memory-target")
     allowed = ("2d", "3d_fullres")
     bad = [c for c in configurations if c not in allowed]
     if bad:
@@ -395,6 +399,11 @@ def plan_and_preprocess_pool(source_ids, target_id: int | None = None, plans_nam
     n_training = sum(len(fp["spacings"]) for fp in fps)
     if plan_from_target:
         pooled = target_plans(target[1], plans_name, configurations)
+    elif frozen is not None:
+        from nnssl.planning.frozen import frozen_plan
+
+        pooled = frozen_plan(frozen, configurations)
+        pooled["plans_name"] = plans_name
     else:
         pooled = _plan_pool(sources, merged, n_training, plans_name, gpu_memory_target_in_gb)
     pooled["configurations"] = {c: pooled["configurations"][c] for c in configurations
