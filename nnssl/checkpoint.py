@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from nnssl.interop import DKFZ_KEY, record_from_adaptation_plan
 from nnssl.io import safe_load
 
 ENCODER_PREFIXES = ("encoder.", "decoder.encoder.")
@@ -77,11 +78,13 @@ class TransferReport:
     not_transferred: list[str] = field(default_factory=list)
     kept_fresh: list[str] = field(default_factory=list)
     adapted: list[str] = field(default_factory=list)
+    origin: str = "nnssl"
 
     def summary(self) -> str:
         """Human-readable summary for the training log."""
         fresh = sorted({k.rsplit(".", 2)[0] for k in self.kept_fresh})
-        return (f"nnssl: loaded {len(self.loaded)} tensors from {self.checkpoint}; "
+        return (f"nnssl: loaded {len(self.loaded)} tensors from {self.checkpoint}"
+                f"{' (' + self.origin + ')' if self.origin != 'nnssl' else ''}; "
                 f"{len(self.not_transferred)} checkpoint tensors outside the transfer prefixes were skipped; "
                 f"{len(self.kept_fresh)} network tensors keep their fresh init "
                 f"({', '.join(fresh[:6])}{' ...' if len(fresh) > 6 else ''})"
@@ -104,8 +107,12 @@ def load_transferable_weights(network: nn.Module, path: str, expected_method: st
                                 f"{PRETRAINED_ENV} to an existing checkpoint_final.pth")
     ckpt = safe_load(path)
     record = ckpt.get("nnssl_adaptation_record")
+    if record is None and DKFZ_KEY in ckpt:  # a MIC-DKFZ/nnssl checkpoint: transfer its encoder
+        record = record_from_adaptation_plan(ckpt[DKFZ_KEY], path)
+        expected_method = None
     if record is None:
-        raise ValueError(f"{path} is not an nnssl pretraining checkpoint (no adaptation record)")
+        raise ValueError(f"{path} is not an nnssl pretraining checkpoint (no adaptation record, and no "
+                         f"{DKFZ_KEY} of a MIC-DKFZ/nnssl checkpoint)")
     module = unwrap(network)
     target = module.state_dict()
     prefixes = tuple(record["transfer_prefixes"])
@@ -129,7 +136,8 @@ def load_transferable_weights(network: nn.Module, path: str, expected_method: st
     device_of = {k: v.device for k, v in target.items()}
     module.load_state_dict({k: source[k].to(device_of[k]) for k in keys}, strict=False)
     return TransferReport(path, loaded=keys, not_transferred=[k for k in source if k not in keys],
-                          kept_fresh=[k for k in target if k not in keys], adapted=adapted)
+                          kept_fresh=[k for k in target if k not in keys], adapted=adapted,
+                          origin=record.get("source", "nnssl"))
 
 
 def resolve_pretrained_checkpoint(plans: dict, configuration: str, run_name: str) -> str:

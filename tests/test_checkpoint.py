@@ -197,3 +197,48 @@ def test_other_input_channel_count_adapts_the_stem_and_keeps_its_response(tmp_pa
     torch.testing.assert_close(stem_dst(x.repeat(1, 3, 1, 1, 1)), stem_src(x), rtol=1e-5, atol=1e-5)
     deeper = "encoder.stages.1.0.convs.0.conv.weight"
     torch.testing.assert_close(three.state_dict()[deeper], src.state_dict()[deeper])
+
+
+def _plans_for(arch: dict) -> dict:
+    return {"dataset_name": "Dataset900_P", "plans_name": "nnsslPlans", "transpose_forward": [0, 1, 2],
+            "configurations": {"3d_fullres": {"patch_size": [8, 12, 8], "data_identifier": "x", "architecture": {
+                "network_class_name": "dynamic_network_architectures.architectures.unet.PlainConvUNet",
+                "arch_kwargs": arch, "_kw_requires_import": ["conv_op", "norm_op", "dropout_op", "nonlin"]}}}}
+
+
+def test_our_checkpoints_carry_a_dkfz_adaptation_plan_that_rebuilds_the_network():
+    from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
+
+    from nnssl.interop import adaptation_plan
+    from tests.test_mixcl_model import ARCH
+
+    plan = adaptation_plan(_plans_for(ARCH), "3d_fullres", 1)
+    arch = plan["architecture_plans"]
+    kwargs = dict(arch["arch_kwargs"])
+    assert "n_blocks_per_stage" in kwargs and plan["recommended_downstream_patchsize"] == [8, 12, 8]
+    kwargs["n_conv_per_stage"] = kwargs.pop("n_blocks_per_stage")  # what a reader does for PlainConvUNet
+    rebuilt = get_network_from_plans(f"dynamic_network_architectures.architectures.unet.{arch['arch_class_name']}",
+                                     kwargs, arch["arch_kwargs_requiring_import"], 1, 3, deep_supervision=False)
+    ours = network().state_dict()
+    assert {k: v.shape for k, v in rebuilt.state_dict().items()} == {k: v.shape for k, v in ours.items()}
+    assert any(k.startswith(plan["key_to_encoder"]) for k in ours)
+    assert any(k.startswith(plan["key_to_stem"] + ".conv.weight") for k in ours)
+
+
+def test_a_dkfz_nnssl_checkpoint_loads_through_the_same_loader(tmp_path):
+    """A checkpoint with only DKFZ's nnssl_adaptation_plan: its encoder (key_to_encoder) is transferred."""
+    from nnssl.interop import adaptation_plan
+    from tests.test_mixcl_model import ARCH
+
+    src, dst = network(), network()
+    with torch.no_grad():
+        for p in src.parameters():
+            p.add_(1.0)
+    torch.save({"network_weights": src.state_dict(),
+                "nnssl_adaptation_plan": adaptation_plan(_plans_for(ARCH), "3d_fullres", 1)}, tmp_path / "dkfz.pth")
+    report = load_transferable_weights(dst, str(tmp_path / "dkfz.pth"), expected_method="mixcl")
+    assert "MIC-DKFZ" in report.summary()
+    key = "encoder.stages.1.0.convs.0.conv.weight"
+    torch.testing.assert_close(dst.state_dict()[key], src.state_dict()[key])
+    assert all(k.startswith(("encoder.stages.", "decoder.encoder.stages.")) for k in report.loaded)
+    assert not any("seg_layers" in k or "transpconvs" in k for k in report.loaded)

@@ -105,6 +105,9 @@ def test_synthetic_pretrain_finetune_predict(pool_env):
     assert any(k.startswith("projectors.") for k in c["ssl_heads"])
     assert c["nnssl_adaptation_record"]["transfer_prefixes"] == ["encoder.", "decoder.encoder."]
     assert c["nnssl_adaptation_record"]["target_dataset"] == target
+    dkfz = c["nnssl_adaptation_plan"]  # MIC-DKFZ/nnssl's block, for their tooling
+    assert dkfz["key_to_encoder"] == "encoder.stages" and dkfz["pretrain_num_input_channels"] == 1
+    assert any(k.startswith(dkfz["key_to_stem"]) for k in c["network_weights"])
     assert set(c["nnssl_term_log"]["train"]) >= {"identity", "label", "recon", "loss"}
     assert len(c["nnssl_term_log"]["train"]["loss"]) == 2
     folder = os.path.dirname(ckpt)

@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 import nnssl
 from nnssl.checkpoint import FORMAT_VERSION, check_transfer, unwrap
+from nnssl.interop import DKFZ_KEY, adaptation_plan
 from nnssl.io import atomic_save_json, atomic_torch_save, load_json, remove_stale_temp_files, safe_load
 from nnssl.plotting import plot_loss_terms
 from nnssl.trainers.config import PretrainConfig, load_run_config
@@ -394,6 +395,7 @@ class SSLTrainerBase(nnUNetTrainer):
             "trainer_name": self.__class__.__name__,
             "inference_allowed_mirroring_axes": self.inference_allowed_mirroring_axes,
             "nnssl_adaptation_record": self.adaptation_record(),
+            DKFZ_KEY: adaptation_plan(self.plans_manager.plans, self.configuration_name, self.num_input_channels),
             "nnssl_config": self.ssl_config.to_json(),
             "nnssl_term_weights": model.term_weights(),
             "nnssl_weight_movement": self.movement_log,
