@@ -126,12 +126,12 @@ class MixCLModel(SSLModel):
                 per_pair.append(label_contrast_loss(z1[coords1[:, 0] == j], y1, z2[coords2[:, 0] == j], y2,
                                                     temperature=cfg.temperature, variant=cfg.label_loss))
                 # a pair teaches the label term only if both patches show a common foreground label
-                informative.append(bool(torch.isin(y1[y1 > 0], y2[y2 > 0]).any()))
-            kept = [loss for loss, ok in zip(per_pair, informative, strict=True) if ok]
-            # mean over informative pairs (pairs without foreground would add zeros); graph-connected 0 if none
-            label = torch.stack(kept).mean() if kept else torch.stack(per_pair).sum() * 0.0
+                informative.append(torch.isin(y1[y1 > 0], y2[y2 > 0]).any())
+            # mean over informative pairs only (the others would add zeros); no host sync, 0 if none
+            weight = torch.stack(informative).to(z1.dtype)
+            label = (torch.stack(per_pair) * weight).sum() / weight.sum().clamp(min=1.0)
             terms["label"] = label
-            terms["label_pairs"] = torch.tensor(sum(informative) / max(1, b), device=label.device)
+            terms["label_pairs"] = weight.mean().detach()
 
         recon = zero
         if cfg.recon_weight > 0:
