@@ -15,6 +15,7 @@ from torch import nn
 
 from nnssl.interop import DKFZ_KEY, record_from_adaptation_plan
 from nnssl.io import safe_load
+from nnssl.planning.block import NnsslBlock
 
 ENCODER_PREFIXES = ("encoder.", "decoder.encoder.")
 DECODER_PREFIXES = ("decoder.transpconvs.", "decoder.stages.")
@@ -149,7 +150,8 @@ def resolve_pretrained_checkpoint(plans: dict, configuration: str, run_name: str
     override = os.environ.get(PRETRAINED_ENV)
     if override:
         return override
-    recorded = plans.get("nnssl", {}).get("pretrained", {})
+    block = NnsslBlock.from_plans(plans, f"plans {plans.get('plans_name')} of {plans.get('dataset_name')}")
+    recorded = block.pretrained if block else {}
     if run_name not in recorded.get(configuration, {}):
         have = ", ".join(f"{c}/{r}" for c, runs in sorted(recorded.items())
                          if isinstance(runs, dict) for r in sorted(runs)) or "none"

@@ -70,7 +70,8 @@ def test_check_transfer_lists_problems():
 def test_resolve_checkpoint_from_plans_or_env(monkeypatch):
     monkeypatch.delenv("nnSSL_PRETRAINED", raising=False)
     plans = {"plans_name": "nnsslPlans", "dataset_name": "D",
-             "nnssl": {"pretrained": {"3d_fullres": {"mixcl": "/a.pth"}, "2d": {"mixcl": "/c.pth"}}}}
+             "nnssl": {"role": "target", "sources": {},
+                       "pretrained": {"3d_fullres": {"mixcl": "/a.pth"}, "2d": {"mixcl": "/c.pth"}}}}
     assert resolve_pretrained_checkpoint(plans, "3d_fullres", "mixcl") == "/a.pth"
     assert resolve_pretrained_checkpoint(plans, "2d", "mixcl") == "/c.pth"
     with pytest.raises(ValueError, match=r"recorded: 2d/mixcl, 3d_fullres/mixcl"):
@@ -242,3 +243,18 @@ def test_a_dkfz_nnssl_checkpoint_loads_through_the_same_loader(tmp_path):
     torch.testing.assert_close(dst.state_dict()[key], src.state_dict()[key])
     assert all(k.startswith(("encoder.stages.", "decoder.encoder.stages.")) for k in report.loaded)
     assert not any("seg_layers" in k or "transpconvs" in k for k in report.loaded)
+
+
+def test_the_plans_nnssl_block_is_validated():
+    from nnssl.planning.block import NnsslBlock
+
+    block = NnsslBlock("target", {"101": "Dataset101_A"}, pool="Dataset900_P", pretrained={"2d": {"mixcl": "/c.pth"}})
+    assert NnsslBlock.from_plans({"nnssl": block.to_json()}) == block
+    assert NnsslBlock.from_plans({}) is None
+    with pytest.raises(ValueError, match=r"P\.json: unknown key\(s\) \['pretrainde'\]"):
+        NnsslBlock.from_plans({"nnssl": {"role": "target", "sources": {}, "pretrainde": {}}}, "P.json")
+    with pytest.raises(ValueError, match="role must be one of"):
+        NnsslBlock.from_plans({"nnssl": {"role": "teacher", "sources": {}}})
+    with pytest.raises(ValueError, match="configuration -> run name -> checkpoint path"):
+        resolve_pretrained_checkpoint({"nnssl": {"role": "target", "sources": {}, "pretrained": {"2d": "x"}}},
+                                      "2d", "mixcl")

@@ -15,6 +15,7 @@ import shutil
 from dataclasses import dataclass, field
 
 from nnssl.io import atomic_save_json, load_json
+from nnssl.planning.block import NnsslBlock
 from nnssl.planning.fingerprints import merge_fingerprints
 
 ENV_VARS = ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results")
@@ -240,7 +241,7 @@ def assemble_pool(pool_name: str, sources: dict[int, str], pooled_plans: dict, m
     plans = copy.deepcopy(pooled_plans)
     plans["dataset_name"] = pool_name
     plans["foreground_intensity_properties_per_channel"] = merged_fp["foreground_intensity_properties_per_channel"]
-    plans["nnssl"] = {"role": "pool", "sources": {str(d): n for d, n in sources.items()}}
+    plans["nnssl"] = NnsslBlock("pool", {str(d): n for d, n in sources.items()}).to_json()
     for c in configurations:
         folder = os.path.join(base, plans["configurations"][c]["data_identifier"])
         os.makedirs(folder, exist_ok=True)
@@ -424,10 +425,9 @@ def plan_and_preprocess_pool(source_ids, target_id: int | None = None, plans_nam
                 preprocess_dataset(d, plans_name, tuple(configurations), [num_processes], verbose=False)
             continue
         plans = _dataset_plans(pooled, name, plans_name, configurations)
-        plans["nnssl"] = {"role": "target" if target and d == target[0] else "source", "pool": pool_name,
-                          "sources": {str(k): v for k, v in sources.items()}, "pretrained": {}}
-        if plan_from_target:
-            plans["nnssl"]["plan_from"] = target[1]
+        plans["nnssl"] = NnsslBlock("target" if target and d == target[0] else "source",
+                                    {str(k): v for k, v in sources.items()}, pool=pool_name,
+                                    plan_from=target[1] if plan_from_target else None).to_json()
         plans_file = os.path.join(pre, name, f"{plans_name}.json")
         atomic_save_json(_keep_other_configurations(plans, plans_file), plans_file)
         write_preprocessing_dataset_json(name, has_label_files=d not in no_label_files)
