@@ -29,5 +29,6 @@ METHODS: dict[str, Method] = {
                            "GlobalLocalFinetuneTrainer", GlobalLocalConfig, False,
                            "Chaitanya et al.: global contrast on the encoder, then local contrast on d_l"),
     "regression": Method("regression", (("", "RegressionPretrainer"),), "RegressionFinetuneTrainer", RegressionConfig,
-                         False, "masked-noise regression pretext (L1 on masked voxels), transfers encoder + decoder"),
+                         False, "masked-noise regression pretext (L1 on masked voxels), transfers the encoder "
+                                "(--transfer-decoder adds the decoder)"),
 }
