@@ -34,7 +34,13 @@ def test_run_config_round_trip_and_unknown_fields(tmp_path, monkeypatch):
     path = tmp_path / "run.json"
     path.write_text(json.dumps(cfg.to_json()))
     monkeypatch.setenv("nnSSL_RUN_CONFIG", str(path))
-    assert load_run_config(MixCLConfig) == cfg
+    assert load_run_config(MixCLConfig) == (cfg, str(path))
+    recorded = {"nnssl": {"runs": {"mixcl": MixCLConfig(epochs=7).to_json()}}}
+    assert load_run_config(MixCLConfig, recorded, "mixcl")[0] == cfg  # the variable wins
+    monkeypatch.delenv("nnSSL_RUN_CONFIG")
+    assert load_run_config(MixCLConfig, recorded, "mixcl") == (MixCLConfig(epochs=7), "the pool's plans (run 'mixcl')")
+    assert load_run_config(MixCLConfig, recorded, "other") == (MixCLConfig(), "defaults")
+    monkeypatch.setenv("nnSSL_RUN_CONFIG", str(path))
     path.write_text(json.dumps({**cfg.to_json(), "lamda": 1}))
     with pytest.raises(ValueError, match="lamda"):
         load_run_config(MixCLConfig)

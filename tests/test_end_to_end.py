@@ -113,6 +113,11 @@ def test_synthetic_pretrain_finetune_predict(pool_env):
     folder = os.path.dirname(ckpt)
     for f in ("adaptation_record.json", "nnssl_config.json", "loss_terms.png"):
         assert os.path.isfile(os.path.join(folder, f)), f
+    # the run configuration also travels in the pool's plans (a stock --c resume finds it there)
+    pool = ckpt.split(os.sep)[-4]
+    with open(os.path.join(env["nnUNet_preprocessed"], pool, "nnsslPlans.json")) as f, \
+            open(os.path.join(folder, "nnssl_config.json")) as g:
+        assert json.load(f)["nnssl"]["runs"]["mixcl"] == json.load(g)
 
     # contract: nnU-Net's own loader accepts our network_weights for a network built from the same plans
     pre = os.path.join(env["nnUNet_preprocessed"], target)

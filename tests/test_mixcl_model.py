@@ -5,8 +5,8 @@ import torch
 from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
 
 from nnssl.heads import decoder_features
+from nnssl.models.mixcl import MixCLModel, gather_voxels
 from nnssl.trainers.config import MixCLConfig
-from nnssl.trainers.mixcl import MixCLModel, gather_voxels
 
 ARCH = {
     "n_stages": 3, "features_per_stage": [8, 16, 32], "conv_op": "torch.nn.modules.conv.Conv3d",

@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from nnssl.losses.masked_regression import masked_l1_loss
+from nnssl.models.global_local import GlobalModel, LocalModel
+from nnssl.models.regression import RegressionModel
 from nnssl.sampling.masks import cell_side, stratified_mask
 from nnssl.trainers.config import GlobalLocalConfig, RegressionConfig
-from nnssl.trainers.global_local import GlobalModel, LocalModel
-from nnssl.trainers.regression import RegressionModel
 from nnssl.views.masking import mask_and_corrupt
 from tests.test_mixcl_model import network
 

@@ -197,6 +197,14 @@ def record_checkpoint(target_name: str, plans_name: str, configuration: str, run
     default_plans_alias(target_name, plans_name)
 
 
+def record_run_config(pool_name: str, plans_name: str, run_key: str, config: dict) -> None:
+    """Keep the run configuration in the pool's plans, where a stock ``nnUNetv2_train --c`` finds it."""
+    plans_file = os.path.join(os.environ["nnUNet_preprocessed"], pool_name, f"{plans_name}.json")
+    plans = load_json(plans_file)
+    plans.setdefault("nnssl", {}).setdefault("runs", {})[run_key] = config
+    atomic_save_json(plans, plans_file)
+
+
 def remove_finished(folder: str) -> None:
     """--overwrite: move the finished checkpoints aside (nnU-Net would otherwise not start over)."""
     for name in ("checkpoint_final.pth", "checkpoint_latest.pth", "checkpoint_best.pth"):
@@ -258,6 +266,10 @@ def pretrain(args: argparse.Namespace) -> str:
             raise ValueError(f"{ckpts[stage]} is a finished pretraining; pass --continue to resume or extend it, "
                              f"--overwrite to replace it, or --run-name to keep both")
     ensure_ext_trainer_env()
+    if method.trainer_folder:  # a plugin method's trainers
+        folders = [f for f in os.environ.get("nnUNet_extTrainer", "").split(os.pathsep) if f]
+        if method.trainer_folder not in folders:
+            os.environ["nnUNet_extTrainer"] = os.pathsep.join([*folders, method.trainer_folder])
     from nnunetv2.run.run_training import run_training
 
     for stage, trainer in stages:
@@ -269,6 +281,8 @@ def pretrain(args: argparse.Namespace) -> str:
         run_file = os.path.join(os.environ["nnUNet_preprocessed"], pool.pool_name, "nnssl_runs",
                                 f"{config.run_name}{'_' + stage if stage else ''}.json")
         atomic_save_json(config.to_json(), run_file)
+        record_run_config(pool.pool_name, args.plans_name, f"{config.run_name}{'_' + stage if stage else ''}",
+                          config.to_json())
         os.environ[RUN_CONFIG_ENV] = run_file
         print(f"nnssl: pretraining {args.method}{' stage ' + stage if stage else ''} with {trainer}")
         if args.overwrite and not args.continue_training:

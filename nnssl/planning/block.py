@@ -4,7 +4,9 @@
 -> raw dataset name; ``pool``: the pool dataset's name (sources and target); ``pretrained``:
 configuration -> run name -> checkpoint path (target only, written after a checkpoint was checked);
 ``plan_from``: the target whose plan the pool uses (``--plan-from-target``); ``alias_of``: set in a
-target's ``nnUNetPlans.json`` that mirrors nnssl's plans of that name.
+target's ``nnUNetPlans.json`` that mirrors nnssl's plans of that name; ``runs`` (pool only): run key
+(``<run name>[_<stage>]``) -> the run configuration ``nnssl_pretrain`` trained it with, so a stock
+``nnUNetv2_train ... --c`` of the default run resumes with the same settings.
 """
 
 from dataclasses import asdict, dataclass, field, fields
@@ -20,6 +22,7 @@ class NnsslBlock:
     pretrained: dict[str, dict[str, str]] = field(default_factory=dict)
     plan_from: str | None = None
     alias_of: str | None = None
+    runs: dict[str, dict] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.role not in ROLES:
@@ -32,6 +35,8 @@ class NnsslBlock:
                 for runs in self.pretrained.values()):
             raise ValueError(f"pretrained must map configuration -> run name -> checkpoint path, "
                              f"got {self.pretrained!r}")
+        if not isinstance(self.runs, dict) or not all(isinstance(v, dict) for v in self.runs.values()):
+            raise ValueError(f"runs must map run keys to run configurations, got {self.runs!r}")
         for name in ("pool", "plan_from", "alias_of"):
             if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
                 raise ValueError(f"{name} must be a string or absent, got {getattr(self, name)!r}")

@@ -201,8 +201,10 @@ def _keep_other_configurations(plans: dict, plans_file: str) -> dict:
     merged = copy.deepcopy(plans)
     for c, conf in old.get("configurations", {}).items():
         merged["configurations"].setdefault(c, conf)
-    if "nnssl" in merged:
-        merged["nnssl"]["pretrained"] = old.get("nnssl", {}).get("pretrained", {})
+    if "nnssl" in merged:  # records of earlier runs survive re-planning
+        for key in ("pretrained", "runs"):
+            if old.get("nnssl", {}).get(key):
+                merged["nnssl"][key] = old["nnssl"][key]
     return merged
 
 

@@ -27,6 +27,7 @@ import nnssl
 from nnssl.checkpoint import FORMAT_VERSION, check_transfer, unwrap
 from nnssl.interop import DKFZ_KEY, adaptation_plan
 from nnssl.io import atomic_save_json, atomic_torch_save, load_json, remove_stale_temp_files, safe_load
+from nnssl.models.base import SSLModel
 from nnssl.plotting import plot_loss_terms
 from nnssl.trainers.config import PretrainConfig, load_run_config
 from nnssl.trainers.diagnostics import encoder_stage, relative_movement, term_gradient_norms
@@ -52,41 +53,6 @@ class AtomicCheckpointMixin:
         super().on_train_start()
 
 
-class SSLModel(nn.Module):
-    """Plain nnU-Net network (``backbone``) plus pretraining heads (``heads``).
-
-    ``balance_terms`` names the weighted loss terms whose gradient norms on the encoder the trainer
-    measures (first step of every epoch); ``rebalance`` may then change the weights (MixCL's
-    gradient-matched alpha) and ``combine`` recomputes the total from the terms.
-    """
-
-    balance_terms: tuple[str, ...] = ()
-
-    def __init__(self, backbone: nn.Module, heads: nn.Module):
-        super().__init__()
-        self.backbone = backbone
-        self.heads = heads
-
-    def term_weights(self) -> dict[str, float]:
-        """Current weights of the weighted terms (stored in checkpoints)."""
-        return {}
-
-    def set_term_weights(self, weights: dict[str, float]) -> None:
-        """Restore weights saved by :meth:`term_weights`."""
-
-    def rebalance(self, grad_norms: dict[str, float]) -> bool:
-        """Adjust term weights from measured gradient norms; True when the total must be recomputed."""
-        return False
-
-    def combine(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
-        """The total loss from the terms under the current weights."""
-        return terms["loss"]
-
-    def connect_all(self) -> torch.Tensor:
-        """0 attached to every parameter, so DDP never sees unused parameters (e.g. seg layers)."""
-        return sum(p.view(-1)[0] * 0.0 for p in self.parameters() if p.requires_grad)
-
-
 class SSLTrainerBase(nnUNetTrainer):
     """Pretraining trainer: loss-term training and validation, term logging, SSL checkpoints."""
 
@@ -96,9 +62,11 @@ class SSLTrainerBase(nnUNetTrainer):
     def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
                  device: torch.device = torch.device("cuda")):
         super().__init__(plans, configuration, fold, dataset_json, device)
-        self.ssl_config = load_run_config(self.config_class)
+        stage = getattr(self, "stage", "")
+        self.ssl_config, self.config_source = load_run_config(self.config_class, plans,
+                                                              f"{self.method}{'_' + stage if stage else ''}")
         if self.ssl_config.method != self.method:
-            raise ValueError(f"{os.environ.get('nnSSL_RUN_CONFIG')} configures method "
+            raise ValueError(f"{self.config_source} configures method "
                              f"{self.ssl_config.method!r}, but trainer {type(self).__name__} runs {self.method!r}")
         cfg = self.ssl_config
         self.run_name = cfg.run_name or self.method
@@ -186,6 +154,7 @@ class SSLTrainerBase(nnUNetTrainer):
 
     def on_train_start(self):
         super().on_train_start()
+        self.print_to_log_file(f"nnssl: run configuration from {self.config_source}")
         self.verify_adaptation_record()
         atomic_save_json(self.ssl_config.to_json(), os.path.join(self.output_folder, "nnssl_config.json"))
         self._theta0 = self.initial_encoder_weights()

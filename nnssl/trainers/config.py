@@ -207,19 +207,29 @@ class GlobalLocalConfig(PretrainConfig):
             raise ValueError(f"{self.global_strategy} needs at least 2 partitions for negatives")
 
 
-def load_run_config(config_class: type[PretrainConfig]) -> PretrainConfig:
-    """Read the run configuration named by ``nnSSL_RUN_CONFIG`` (or the defaults)."""
+def load_run_config(config_class: type[PretrainConfig], plans: dict | None = None,
+                    run_key: str | None = None) -> tuple[PretrainConfig, str]:
+    """The run configuration and where it came from.
+
+    In order: the file named by ``nnSSL_RUN_CONFIG`` (set by ``nnssl_pretrain``); the configuration
+    ``nnssl_pretrain`` recorded in the pool's plans under ``run_key`` (so a stock ``nnUNetv2_train ...
+    --c`` resumes with the same settings); the class defaults.
+    """
     path = os.environ.get(RUN_CONFIG_ENV)
-    if not path:
-        return config_class()
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{RUN_CONFIG_ENV}={path} does not exist; unset it or run nnssl_pretrain")
-    with open(path) as f:
-        values = json.load(f)
+    recorded = ((plans or {}).get("nnssl") or {}).get("runs", {}).get(run_key) if run_key else None
+    if path:
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"{RUN_CONFIG_ENV}={path} does not exist; unset it or run nnssl_pretrain")
+        with open(path) as f:
+            values, source = json.load(f), path
+    elif recorded is not None:
+        values, source = dict(recorded), f"the pool's plans (run {run_key!r})"
+    else:
+        return config_class(), "defaults"
     known = {f.name for f in dataclasses.fields(config_class)}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise ValueError(f"unknown fields {unknown} in {path} for {config_class.__name__}")
+        raise ValueError(f"unknown fields {unknown} in {source} for {config_class.__name__}")
     if values.get("bt_stages") is not None:
         values["bt_stages"] = tuple(values["bt_stages"])
-    return config_class(**values)
+    return config_class(**values), source

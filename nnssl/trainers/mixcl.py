@@ -8,140 +8,15 @@
 Transfer: the encoder (optionally the decoder stages too).
 """
 
-import numpy as np
-import torch
+
 from torch import nn
 
 from nnssl.checkpoint import DECODER_PREFIXES, ENCODER_PREFIXES
 from nnssl.data.pair_loader import MixCLPairLoader
-from nnssl.heads import RegressionHead, VoxelProjector, decoder_features
-from nnssl.losses import barlow_twins_loss, label_contrast_loss, reconstruction_loss
-from nnssl.trainers.base import SSLModel, SSLTrainerBase
+from nnssl.models.mixcl import MixCLModel, default_label_stage, gather_voxels  # noqa: F401 (re-exported)
+from nnssl.trainers.base import SSLTrainerBase
 from nnssl.trainers.config import MixCLConfig
 from nnssl.views import base_patch_transform, intensity_view_transform
-
-
-def gather_voxels(features: torch.Tensor, coords: torch.Tensor, stride) -> torch.Tensor:
-    """Rows of ``features`` at full-resolution ``coords`` mapped to the stage grid (coord // stride).
-
-    Shape:
-        features: (B, F, *S); coords: (N, 1 + dim) rows [item, x, y(, z)]. Returns (N, F).
-    """
-    spatial = features.shape[2:]
-    idx = [coords[:, 0]]
-    for d, (s, size) in enumerate(zip(stride, spatial, strict=True)):
-        idx.append((coords[:, d + 1] // s).clamp_(0, size - 1))
-    return features.movedim(1, -1)[tuple(idx)]
-
-
-def default_label_stage(num_stages: int) -> int:
-    """The second-deepest encoder stage (receptive field large enough to separate sub-structures)."""
-    return max(0, num_stages - 2)
-
-
-class MixCLModel(SSLModel):
-    """Backbone + per-stage projectors + reconstruction head; forward returns the loss terms."""
-
-    balance_terms = ("identity", "label", "recon")
-
-    def __init__(self, backbone: nn.Module, features_per_stage, strides, in_channels: int, conv_op,
-                 config: MixCLConfig):
-        heads = nn.ModuleDict({
-            "projectors": nn.ModuleList([VoxelProjector(f) for f in features_per_stage]),
-            "reconstruction": RegressionHead(features_per_stage[0], in_channels, conv_op),
-        })
-        super().__init__(backbone, heads)
-        self.cfg = config
-        self.strides = [tuple(int(x) for x in s) for s in np.cumprod(np.array(strides), axis=0)]
-        n = len(features_per_stage)
-        self.bt_stages = tuple(range(n)) if config.bt_stages is None else tuple(config.bt_stages)
-        self.label_stage = default_label_stage(n) if config.label_stage is None else config.label_stage
-        if any(not 0 <= k < n for k in self.bt_stages) or not 0 <= self.label_stage < n:
-            raise ValueError(f"bt_stages {self.bt_stages} / label_stage {self.label_stage} must index the "
-                             f"{n} encoder stages")
-        self.label_weight = config.label_weight
-
-    def term_weights(self) -> dict[str, float]:
-        return {"label": self.label_weight} if self.cfg.label_weight > 0 else {}
-
-    def set_term_weights(self, weights: dict[str, float]) -> None:
-        self.label_weight = weights.get("label", self.label_weight)
-
-    def rebalance(self, grad_norms: dict[str, float]) -> bool:
-        """alpha = ratio * w_id * |grad L_id| / |grad L_label| (clamped to [1e-4, 1e3])."""
-        ratio, g_label, g_id = self.cfg.label_grad_ratio, grad_norms.get("label"), grad_norms.get("identity")
-        if ratio is None or not g_label or not g_id or self.cfg.label_weight == 0:
-            return False
-        self.label_weight = min(1e3, max(1e-4, ratio * self.cfg.identity_weight * g_id / g_label))
-        return True
-
-    def combine(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
-        zero = terms["loss"] * 0.0
-        return (self.cfg.identity_weight * terms.get("identity", zero) + self.label_weight * terms.get("label", zero)
-                + self.cfg.recon_weight * terms.get("recon", zero) + zero)
-
-    def forward(self, v1, v1b, v2, p1, p2, coords1=None, labels1=None, coords2=None, labels2=None, **_):
-        """Loss terms of one batch of B pairs (all (B, C, *S) tensors; coords as in the loader)."""
-        cfg, b = self.cfg, v1.shape[0]
-        use_label = cfg.label_weight > 0 and coords1 is not None
-        use_v2 = use_label or cfg.recon_weight > 0
-        skips = self.backbone.encoder(torch.cat([v1, v1b, v2] if use_v2 else [v1, v1b]))
-        projectors = self.heads["projectors"]
-        zero = self.connect_all()
-        terms: dict[str, torch.Tensor] = {}
-
-        label_rows_v1 = None
-        k_lab = self.label_stage
-        if use_label:
-            label_rows_v1 = gather_voxels(skips[k_lab][:b], coords1, self.strides[k_lab])
-
-        identity = zero
-        if cfg.identity_weight > 0:
-            for k in self.bt_stages:
-                h = skips[k]
-                rows = h[:b].movedim(1, -1).reshape(-1, h.shape[1])
-                rows_b = h[b:2 * b].movedim(1, -1).reshape(-1, h.shape[1])
-                if cfg.bt_max_voxels is not None and rows.shape[0] > cfg.bt_max_voxels:
-                    pick = torch.randperm(rows.shape[0], device=rows.device)[:cfg.bt_max_voxels]
-                    rows, rows_b = rows[pick], rows_b[pick]
-                m = rows.shape[0]
-                if k == k_lab and label_rows_v1 is not None:  # one BN call for V1's BT and label rows
-                    both = projectors[k](torch.cat([rows, label_rows_v1]))
-                    z1, label_rows_v1 = both[:m], both[m:]
-                else:
-                    z1 = projectors[k](rows)
-                bt = barlow_twins_loss(z1, projectors[k](rows_b), off_diagonal_weight=cfg.off_diagonal_weight)
-                terms[f"id_stage{k}"] = bt.total
-                identity = identity + bt.total
-            terms["identity"] = identity
-        label_projected = use_label and cfg.identity_weight > 0 and k_lab in self.bt_stages
-
-        label = zero
-        if use_label:
-            z1 = label_rows_v1 if label_projected else projectors[k_lab](label_rows_v1)
-            z2 = projectors[k_lab](gather_voxels(skips[k_lab][2 * b:], coords2, self.strides[k_lab]))
-            per_pair, informative = [], []
-            for j in range(b):
-                y1, y2 = labels1[coords1[:, 0] == j], labels2[coords2[:, 0] == j]
-                per_pair.append(label_contrast_loss(z1[coords1[:, 0] == j], y1, z2[coords2[:, 0] == j], y2,
-                                                    temperature=cfg.temperature, variant=cfg.label_loss))
-                # a pair teaches the label term only if both patches show a common foreground label
-                informative.append(torch.isin(y1[y1 > 0], y2[y2 > 0]).any())
-            # mean over informative pairs only (the others would add zeros); no host sync, 0 if none
-            weight = torch.stack(informative).to(z1.dtype)
-            label = (torch.stack(per_pair) * weight).sum() / weight.sum().clamp(min=1.0)
-            terms["label"] = label
-            terms["label_pairs"] = weight.mean().detach()
-
-        recon = zero
-        if cfg.recon_weight > 0:
-            out = self.heads["reconstruction"](decoder_features(self.backbone.decoder, skips))
-            recon = reconstruction_loss(out, torch.cat([p1, p1, p2]))
-            terms["recon"] = recon
-
-        terms["loss"] = (cfg.identity_weight * identity + self.label_weight * label + cfg.recon_weight * recon
-                         + zero)
-        return terms
 
 
 class MixCLPretrainer(SSLTrainerBase):
