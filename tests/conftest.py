@@ -8,6 +8,48 @@ import pytest
 SHARED_DATA = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data"))
 
 
+#: architecture of the tiny test network (nnU-Net plans format)
+ARCH = {
+    "n_stages": 3, "features_per_stage": [8, 16, 32], "conv_op": "torch.nn.modules.conv.Conv3d",
+    "kernel_sizes": [[3, 3, 3]] * 3, "strides": [[1, 1, 1], [2, 2, 2], [2, 1, 2]], "n_conv_per_stage": [1, 1, 1],
+    "n_conv_per_stage_decoder": [1, 1], "conv_bias": True, "norm_op": "torch.nn.modules.instancenorm.InstanceNorm3d",
+    "norm_op_kwargs": {"eps": 1e-5, "affine": True}, "dropout_op": None, "dropout_op_kwargs": None,
+    "nonlin": "torch.nn.LeakyReLU", "nonlin_kwargs": {"inplace": True},
+}
+REQ = ["conv_op", "norm_op", "dropout_op", "nonlin"]
+
+
+def network(ds: bool = False):
+    """A tiny 3-stage 3D PlainConvUNet (1 input channel, 3 classes) for fast unit tests."""
+    from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
+
+    return get_network_from_plans("dynamic_network_architectures.architectures.unet.PlainConvUNet", ARCH, REQ,
+                                  1, 3, allow_init=True, deep_supervision=ds)
+
+
+def mixcl_model(**cfg):
+    """A MixCL model around :func:`network`."""
+    from nnssl.models.mixcl import MixCLModel
+    from nnssl.trainers.config import MixCLConfig
+
+    net = network()
+    return MixCLModel(net, net.encoder.output_channels, net.encoder.strides, 1, net.encoder.conv_op,
+                      MixCLConfig(**cfg))
+
+
+def mixcl_batch(b: int = 2, shape=(8, 12, 8)):
+    """A random MixCL batch: views, base patches and sampled voxel labels of ``b`` pairs."""
+    import torch
+
+    torch.manual_seed(0)
+    p1, p2 = torch.randn(b, 1, *shape), torch.randn(b, 1, *shape)
+    coords = torch.stack([torch.randint(0, b, (40,)), *(torch.randint(0, s, (40,)) for s in shape)], 1)
+    labels = torch.randint(0, 3, (40,))
+    return {"v1": p1 + 0.1 * torch.randn_like(p1), "v1b": p1 + 0.1 * torch.randn_like(p1),
+            "v2": p2 + 0.1 * torch.randn_like(p2), "p1": p1, "p2": p2, "coords1": coords, "labels1": labels,
+            "coords2": coords.flip(0), "labels2": labels.flip(0)}
+
+
 def set_nnunet_env(root: str) -> dict:
     """nnU-Net folders below ``root`` plus the 2-core settings; returns the env dict."""
     env = {

@@ -12,7 +12,7 @@ from nnssl.checkpoint import (
     resolve_pretrained_checkpoint,
 )
 from nnssl.io import atomic_torch_save
-from tests.test_mixcl_model import network
+from tests.conftest import network
 
 
 def save_ckpt(path, net, prefixes=ENCODER_PREFIXES):
@@ -44,7 +44,7 @@ def test_loader_transfers_encoder_only_and_reports(tmp_path):
 def test_shape_mismatch_and_missing_record_fail_clearly(tmp_path):
     from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
 
-    from tests.test_mixcl_model import ARCH, REQ
+    from tests.conftest import ARCH, REQ
 
     wide = get_network_from_plans("dynamic_network_architectures.architectures.unet.PlainConvUNet",
                                   {**ARCH, "features_per_stage": [8, 16, 64]}, REQ, 1, 3, deep_supervision=False)
@@ -184,7 +184,7 @@ def test_other_input_channel_count_adapts_the_stem_and_keeps_its_response(tmp_pa
     and an input with three identical channels gets exactly the pretrained stem response."""
     from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
 
-    from tests.test_mixcl_model import ARCH, REQ
+    from tests.conftest import ARCH, REQ
 
     src = network()
     save_ckpt(tmp_path / "c.pth", src)
@@ -211,7 +211,7 @@ def test_our_checkpoints_carry_a_dkfz_adaptation_plan_that_rebuilds_the_network(
     from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
 
     from nnssl.interop import adaptation_plan
-    from tests.test_mixcl_model import ARCH
+    from tests.conftest import ARCH
 
     plan = adaptation_plan(_plans_for(ARCH), "3d_fullres", 1)
     arch = plan["architecture_plans"]
@@ -229,7 +229,7 @@ def test_our_checkpoints_carry_a_dkfz_adaptation_plan_that_rebuilds_the_network(
 def test_a_dkfz_nnssl_checkpoint_loads_through_the_same_loader(tmp_path):
     """A checkpoint with only DKFZ's nnssl_adaptation_plan: its encoder (key_to_encoder) is transferred."""
     from nnssl.interop import adaptation_plan
-    from tests.test_mixcl_model import ARCH
+    from tests.conftest import ARCH
 
     src, dst = network(), network()
     with torch.no_grad():

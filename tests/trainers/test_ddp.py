@@ -13,7 +13,8 @@ def _worker(rank: int, world: int, port: int, out: dict):
     from torch.nn.parallel import DistributedDataParallel as DDP
 
     from nnssl.trainers.diagnostics import term_gradient_norms
-    from tests.test_mixcl_model import batch, model
+    from tests.conftest import mixcl_batch as batch
+    from tests.conftest import mixcl_model as model
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=world)

@@ -9,7 +9,7 @@ from nnssl.models.regression import RegressionModel
 from nnssl.sampling.masks import cell_side, stratified_mask
 from nnssl.trainers.config import GlobalLocalConfig, RegressionConfig
 from nnssl.views.masking import mask_and_corrupt
-from tests.test_mixcl_model import network
+from tests.conftest import network
 
 
 @pytest.mark.parametrize("shape", [(40, 56, 40), (33, 17, 25), (64, 48)])
