@@ -179,6 +179,19 @@ def test_non_finite_loss_stops_with_term_epoch_and_checkpoint(tmp_path):
         trainer.check_finite(bad)
 
 
+def test_a_nan_validation_loss_is_never_best():
+    import math
+
+    from nnssl.trainers.base import SSLTrainerBase
+
+    trainer = SSLTrainerBase.__new__(SSLTrainerBase)
+    trainer._best_val = None
+    assert not trainer.is_new_best(math.nan) and not trainer.is_new_best(math.inf) and not trainer.is_new_best(None)
+    assert trainer.is_new_best(2.0)
+    trainer._best_val = 2.0
+    assert trainer.is_new_best(1.5) and not trainer.is_new_best(2.5) and not trainer.is_new_best(math.nan)
+
+
 def test_other_input_channel_count_adapts_the_stem_and_keeps_its_response(tmp_path):
     """Pretrained on 1 channel, fine-tuned on 3: every stem tensor is adapted, the rest loads unchanged,
     and an input with three identical channels gets exactly the pretrained stem response."""

@@ -284,13 +284,17 @@ class SSLTrainerBase(nnUNetTrainer):
         if (self.current_epoch + 1) % self.save_every == 0 and self.current_epoch != self.num_epochs - 1:
             self.save_checkpoint(os.path.join(self.output_folder, "checkpoint_latest.pth"))
         val = self.term_log["val"]["loss"][-1] if self.term_log["val"]["loss"] else None
-        if val is not None and math.isfinite(val) and (self._best_val is None or val < self._best_val):
+        if self.is_new_best(val):
             self._best_val = val
             self.save_checkpoint(os.path.join(self.output_folder, "checkpoint_best.pth"))
         if self.local_rank == 0:
             plot_loss_terms(self.term_log, os.path.join(self.output_folder, "loss_terms.png"),
                             title=f"{self.method} ({self.run_name})")
         self.current_epoch += 1
+
+    def is_new_best(self, val: float | None) -> bool:
+        """Whether a validation loss beats the best so far; NaN and inf never do (never "best")."""
+        return val is not None and math.isfinite(val) and (self._best_val is None or val < self._best_val)
 
     def perform_actual_validation(self, save_probabilities: bool = False):
         """Pretraining has no segmentation to validate; print where the checkpoint went."""
