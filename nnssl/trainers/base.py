@@ -53,6 +53,15 @@ class AtomicCheckpointMixin:
         super().on_train_start()
 
 
+def terms_to_floats(terms: dict) -> dict[str, float]:
+    """Loss terms as Python floats with one device-to-host copy (not one sync per term)."""
+    names = list(terms)
+    device = next((v.device for v in terms.values() if isinstance(v, torch.Tensor)), None)
+    values = torch.stack([torch.as_tensor(terms[k], device=device).detach().float().reshape(())
+                          for k in names]).tolist()
+    return dict(zip(names, values, strict=True))
+
+
 class SSLTrainerBase(nnUNetTrainer):
     """Pretraining trainer: loss-term training and validation, term logging, SSL checkpoints."""
 
@@ -230,7 +239,7 @@ class SSLTrainerBase(nnUNetTrainer):
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.network.parameters(), 12)
             self.optimizer.step()
-        return {k: float(v.detach()) for k, v in terms.items()}
+        return terms_to_floats(terms)
 
     def check_finite(self, terms: dict) -> None:
         """Stop before a non-finite loss reaches the weights (and every later checkpoint).
@@ -250,7 +259,7 @@ class SSLTrainerBase(nnUNetTrainer):
             f"images for inf/NaN or extreme values")
 
     def validation_step(self, batch: dict) -> dict:
-        return {k: float(v.detach()) for k, v in self._forward_terms(batch).items()}
+        return terms_to_floats(self._forward_terms(batch))
 
     def _log_terms(self, split: str, outputs: list[dict]) -> float:
         means = {k: float(np.mean([o[k] for o in outputs])) for k in outputs[0]} if outputs else {}

@@ -101,3 +101,12 @@ def test_mixcl_label_stage_and_alpha_rule():
     terms = {"identity": torch.tensor(2.0), "label": torch.tensor(3.0), "recon": torch.tensor(4.0),
              "loss": torch.tensor(0.0)}
     assert float(m.combine(terms)) == pytest.approx(2.0 + 100.0 * 3.0 + 0.01 * 4.0)
+
+
+def test_terms_become_floats_in_one_copy():
+    import torch
+
+    from nnssl.trainers.base import terms_to_floats
+
+    terms = {"loss": torch.tensor(1.5, requires_grad=True) * 2, "label_pairs": torch.tensor(0.5), "alpha": 0.25}
+    assert terms_to_floats(terms) == {"loss": 3.0, "label_pairs": 0.5, "alpha": 0.25}
