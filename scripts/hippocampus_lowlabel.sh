@@ -25,7 +25,7 @@ grid=(-t 602 -c 2d --schedule 12 50 5 -device "$device" --runs "$work/lowlabel_r
 head=(-t 602 -c 2d --schedule 12 50 5 -device "$device" --runs "$work/lowlabel_runs" --out "$report"
       --scratch scratch --init "mixcl_nnunet=$ckpt" --variant mixcl_nnunet=nnUNetSchedule)
 if [ "${STAGE:-all}" = report ]; then
-  nnssl_benchmark "${grid[@]}" --cases 1 2 4 --folds 0 1 2 3 4 --report-only; exit
+  nnssl_benchmark "${grid[@]}" --cases 1 2 --folds 0 1 2 3 4 --report-only; exit
 fi
 mkdir -p "$nnUNet_raw" "$nnUNet_preprocessed" "$nnUNet_results"
 python "$here/prepare_hippocampus.py" "$nnUNet_raw"
@@ -41,4 +41,4 @@ done
 for fold in ${folds[*]}; do
   nnssl_benchmark "${grid[@]}" --cases 1 2 4 --folds "$fold"
 done
-nnssl_benchmark "${grid[@]}" --cases 1 2 4 --folds 0 1 2 3 4 --report-only
+nnssl_benchmark "${grid[@]}" --cases 1 2 --folds 0 1 2 3 4 --report-only
