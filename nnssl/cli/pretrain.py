@@ -185,16 +185,16 @@ def output_folder(pool_name: str, trainer: str, plans_name: str, configuration: 
     return os.path.join(base, "fold_all")
 
 
-def record_checkpoint(target_name: str, plans_name: str, configuration: str, run_name: str, path: str) -> None:
+def record_checkpoint(target_name: str, plans_name: str, configuration: str, run_name: str, path: str) -> bool:
     """Record the checkpoint in the target's plans (per configuration and run) for fine-tune trainers,
-    and refresh the target's ``nnUNetPlans.json`` alias where nnssl owns it."""
+    and refresh the target's ``nnUNetPlans.json`` alias where nnssl owns it (returns whether it does)."""
     from nnssl.planning.pooled import default_plans_alias
 
     plans_file = os.path.join(os.environ["nnUNet_preprocessed"], target_name, f"{plans_name}.json")
     plans = load_json(plans_file)
     plans.setdefault("nnssl", {}).setdefault("pretrained", {}).setdefault(configuration, {})[run_name] = path
     atomic_save_json(plans, plans_file)
-    default_plans_alias(target_name, plans_name)
+    return default_plans_alias(target_name, plans_name) is not None
 
 
 def record_run_config(pool_name: str, plans_name: str, run_key: str, config: dict) -> None:
@@ -235,7 +235,7 @@ def selected_stages(args: argparse.Namespace) -> list[tuple[str, str]]:
 def pretrain(args: argparse.Namespace) -> str:
     """Plan, preprocess and pretrain (every stage of the method); returns the final checkpoint path."""
     from nnssl.cli.trainer_dir import ensure_ext_trainer_env
-    from nnssl.planning.pooled import default_plans_alias, plan_and_preprocess_pool, validate_pool
+    from nnssl.planning.pooled import plan_and_preprocess_pool, validate_pool
 
     method = METHODS[args.method]
     needs_labels = method.needs_labels and not args.allow_unlabelled and not args.no_label
@@ -290,11 +290,11 @@ def pretrain(args: argparse.Namespace) -> str:
         run_training(pool.pool_name, args.configuration, "all", trainer, args.plans_name, num_gpus=args.num_gpus,
                      continue_training=args.continue_training, device=torch.device(args.device))
     check_written(final)
+    alias = False
     if target:  # only a written, loadable, finite checkpoint replaces the target's record
-        record_checkpoint(target[1], args.plans_name, args.configuration, run_name, final)
+        alias = record_checkpoint(target[1], args.plans_name, args.configuration, run_name, final)
     print(f"nnssl: pretrained checkpoint: {final}")
     if target:
-        alias = default_plans_alias(target[1], args.plans_name) is not None
         print(next_commands(target[0], args, method.finetune_trainer, alias))
     return final
 
