@@ -234,31 +234,44 @@ def selected_stages(args: argparse.Namespace) -> list[tuple[str, str]]:
 
 def pretrain(args: argparse.Namespace) -> str:
     """Plan, preprocess and pretrain (every stage of the method); returns the final checkpoint path."""
+    from nnssl.cli import torchrun
     from nnssl.cli.trainer_dir import ensure_ext_trainer_env
     from nnssl.planning.pooled import plan_and_preprocess_pool, validate_pool
 
     method = METHODS[args.method]
+    ranked = torchrun.under_torchrun()
+    if ranked:
+        if args.num_gpus != 1:
+            raise ValueError(f"--num-gpus {args.num_gpus} under torchrun: torchrun starts the ranks "
+                             f"(--nproc_per_node); drop --num-gpus")
+        torchrun.join_process_group(args.device)
+    rank0 = torchrun.is_rank0()
     needs_labels = method.needs_labels and not args.allow_unlabelled and not args.no_label
     _, target = validate_pool(args.datasets, args.target, needs_labels)
     target_name = target[1] if target else None
     stages = selected_stages(args)
     run_name = args.run_name or args.method
     make_config(args, target_name, stages[0][0])  # validate every flag before any work
-    pool = plan_and_preprocess_pool(args.datasets, args.target, args.plans_name, (args.configuration,),
-                                    args.num_processes, needs_labels, args.pool_id, args.gpu_memory_target,
-                                    args.plan_batch_size, args.plan_from_target,
-                                    check_inputs=not args.skip_input_check,
-                                    frozen=getattr(args, "frozen_plans", None))
-    if args.save_plans:
-        from nnssl.planning.frozen import save
+    pool_name = None
+    if rank0:  # under torchrun the other ranks wait for rank 0's plans and preprocessed data
+        pool = plan_and_preprocess_pool(args.datasets, args.target, args.plans_name, (args.configuration,),
+                                        args.num_processes, needs_labels, args.pool_id, args.gpu_memory_target,
+                                        args.plan_batch_size, args.plan_from_target,
+                                        check_inputs=not args.skip_input_check,
+                                        frozen=getattr(args, "frozen_plans", None))
+        pool_name = pool.pool_name
+        if args.save_plans:
+            from nnssl.planning.frozen import save
 
-        save(args.save_plans, args, pool.pooled_plans, f"pool {pool.pool_name}, written by nnssl_pretrain")
-        print(f"nnssl: recipe and pooled plan written to {args.save_plans} (reuse with --plans-from)")
-    ckpts = {stage: os.path.join(output_folder(pool.pool_name, trainer, args.plans_name, args.configuration,
+            save(args.save_plans, args, pool.pooled_plans, f"pool {pool.pool_name}, written by nnssl_pretrain")
+            print(f"nnssl: recipe and pooled plan written to {args.save_plans} (reuse with --plans-from)")
+    pool_name = torchrun.broadcast(pool_name)
+    ckpts = {stage: os.path.join(output_folder(pool_name, trainer, args.plans_name, args.configuration,
                                                run_name, method.name), "checkpoint_final.pth")
              for stage, trainer in method.stages}
     final = ckpts[stages[-1][0]]
-    print(f"nnssl: pool {pool.pool_name}, plans {args.plans_name}, configuration {args.configuration}")
+    if rank0:
+        print(f"nnssl: pool {pool_name}, plans {args.plans_name}, configuration {args.configuration}")
     if args.plan_only:
         return final
     for stage, _ in stages:
@@ -278,17 +291,26 @@ def pretrain(args: argparse.Namespace) -> str:
             raise ValueError(f"the local stage needs the global stage's checkpoint {previous}; run --gl-stage global "
                              f"(or both) first")
         config = make_config(args, target_name, stage, previous)
-        run_file = os.path.join(os.environ["nnUNet_preprocessed"], pool.pool_name, "nnssl_runs",
+        run_file = os.path.join(os.environ["nnUNet_preprocessed"], pool_name, "nnssl_runs",
                                 f"{config.run_name}{'_' + stage if stage else ''}.json")
-        atomic_save_json(config.to_json(), run_file)
-        record_run_config(pool.pool_name, args.plans_name, f"{config.run_name}{'_' + stage if stage else ''}",
-                          config.to_json())
+        if rank0:
+            atomic_save_json(config.to_json(), run_file)
+            record_run_config(pool_name, args.plans_name, f"{config.run_name}{'_' + stage if stage else ''}",
+                              config.to_json())
+            print(f"nnssl: pretraining {args.method}{' stage ' + stage if stage else ''} with {trainer}")
+            if args.overwrite and not args.continue_training:
+                remove_finished(os.path.dirname(ckpts[stage]))
+        torchrun.barrier()
         os.environ[RUN_CONFIG_ENV] = run_file
-        print(f"nnssl: pretraining {args.method}{' stage ' + stage if stage else ''} with {trainer}")
-        if args.overwrite and not args.continue_training:
-            remove_finished(os.path.dirname(ckpts[stage]))
-        run_training(pool.pool_name, args.configuration, "all", trainer, args.plans_name, num_gpus=args.num_gpus,
-                     continue_training=args.continue_training, device=torch.device(args.device))
+        if ranked:
+            torchrun.train_this_rank(pool_name, args.configuration, trainer, args.plans_name,
+                                     args.continue_training, args.device)
+        else:
+            run_training(pool_name, args.configuration, "all", trainer, args.plans_name, num_gpus=args.num_gpus,
+                         continue_training=args.continue_training, device=torch.device(args.device))
+        torchrun.barrier()
+    if not rank0:
+        return final
     check_written(final)
     alias = False
     if target:  # only a written, loadable, finite checkpoint replaces the target's record

@@ -2,10 +2,13 @@
 
 The projector is MixCL's sigma^k (method_spec A.3): three 1x1x1 convolutions [F, F, 2F] with
 BatchNorm + ReLU between them, written as a per-voxel MLP so voxels can be gathered first.
+Their BatchNorms take statistics over all ranks under DDP (``nnssl.distributed``).
 """
 
 import torch
 from torch import nn
+
+from nnssl.distributed import CrossRankBatchNorm1d, CrossRankBatchNorm2d, CrossRankBatchNorm3d
 
 
 class VoxelProjector(nn.Module):
@@ -24,7 +27,7 @@ class VoxelProjector(nn.Module):
             last = i == len(widths) - 1
             layers.append(nn.Linear(width_in, w, bias=last))
             if not last:
-                layers += [nn.BatchNorm1d(w), nn.ReLU(inplace=True)]
+                layers += [CrossRankBatchNorm1d(w), nn.ReLU(inplace=True)]
             width_in = w
         self.mlp = nn.Sequential(*layers)
 
@@ -88,7 +91,7 @@ class LocalProjector(nn.Module):
 
     def __init__(self, channels: int, conv_op: type[nn.Module]):
         super().__init__()
-        norm = nn.BatchNorm3d if conv_op is nn.Conv3d else nn.BatchNorm2d
+        norm = CrossRankBatchNorm3d if conv_op is nn.Conv3d else CrossRankBatchNorm2d
         self.net = nn.Sequential(conv_op(channels, channels, 1, bias=False), norm(channels), nn.ReLU(inplace=True),
                                  conv_op(channels, channels, 1, bias=False))
 

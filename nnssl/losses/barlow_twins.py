@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 import torch
 
+from nnssl.distributed import all_reduce_sum, reduce_count
 from nnssl.losses._numerics import fp32_block
 
 
@@ -19,16 +20,19 @@ class BarlowTwinsTerms(NamedTuple):
     total: torch.Tensor
 
 
-def _standardise(z: torch.Tensor, eps: float, center: bool) -> torch.Tensor:
+def _standardise(z: torch.Tensor, m: torch.Tensor, eps: float, center: bool) -> torch.Tensor:
+    """Columns standardised with statistics over all ranks' ``m`` rows (one process: this one's)."""
     if center:
-        z = z - z.mean(dim=0, keepdim=True)
-        return z / torch.sqrt(z.var(dim=0, unbiased=False, keepdim=True) + eps)
-    # literal MixCL Eq. 5: column cosine, no centring
-    return z / torch.sqrt((z * z).mean(dim=0, keepdim=True) + eps)
+        z = z - all_reduce_sum(z.sum(dim=0, keepdim=True)) / m
+    # center=False is literal MixCL Eq. 5: column cosine, no centring
+    return z / torch.sqrt(all_reduce_sum((z * z).sum(dim=0, keepdim=True)) / m + eps)
 
 
 def cross_correlation(z1: torch.Tensor, z2: torch.Tensor, eps: float = 1e-5, center: bool = True) -> torch.Tensor:
     """Cross-correlation matrix C = Zbar1^T Zbar2 / M of two embeddings, computed in fp32.
+
+    Under DDP, M counts the rows of every rank and the column statistics and C are summed over
+    ranks (differentiably), so every rank gets the combined batch's C (nnssl.distributed).
 
     Shape:
         z1, z2: (M, D) rows are samples (voxels), columns embedding dimensions.
@@ -41,9 +45,10 @@ def cross_correlation(z1: torch.Tensor, z2: torch.Tensor, eps: float = 1e-5, cen
         raise ValueError(f"z1 and z2 must both be (M, D) with equal shapes, got {tuple(z1.shape)} and "
                          f"{tuple(z2.shape)}")
     with fp32_block(z1.device.type):
-        a = _standardise(z1.float(), eps, center)
-        b = _standardise(z2.float(), eps, center)
-        return a.T @ b / a.shape[0]
+        m = reduce_count(z1.shape[0]).to(z1.device)
+        a = _standardise(z1.float(), m, eps, center)
+        b = _standardise(z2.float(), m, eps, center)
+        return all_reduce_sum(a.T @ b) / m
 
 
 def barlow_twins_loss(z1: torch.Tensor, z2: torch.Tensor, off_diagonal_weight: float = 5e-3,

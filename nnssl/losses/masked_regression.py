@@ -2,7 +2,8 @@
 
 import torch
 
-from nnssl.losses._numerics import connected_zero, fp32_block
+from nnssl.distributed import global_mean
+from nnssl.losses._numerics import fp32_block
 
 
 def masked_l1_loss(prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -11,7 +12,7 @@ def masked_l1_loss(prediction: torch.Tensor, target: torch.Tensor, mask: torch.T
     Shape:
         prediction, target: (B, C, *S); mask: (B, *S) bool, the same voxels for every channel.
     Returns:
-        fp32 scalar; a graph-connected 0 when the mask is empty.
+        fp32 scalar; a graph-connected 0 when the mask is empty (on every rank).
     Raises:
         ValueError: on mismatched shapes.
     """
@@ -20,7 +21,5 @@ def masked_l1_loss(prediction: torch.Tensor, target: torch.Tensor, mask: torch.T
                          f"{tuple(mask.shape)} must be (B, C, *S), (B, C, *S) and (B, *S)")
     with fp32_block(prediction.device.type):
         m = mask[:, None].float()
-        n = m.sum()
-        if n == 0:
-            return connected_zero(prediction)
-        return (m * (prediction.float() - target.float()).abs()).sum() / (n * prediction.shape[1])
+        # masked voxels of all ranks under DDP (nnssl.distributed); no host sync; 0 if none
+        return global_mean((m * (prediction.float() - target.float()).abs()).sum() / prediction.shape[1], m.sum())

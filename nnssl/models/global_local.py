@@ -3,6 +3,7 @@
 import torch
 from torch import nn
 
+from nnssl.distributed import gather_ids, gather_rows
 from nnssl.heads import GlobalProjector, LocalProjector, decoder_features
 from nnssl.losses.contrastive import contrastive_loss, similarity_stats
 from nnssl.models.base import SSLModel
@@ -29,7 +30,9 @@ class GlobalModel(SSLModel):
 
     def forward(self, views, image, partition, **_) -> dict:
         """views (N, C, *P); image, partition (N,) index tensors."""
-        z = self.heads["g1"](self.backbone.encoder(views)[-1])
+        # negatives from every rank under DDP: the loss is the combined batch's (nnssl.distributed)
+        z = gather_rows(self.heads["g1"](self.backbone.encoder(views)[-1]))
+        image, partition = gather_ids(image, offset_per_rank=True), gather_ids(partition, offset_per_rank=False)
         positive, negative = global_masks(self.cfg.global_strategy, image, partition)
         loss = contrastive_loss(z, positive, negative, self.cfg.temperature)
         pos_sim, neg_sim = similarity_stats(z, positive, negative)
@@ -71,10 +74,11 @@ class LocalModel(SSLModel):
             positions = jitter_positions(positions, f.shape[2:], self.cfg.region_size, self.cfg.lattice_jitter)
         regions = self.heads["region"](extract_regions(f, positions, self.cfg.region_size))  # (N, A, D)
         n, a = regions.shape[:2]
-        idx = torch.arange(a, device=views.device).repeat(n)
-        positive, negative = local_masks(self.cfg.local_strategy, image.repeat_interleave(a),
-                                         partition.repeat_interleave(a), idx)
-        z = regions.reshape(n * a, -1)
+        idx = gather_ids(torch.arange(a, device=views.device).repeat(n), offset_per_rank=False)
+        image = gather_ids(image.repeat_interleave(a), offset_per_rank=True)
+        partition = gather_ids(partition.repeat_interleave(a), offset_per_rank=False)
+        positive, negative = local_masks(self.cfg.local_strategy, image, partition, idx)
+        z = gather_rows(regions.reshape(n * a, -1))  # regions of every rank under DDP
         loss = contrastive_loss(z, positive, negative, self.cfg.temperature)
         pos_sim, neg_sim = similarity_stats(z, positive, negative)
         return {"local": loss, "pos_sim": pos_sim, "neg_sim": neg_sim, "regions": torch.tensor(float(a)),

@@ -4,6 +4,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from nnssl.distributed import global_mean
 from nnssl.heads import RegressionHead, VoxelProjector, decoder_features
 from nnssl.losses import barlow_twins_loss, label_contrast_loss, reconstruction_loss
 from nnssl.models.base import SSLModel
@@ -116,9 +117,10 @@ class MixCLModel(SSLModel):
                                                     temperature=cfg.temperature, variant=cfg.label_loss))
                 # a pair teaches the label term only if both patches show a common foreground label
                 informative.append(torch.isin(y1[y1 > 0], y2[y2 > 0]).any())
-            # mean over informative pairs only (the others would add zeros); no host sync, 0 if none
+            # mean over informative pairs only (the others would add zeros), of all ranks under DDP;
+            # no host sync, 0 if none
             weight = torch.stack(informative).to(z1.dtype)
-            label = (torch.stack(per_pair) * weight).sum() / weight.sum().clamp(min=1.0)
+            label = global_mean((torch.stack(per_pair) * weight).sum(), weight.sum())
             terms["label"] = label
             terms["label_pairs"] = weight.mean().detach()
 

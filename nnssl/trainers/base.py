@@ -10,6 +10,7 @@ checkpoints atomically whose ``network_weights`` are the plain network's unprefi
 import math
 import os
 import sys
+import tempfile
 from collections import defaultdict
 from typing import ClassVar
 
@@ -53,6 +54,32 @@ class AtomicCheckpointMixin:
         super().on_train_start()
 
 
+def ddp_device(requested: torch.device) -> torch.device:
+    """This rank's device: the GPU of LOCAL_RANK (torchrun; nnU-Net's spawn: the rank) or the CPU.
+
+    nnU-Net 2.8.1 uses ``cuda:<global rank>``, which does not exist beyond the first node.
+    """
+    if requested.type == "cuda" and torch.cuda.is_available():
+        local = int(os.environ.get("LOCAL_RANK", torch.distributed.get_rank()))
+        torch.cuda.set_device(local)
+        return torch.device("cuda", local)
+    return torch.device("cpu")
+
+
+def wrap_ddp(network: nn.Module, device: torch.device) -> nn.Module:
+    """DistributedDataParallel on this rank's device, with the projector heads inside.
+
+    On GPUs every BatchNorm becomes SyncBatchNorm, as nnU-Net does; the heads' BatchNorms already
+    reduce across ranks on any backend (``nnssl.distributed``), which keeps CPU/gloo runs exact.
+    """
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    if device.type == "cuda":
+        network = nn.SyncBatchNorm.convert_sync_batchnorm(network)
+        return DDP(network, device_ids=[device.index])
+    return DDP(network)
+
+
 def terms_to_floats(terms: dict) -> dict[str, float]:
     """Loss terms as Python floats with one device-to-host copy (not one sync per term)."""
     names = list(terms)
@@ -71,6 +98,10 @@ class SSLTrainerBase(nnUNetTrainer):
     def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
                  device: torch.device = torch.device("cuda")):
         super().__init__(plans, configuration, fold, dataset_json, device)
+        if self.is_ddp:
+            self.device = ddp_device(device)
+            if self.device.type != "cuda":
+                self.grad_scaler = None
         stage = getattr(self, "stage", "")
         self.ssl_config, self.config_source = load_run_config(self.config_class, plans,
                                                               f"{self.method}{'_' + stage if stage else ''}")
@@ -111,13 +142,26 @@ class SSLTrainerBase(nnUNetTrainer):
         raise NotImplementedError
 
     # ---- nnU-Net hooks -----------------------------------------------------------------------
+    def initialize(self):
+        """nnU-Net's initialize; under DDP the wrap is ours (see :func:`wrap_ddp`)."""
+        if not self.is_ddp or self.was_initialized:
+            return super().initialize()
+        self.is_ddp = False  # nnU-Net would pin DDP to device_ids=[global rank] and GPU-only SyncBatchNorm
+        try:
+            super().initialize()
+        finally:
+            self.is_ddp = True
+        self._set_batch_size_and_oversample()  # the global batch split over the ranks, as nnU-Net does
+        self.network = wrap_ddp(self.network, self.device)
+
     def _do_i_compile(self):
         return False
 
     def _set_batch_size_and_oversample(self):
+        """The plan's batch, or ``--batch-size``; under DDP that is the global batch, split over ranks."""
+        if self.ssl_config.batch_size is not None:
+            self.configuration_manager.configuration["batch_size"] = self.ssl_config.batch_size
         super()._set_batch_size_and_oversample()
-        if self.ssl_config.batch_size is not None and not self.is_ddp:
-            self.batch_size = self.ssl_config.batch_size
 
     def set_deep_supervision_enabled(self, enabled: bool):
         """The backbone is built without deep supervision; nothing to switch."""
@@ -162,10 +206,20 @@ class SSLTrainerBase(nnUNetTrainer):
                 NonDetMultiThreadedAugmenter(dl_val, None, max(1, n // 2), max(3, n // 4), None, pin, 0.002))
 
     def on_train_start(self):
-        super().on_train_start()
+        if self.local_rank == 0:
+            super().on_train_start()
+        else:  # nnU-Net 2.8.1 copies plans, dataset.json and fingerprint from every rank: only rank 0 writes
+            base = self.output_folder_base
+            with tempfile.TemporaryDirectory() as scratch:
+                self.output_folder_base = scratch
+                try:
+                    super().on_train_start()
+                finally:
+                    self.output_folder_base = base
         self.print_to_log_file(f"nnssl: run configuration from {self.config_source}")
         self.verify_adaptation_record()
-        atomic_save_json(self.ssl_config.to_json(), os.path.join(self.output_folder, "nnssl_config.json"))
+        if self.local_rank == 0:
+            atomic_save_json(self.ssl_config.to_json(), os.path.join(self.output_folder, "nnssl_config.json"))
         self._theta0 = self.initial_encoder_weights()
 
     def initial_encoder_weights(self) -> dict[str, torch.Tensor]:
