@@ -8,6 +8,8 @@ fine-tuned with ``nnUNetv2_train`` on the same subset and schedule, and nnU-Net'
 command resumes where it stopped. Writes results.csv, table.md, dice_vs_fraction.png, benchmark.json,
 and from nnU-Net's epoch log curves.csv, plateau.md (did each run level off?) and pseudo_dice_curves.png.
 
+``nnssl_benchmark speed -d POOL ...`` is the step-time benchmark instead (``nnssl_benchmark speed -h``).
+
 Example::
 
     nnssl_benchmark -t 602 -c 2d --init mixcl --init regression --folds 0 1 --schedule 6 50 5
@@ -248,7 +250,12 @@ def run_benchmark(args) -> dict:
 
 
 def main(argv=None) -> int:
-    """Entry point of ``nnssl_benchmark``."""
+    """Entry point of ``nnssl_benchmark`` (``nnssl_benchmark speed ...``: the step-time benchmark)."""
+    words = sys.argv[1:] if argv is None else list(argv)
+    if words[:1] == ["speed"]:
+        from nnssl.cli import speed
+
+        return speed.main(words[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = list(argv) if argv is not None else sys.argv[1:]

@@ -67,3 +67,69 @@ def label_contrast_loss(z1: torch.Tensor, y1: torch.Tensor, z2: torch.Tensor, y2
         per_pair = F.softplus(lse_neg - sim)  # (anchors, N2), used only at positives
         per_anchor = (per_pair * positive).sum(1) / positive.sum(1)
         return per_anchor.mean()
+
+
+#: label of padding rows in :func:`rows_by_item` (never positive, never negative)
+PAD_LABEL = -1
+
+
+def rows_by_item(rows: torch.Tensor, labels: torch.Tensor, item: torch.Tensor,
+                 num_items: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Group sampled rows by batch item, padded to the largest group (one host sync for its size).
+
+    Shape:
+        rows: (N, D); labels, item: (N,) with item ids in [0, num_items).
+    Returns:
+        (num_items, K, D) rows and (num_items, K) labels, padding labelled ``PAD_LABEL``.
+    """
+    counts = torch.bincount(item, minlength=num_items)
+    k = int(counts.max()) if item.numel() else 0
+    order = torch.argsort(item, stable=True)
+    item_sorted = item[order]
+    slot = torch.arange(item.numel(), device=item.device) - (torch.cumsum(counts, 0) - counts)[item_sorted]
+    out = rows.new_zeros((num_items, k, rows.shape[1]))
+    out[item_sorted, slot] = rows[order]
+    lab = labels.new_full((num_items, k), PAD_LABEL)
+    lab[item_sorted, slot] = labels[order]
+    return out, lab
+
+
+def batched_label_contrast_loss(z1: torch.Tensor, y1: torch.Tensor, z2: torch.Tensor, y2: torch.Tensor,
+                                temperature: float = 0.1, variant: str = "eq6") -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`label_contrast_loss` of B (P1, P2) pairs at once, with no host sync and no Python loop.
+
+    Labels are compared only inside a pair (dataset-local ids); ``PAD_LABEL`` rows take no part.
+
+    Shape:
+        z1: (B, K1, D), y1: (B, K1); z2: (B, K2, D), y2: (B, K2) (from :func:`rows_by_item`).
+    Returns:
+        (per-pair loss (B,), informative (B,) bool: the pair has an anchor with a positive). A pair
+        without one has loss 0 (graph-connected).
+    Raises:
+        ValueError: on an unknown ``variant`` or a non-positive temperature.
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    with fp32_block(z1.device.type):
+        a = F.normalize(z1.float(), dim=2, eps=1e-8)
+        b = F.normalize(z2.float(), dim=2, eps=1e-8)
+        sim = torch.bmm(a, b.transpose(1, 2)) / temperature  # (B, K1, K2)
+        l1, l2 = y1[:, :, None], y2[:, None, :]
+        same = l1 == l2
+        valid = ~(same & (l1 == 0)) & (l1 != PAD_LABEL) & (l2 != PAD_LABEL)
+        positive = same & valid
+        has_pos = positive.any(dim=2)  # (B, K1) anchors that count
+        if variant == "eq6":
+            lse_valid = torch.logsumexp(sim.masked_fill(~valid, MASK_FILL), dim=2)
+            lse_pos = torch.logsumexp(sim.masked_fill(~positive, MASK_FILL), dim=2)
+            per_anchor = lse_valid - lse_pos
+        else:
+            negative = valid & ~positive
+            lse_neg = torch.logsumexp(sim.masked_fill(~negative, MASK_FILL), dim=2, keepdim=True)
+            per_pair_ij = F.softplus(lse_neg - sim)
+            per_anchor = (per_pair_ij * positive).sum(2) / positive.sum(2).clamp(min=1)
+        weight = has_pos.float()
+        per_pair = (per_anchor * weight).sum(1) / weight.sum(1).clamp(min=1)
+        return per_pair, has_pos.any(dim=1)

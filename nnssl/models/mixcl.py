@@ -6,7 +6,8 @@ from torch import nn
 
 from nnssl.distributed import global_mean
 from nnssl.heads import RegressionHead, VoxelProjector, decoder_features
-from nnssl.losses import barlow_twins_loss, label_contrast_loss, reconstruction_loss
+from nnssl.losses import barlow_twins_loss, reconstruction_loss
+from nnssl.losses.label_contrast import batched_label_contrast_loss, rows_by_item
 from nnssl.models.base import SSLModel
 from nnssl.trainers.config import MixCLConfig
 
@@ -110,17 +111,15 @@ class MixCLModel(SSLModel):
         if use_label:
             z1 = label_rows_v1 if label_projected else projectors[k_lab](label_rows_v1)
             z2 = projectors[k_lab](gather_voxels(skips[k_lab][2 * b:], coords2, self.strides[k_lab]))
-            per_pair, informative = [], []
-            for j in range(b):
-                y1, y2 = labels1[coords1[:, 0] == j], labels2[coords2[:, 0] == j]
-                per_pair.append(label_contrast_loss(z1[coords1[:, 0] == j], y1, z2[coords2[:, 0] == j], y2,
-                                                    temperature=cfg.temperature, variant=cfg.label_loss))
-                # a pair teaches the label term only if both patches show a common foreground label
-                informative.append(torch.isin(y1[y1 > 0], y2[y2 > 0]).any())
-            # mean over informative pairs only (the others would add zeros), of all ranks under DDP;
-            # no host sync, 0 if none
-            weight = torch.stack(informative).to(z1.dtype)
-            label = global_mean((torch.stack(per_pair) * weight).sum(), weight.sum())
+            # all pairs at once: rows grouped per pair (labels compared only inside a pair)
+            a, ya = rows_by_item(z1, labels1, coords1[:, 0], b)
+            c, yc = rows_by_item(z2, labels2, coords2[:, 0], b)
+            per_pair, informative = batched_label_contrast_loss(a, ya, c, yc, temperature=cfg.temperature,
+                                                                variant=cfg.label_loss)
+            # a pair teaches the label term only if both patches show a common foreground label; the mean
+            # is over those pairs only (the others would add zeros), of all ranks under DDP; no host sync
+            weight = informative.to(per_pair.dtype)
+            label = global_mean((per_pair * weight).sum(), weight.sum())
             terms["label"] = label
             terms["label_pairs"] = weight.mean().detach()
 

@@ -187,3 +187,31 @@ def test_reconstruction_zero_at_target_and_positive_elsewhere():
     assert reconstruction_loss(x + 1, x).item() == pytest.approx(1.0)
     with pytest.raises(ValueError, match="must match"):
         reconstruction_loss(x, x[:1])
+
+
+@pytest.mark.parametrize("variant", ["eq6", "supcon_out"])
+def test_batched_label_contrast_equals_the_per_pair_loss(variant):
+    """All pairs at once (padded, one bmm) = the per-pair loss, pair by pair, values and gradients."""
+    from nnssl.losses.label_contrast import batched_label_contrast_loss, rows_by_item
+
+    torch.manual_seed(3)
+    b, d = 4, 6
+    n1, n2 = 50, 40
+    item1, item2 = torch.randint(0, b, (n1,)), torch.randint(0, b, (n2,))
+    item2[item2 == 3] = 2  # pair 3: no P2 rows -> not informative
+    y1, y2 = torch.randint(0, 3, (n1,)), torch.randint(0, 3, (n2,))
+    y1[item1 == 0], y2[item2 == 0] = 1, 2  # pair 0: no shared label -> not informative
+    z1 = torch.randn(n1, d, requires_grad=True)
+    z2 = torch.randn(n2, d, requires_grad=True)
+    a, ya = rows_by_item(z1, y1, item1, b)
+    c, yc = rows_by_item(z2, y2, item2, b)
+    per_pair, informative = batched_label_contrast_loss(a, ya, c, yc, temperature=0.2, variant=variant)
+    (per_pair * torch.arange(1.0, b + 1)).sum().backward()
+    g1, g2 = z1.grad.clone(), z2.grad.clone()
+    z1.grad = z2.grad = None
+    ref = [label_contrast_loss(z1[item1 == j], y1[item1 == j], z2[item2 == j], y2[item2 == j], 0.2, variant)
+           for j in range(b)]
+    (torch.stack(ref) * torch.arange(1.0, b + 1)).sum().backward()
+    assert informative.tolist() == [False, True, True, False]
+    assert torch.allclose(per_pair, torch.stack(ref).detach(), atol=1e-5)
+    assert torch.allclose(g1, z1.grad, atol=1e-5) and torch.allclose(g2, z2.grad, atol=1e-5)

@@ -1,0 +1,196 @@
+"""``nnssl_benchmark speed``: step time of every pretraining method against stock nnU-Net, one process.
+
+On a pool planned by ``nnssl_pretrain`` (same plans, patch and batch for every trainer), it measures
+per trainer the median training step and its spread, the share of the step spent in losses, voxel
+sampling and on-thread views (replayed alone), the data loader's production against the step's
+consumption, peak memory, and how the step grows with patch volume and batch. Prints tables, writes
+speed.json and speed.md to --out, and says which of issue 11's targets hold.
+
+Example (the synthetic demo pool, on the CPU)::
+
+    nnssl_benchmark speed -d 900 -c 3d_fullres --out benchmarks/speed_cpu -device cpu
+"""
+
+import argparse
+import os
+import platform
+import sys
+import time
+
+import torch
+
+from nnssl.benchmark.speed import TRAINERS, StepResult, measure, results_json, scaled_plans
+from nnssl.cli._common import OneDefaultFormatter, SuggestingArgumentParser, add_device_argument, resolve_device
+from nnssl.io import atomic_save_json, load_json
+
+#: scale name -> (patch volume factor, batch factor)
+SCALES = {"base": (1, 1), "batch x2": (1, 2), "patch x2": (2, 1)}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Argument parser."""
+    p = SuggestingArgumentParser(prog="nnssl_benchmark speed", description=__doc__, allow_abbrev=False,
+                                formatter_class=OneDefaultFormatter)
+    p.add_argument("-d", "--dataset", required=True, help="pool dataset id or name (planned by nnssl_pretrain)")
+    p.add_argument("-c", "--configuration", default="3d_fullres", choices=["3d_fullres", "2d"],
+                   help="nnU-Net configuration")
+    p.add_argument("-p", "--plans-name", default="nnsslPlans", help="plans identifier")
+    p.add_argument("--trainers", nargs="+", default=list(TRAINERS), choices=list(TRAINERS),
+                   help="rows to measure (supervised is the reference)")
+    p.add_argument("--batch-size", type=int, default=None, help="override the plan's batch for every trainer")
+    p.add_argument("--steps", type=int, default=5, help="timed steps per trainer and scale (after one warm-up)")
+    p.add_argument("--loader-batches", type=int, default=8,
+                   help="batches timed from each training loader at the base scale (0: skip)")
+    p.add_argument("--scales", nargs="+", default=list(SCALES), choices=list(SCALES),
+                   help="patch-volume / batch scalings to time")
+    add_device_argument(p)
+    p.add_argument("--out", required=True, help="folder for speed.json and speed.md (required)")
+    return p
+
+
+def _scaled_patch(patch: list[int], factor: int) -> list[int]:
+    """The patch with its first axis multiplied by ``factor`` (keeps every stride's divisibility)."""
+    return [patch[0] * factor, *patch[1:]]
+
+
+def _fmt(x: float | None, digits: int = 3) -> str:
+    return "-" if x is None else f"{x:.{digits}g}"
+
+
+def tables(results: list[StepResult]) -> str:
+    """Markdown: the step table, the scaling table, the label-term table and the targets."""
+    base = [r for r in results if r.name.endswith("@base")]
+    ref = next((r for r in base if r.name.startswith("supervised")), None)
+    lines = ["| trainer | input (B, C, *patch) | step median (IQR) s | x supervised | losses s | label term s | "
+             "sampling s | views s | overhead share | loader workers | produced / s | consumed / s | "
+             "produced / consumed | peak memory MB |", "|" + "---|" * 14]
+    for r in base:
+        consumed = 1 / r.median_s
+        ratio = r.median_s / ref.median_s if ref else None
+        lines.append(
+            f"| {r.name.removesuffix('@base')} | {tuple(r.input_shape)} | {r.median_s:.3f} ({r.iqr_s:.3f}) | "
+            f"{_fmt(ratio)} | {_fmt(r.replay_s.get('loss'))} | {_fmt(r.replay_s.get('label'))} | "
+            f"{_fmt(r.replay_s.get('sampling'))} | {_fmt(r.replay_s.get('views'))} | "
+            f"{r.overhead_share:.1%} | {r.loader_workers} | {_fmt(r.produced_per_s)} | {consumed:.3g} | "
+            f"{_fmt(r.produced_per_s / consumed if r.produced_per_s else None)} | {_fmt(r.peak_memory_mb, 4)} |")
+    scales = sorted({r.name.split("@")[1] for r in results}, key=list(SCALES).index)
+    rows = sorted({r.name.split("@")[0] for r in results}, key=lambda n: list(TRAINERS).index(n))
+    by = {r.name: r for r in results}
+    lines += ["", "| trainer | " + " | ".join(f"{s}: step s (batch, patch)" for s in scales) + " |",
+              "|" + "---|" * (len(scales) + 1)]
+    for row in rows:
+        cells = []
+        for s in scales:
+            r = by.get(f"{row}@{s}")
+            cells.append("-" if r is None else f"{r.median_s:.3f} ({r.batch}, {'x'.join(map(str, r.patch))})")
+        lines.append(f"| {row} | " + " | ".join(cells) + " |")
+    label = [r for r in results if r.name.startswith("mixcl@") and r.name.split("@")[1] in ("base", "patch x2")]
+    if label:
+        lines += ["", "| MixCL label term | patch | samples per pair | label term s (gather + loss) | "
+                  "step s |", "|---|---|---|---|---|"]
+        for r in label:
+            lines.append(f"| {r.name.split('@')[1]} | {'x'.join(map(str, r.patch))} | "
+                         f"{_fmt(r.label_samples_per_pair)} | {_fmt(r.replay_s.get('label'))} | {r.median_s:.3f} |")
+    return "\n".join(lines)
+
+
+def targets(results: list[StepResult]) -> list[tuple[str, bool | None, str]]:
+    """Issue 11's targets: (target, met (None: not measured), the numbers)."""
+    by = {r.name: r for r in results}
+    ref = by.get("supervised@base")
+    out = []
+
+    def ratio(name):
+        r = by.get(f"{name}@base")
+        return None if r is None or ref is None else r.median_s / ref.median_s
+
+    for name, limit in (("mixcl", 3.3), ("global_local:global", 1.5), ("global_local:local", 1.5),
+                        ("regression", 1.5)):
+        x = ratio(name)
+        out.append((f"{name} step <= {limit}x supervised", None if x is None else x <= limit,
+                    "not measured" if x is None else f"{x:.2f}x"))
+    shares = {r.name.removesuffix("@base"): r.overhead_share for r in results
+              if r.name.endswith("@base") and not r.name.startswith("supervised")}
+    if shares:
+        worst = max(shares, key=shares.get)
+        out.append(("losses + sampling + views <= 10 % of a step", shares[worst] <= 0.10,
+                    ", ".join(f"{k} {v:.1%}" for k, v in shares.items())))
+    a, b = by.get("mixcl@base"), by.get("mixcl@patch x2")
+    if a and b and a.replay_s.get("label") and b.replay_s.get("label"):
+        growth = b.replay_s["label"] / a.replay_s["label"]
+        out.append(("label term independent of patch size at a fixed budget (x1.5 at most for 2x volume)",
+                    growth <= 1.5,
+                    f"label term x{growth:.2f} for patch volume x2 (step x{b.median_s / a.median_s:.2f})"))
+    loader = {r.name.removesuffix("@base"): r.produced_per_s * r.median_s for r in results
+              if r.name.endswith("@base") and r.produced_per_s}
+    if loader:
+        worst = min(loader, key=loader.get)
+        out.append(("loader produces >= 1.5x what the step consumes", loader[worst] >= 1.5,
+                    ", ".join(f"{k} {v:.2f}x" for k, v in loader.items())))
+    return out
+
+
+def run(args: argparse.Namespace) -> list[StepResult]:
+    """Measure every requested trainer at every requested scale."""
+    from nnunetv2.paths import nnUNet_preprocessed
+    from nnunetv2.utilities.dataset_name_id_conversion import maybe_convert_to_dataset_name
+
+    if nnUNet_preprocessed is None:
+        raise ValueError("nnUNet_preprocessed is not set; export it (and nnUNet_raw, nnUNet_results)")
+    pool = maybe_convert_to_dataset_name(args.dataset)
+    folder = os.path.join(nnUNet_preprocessed, pool)
+    plans = load_json(os.path.join(folder, f"{args.plans_name}.json"))
+    if args.configuration not in plans["configurations"]:
+        raise ValueError(f"{pool} has no configuration {args.configuration!r} in {args.plans_name}; "
+                         f"choose one of {sorted(plans['configurations'])}")
+    dataset_json = load_json(os.path.join(folder, "dataset.json"))
+    device = torch.device(args.device)
+    cfg = plans["configurations"][args.configuration]
+    batch = args.batch_size or cfg["batch_size"]
+    results = []
+    for scale in args.scales:
+        patch_factor, batch_factor = SCALES[scale]
+        scaled = scaled_plans(plans, args.configuration, _scaled_patch(cfg["patch_size"], patch_factor),
+                              batch * batch_factor)
+        for name in args.trainers:
+            class_name, overrides = TRAINERS[name]
+            t0 = time.time()
+            r = measure(f"{name}@{scale}", class_name, overrides, scaled, args.configuration, dataset_json, device,
+                        args.steps, args.loader_batches if scale == "base" else 0)
+            results.append(r)
+            print(f"nnssl speed: {name:22s} {scale:9s} step {r.median_s:.3f} s (IQR {r.iqr_s:.3f}), "
+                  f"overhead {r.overhead_share:.1%}, measured in {time.time() - t0:.0f} s", flush=True)
+    return results
+
+
+def main(argv=None) -> int:
+    """Entry point of ``nnssl_benchmark speed``."""
+    args = build_parser().parse_args(argv)
+    try:
+        args.device = resolve_device(args.device)
+        if args.steps < 2:
+            raise ValueError(f"--steps {args.steps}: give at least 2 timed steps for a spread")
+        results = run(args)
+    except (ValueError, OSError) as e:
+        print(f"nnssl_benchmark speed: error: {e}", file=sys.stderr)
+        return 2
+    meta = {"command": "nnssl_benchmark speed " + " ".join(sys.argv[2:] if argv is None else argv),
+            "device": str(args.device), "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+            "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None, "pool": args.dataset,
+            "configuration": args.configuration, "plans": args.plans_name, "steps": args.steps}
+    report = tables(results)
+    goals = targets(results)
+    report += "\n\n| target | met | measured |\n|---|---|---|\n" + "\n".join(
+        f"| {t} | {'-' if ok is None else 'yes' if ok else '**no**'} | {m} |" for t, ok, m in goals)
+    os.makedirs(args.out, exist_ok=True)
+    atomic_save_json(results_json(results, meta), os.path.join(args.out, "speed.json"))
+    with open(os.path.join(args.out, "speed.md"), "w") as f:
+        f.write(f"<!-- {meta['command']} ({meta['device']}, torch {meta['torch']}) -->\n{report}\n")
+    print(report)
+    print(f"\nnnssl speed: wrote {os.path.join(args.out, 'speed.json')} and speed.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
