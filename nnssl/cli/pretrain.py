@@ -85,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     mix = p.add_argument_group("mixcl")
     mix.add_argument("--label-weight", type=float, default=0.01,
                      help="alpha (the starting value when --label-grad-ratio is set); 0 switches L_label off")
+    mix.add_argument("--label-samples", type=int, default=512,
+                     help="label voxels sampled per class and patch (r); the label term's cost grows with r^2, "
+                          "not with the patch size")
     mix.add_argument("--label-grad-ratio", type=float, default=1.0,
                      help="re-set alpha every epoch so that alpha*|grad L_label| = ratio*|grad L_id| on the encoder; "
                           "0 keeps alpha fixed at --label-weight (the paper)")
@@ -161,7 +164,8 @@ def make_config(args: argparse.Namespace, target_name: str | None, stage: str = 
         values.update(identity_weight=args.identity_weight,
                       label_weight=0.0 if (args.no_label or args.allow_unlabelled) else args.label_weight,
                       recon_weight=0.0 if args.no_recon else args.recon_weight, label_loss=args.label_loss,
-                      label_grad_ratio=args.label_grad_ratio or None, label_stage=args.label_stage,
+                      label_grad_ratio=args.label_grad_ratio or None, per_class=args.label_samples,
+                      label_stage=args.label_stage,
                       bt_max_voxels=args.bt_max_voxels or None, transfer_decoder=args.transfer_decoder)
     elif args.method == "global_local":
         values.update(stage=stage or "global", global_strategy=args.global_strategy,

@@ -112,6 +112,9 @@ class MixCLConfig(PretrainConfig):
             raise ValueError(f"label_grad_ratio must be > 0 or None (fixed alpha), got {self.label_grad_ratio}")
         if not 0 <= self.same_image_prob <= 1 or not 0 <= self.view_probability <= 1:
             raise ValueError("same_image_prob and view_probability must be in [0, 1]")
+        if self.per_class < 1 or self.sample_cap < 1:
+            raise ValueError(f"per_class (--label-samples) and sample_cap must be >= 1, got {self.per_class} and "
+                             f"{self.sample_cap}")
         if self.sample_cap > 16384:
             raise ValueError(f"sample_cap {self.sample_cap} exceeds the hard cap 16384 (pair matrices grow as n^2)")
 
