@@ -13,7 +13,7 @@ runs ``train_step`` on batches drawn from them beforehand, so the step time hold
   (nnU-Net's ``get_allowed_n_proc_DA``), measured after its queue has drained, against the batches
   per second the step consumes.
 - **memory**: CUDA peak allocated during the steps; on the CPU the peak resident set size sampled
-  during the steps minus the size before them.
+  during the steps (the untimed first one included) minus the size before them.
 """
 
 import contextlib
@@ -249,12 +249,12 @@ def measure(name: str, class_name: str, overrides: dict | None, plans: dict, con
         if hasattr(trainer, "_iteration"):
             trainer._iteration = 1  # the once-per-epoch gradient probe is not part of a regular step
         trainer.network.train()
-        trainer.train_step(batches[0])  # warm-up (allocator, lazy init)
-        _sync(device)
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         times = []
-        with _RSSPeak() as rss:
+        with _RSSPeak() as rss:  # from before the first step: what a step allocates
+            trainer.train_step(batches[0])  # warm-up (allocator, lazy init), not timed
+            _sync(device)
             for batch in batches[1:]:
                 _sync(device)
                 t0 = time.perf_counter()

@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="batches timed from each training loader at the base scale (0: skip)")
     p.add_argument("--scales", nargs="+", default=list(SCALES), choices=list(SCALES),
                    help="patch-volume / batch scalings to time")
+    p.add_argument("--label-samples", type=int, nargs="*", default=[],
+                   help="extra MixCL rows at the base scale with this many label voxels per class (r; the "
+                        "default row uses the method's 512)")
     add_device_argument(p)
     p.add_argument("--out", required=True, help="folder for speed.json and speed.md (required)")
     return p
@@ -74,22 +77,22 @@ def tables(results: list[StepResult]) -> str:
             f"{r.overhead_share:.1%} | {r.loader_workers} | {_fmt(r.produced_per_s)} | {consumed:.3g} | "
             f"{_fmt(r.produced_per_s / consumed if r.produced_per_s else None)} | {_fmt(r.peak_memory_mb, 4)} |")
     scales = sorted({r.name.split("@")[1] for r in results}, key=list(SCALES).index)
-    rows = sorted({r.name.split("@")[0] for r in results}, key=lambda n: list(TRAINERS).index(n))
+    rows = list(dict.fromkeys(r.name.split("@")[0] for r in results))  # in measurement order
     by = {r.name: r for r in results}
-    lines += ["", "| trainer | " + " | ".join(f"{s}: step s (batch, patch)" for s in scales) + " |",
+    lines += ["", "| trainer | " + " | ".join(f"{s}: step s (items, patch)" for s in scales) + " |",
               "|" + "---|" * (len(scales) + 1)]
     for row in rows:
         cells = []
         for s in scales:
             r = by.get(f"{row}@{s}")
-            cells.append("-" if r is None else f"{r.median_s:.3f} ({r.batch}, {'x'.join(map(str, r.patch))})")
+            cells.append("-" if r is None else f"{r.median_s:.3f} ({r.input_shape[0]}, {'x'.join(map(str, r.patch))})")
         lines.append(f"| {row} | " + " | ".join(cells) + " |")
-    label = [r for r in results if r.name.startswith("mixcl@") and r.name.split("@")[1] in ("base", "patch x2")]
+    label = [r for r in results if r.name.startswith("mixcl") and r.name.split("@")[1] in ("base", "patch x2")]
     if label:
         lines += ["", "| MixCL label term | patch | samples per pair | label term s (gather + loss) | "
                   "step s |", "|---|---|---|---|---|"]
         for r in label:
-            lines.append(f"| {r.name.split('@')[1]} | {'x'.join(map(str, r.patch))} | "
+            lines.append(f"| {r.name.replace('@', ' @ ')} | {'x'.join(map(str, r.patch))} | "
                          f"{_fmt(r.label_samples_per_pair)} | {_fmt(r.replay_s.get('label'))} | {r.median_s:.3f} |")
     return "\n".join(lines)
 
@@ -130,6 +133,16 @@ def targets(results: list[StepResult]) -> list[tuple[str, bool | None, str]]:
     return out
 
 
+def write_report(results: list[StepResult], meta: dict, out: str) -> str:
+    """speed.md in ``out``: the tables and the targets (returns its text)."""
+    report = tables(results) + "\n\n| target | met | measured |\n|---|---|---|\n" + "\n".join(
+        f"| {t} | {'-' if ok is None else 'yes' if ok else '**no**'} | {m} |" for t, ok, m in targets(results))
+    with open(os.path.join(out, "speed.md"), "w") as f:
+        f.write(f"<!-- {meta['command']} ({meta['device']}, {meta['cpu_count']} CPUs, torch {meta['torch']}) -->\n"
+                f"{report}\n")
+    return report
+
+
 def run(args: argparse.Namespace) -> list[StepResult]:
     """Measure every requested trainer at every requested scale."""
     from nnunetv2.paths import nnUNet_preprocessed
@@ -160,6 +173,14 @@ def run(args: argparse.Namespace) -> list[StepResult]:
             results.append(r)
             print(f"nnssl speed: {name:22s} {scale:9s} step {r.median_s:.3f} s (IQR {r.iqr_s:.3f}), "
                   f"overhead {r.overhead_share:.1%}, measured in {time.time() - t0:.0f} s", flush=True)
+    base = scaled_plans(plans, args.configuration, None, batch)
+    for r_samples in args.label_samples:
+        if r_samples < 1:
+            raise ValueError(f"--label-samples {r_samples}: give a positive number of voxels per class")
+        r = measure(f"mixcl r={r_samples}@base", "MixCLPretrainer", {"method": "mixcl", "per_class": r_samples},
+                    base, args.configuration, dataset_json, device, args.steps, 0)
+        results.append(r)
+        print(f"nnssl speed: mixcl r={r_samples:<14d} base      step {r.median_s:.3f} s", flush=True)
     return results
 
 
@@ -179,15 +200,9 @@ def main(argv=None) -> int:
             "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
             "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None, "pool": args.dataset,
             "configuration": args.configuration, "plans": args.plans_name, "steps": args.steps}
-    report = tables(results)
-    goals = targets(results)
-    report += "\n\n| target | met | measured |\n|---|---|---|\n" + "\n".join(
-        f"| {t} | {'-' if ok is None else 'yes' if ok else '**no**'} | {m} |" for t, ok, m in goals)
     os.makedirs(args.out, exist_ok=True)
     atomic_save_json(results_json(results, meta), os.path.join(args.out, "speed.json"))
-    with open(os.path.join(args.out, "speed.md"), "w") as f:
-        f.write(f"<!-- {meta['command']} ({meta['device']}, torch {meta['torch']}) -->\n{report}\n")
-    print(report)
+    print(write_report(results, meta, args.out))
     print(f"\nnnssl speed: wrote {os.path.join(args.out, 'speed.json')} and speed.md")
     return 0
 
