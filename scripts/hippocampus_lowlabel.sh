@@ -7,7 +7,8 @@
 #   pretraining: MixCL on Hippocampus part A (601) with the pooled 2d plan, --schedule cpu (12 x 50, lr 5e-4)
 #   grid: 12 x 50 = 600 fine-tuning iterations, batch 16; run fold by fold, 1-2 cases first
 # Usage: scripts/hippocampus_lowlabel.sh <workdir> [report_dir] [folds...]. Every step resumes where it
-# stopped; STAGE=report writes the report from the finished runs (the rest are listed as not run).
+# stopped; STAGE=report writes the report from the finished runs (the rest are listed as not run);
+# STAGE=plateau runs the headline pair at 1 case for 1500 iterations (benchmarks/hippocampus_2d_1case_1500it).
 set -euo pipefail
 work=$(realpath "${1:?usage: $0 <workdir> [report_dir] [folds...]}")
 here=$(dirname "$(realpath "$0")")
@@ -24,6 +25,14 @@ grid=(-t 602 -c 2d --schedule 12 50 5 -device "$device" --runs "$work/lowlabel_r
 # the headline pair first: scratch and mixcl_nnunet (same recipe), 1 case on every fold, then 2 cases
 head=(-t 602 -c 2d --schedule 12 50 5 -device "$device" --runs "$work/lowlabel_runs" --out "$report"
       --scratch scratch --init "mixcl_nnunet=$ckpt" --variant mixcl_nnunet=nnUNetSchedule)
+# fine-tuning to a plateau (the headline pair only, 1 case, 30 x 50 = 1500 iterations), into its own runs and report
+plateau=(-t 602 -c 2d --schedule 30 50 5 -device "$device" --runs "$work/lowlabel_runs_1500"
+         --out "$here/../benchmarks/hippocampus_2d_1case_1500it"
+         --scratch scratch --init "mixcl_nnunet=$ckpt" --variant mixcl_nnunet=nnUNetSchedule)
+if [ "${STAGE:-all}" = plateau ]; then
+  for fold in ${folds[*]}; do nnssl_benchmark "${plateau[@]}" --cases 1 --folds "$fold"; done
+  nnssl_benchmark "${plateau[@]}" --cases 1 --folds 0 1 2 3 4 --report-only; exit
+fi
 if [ "${STAGE:-all}" = report ]; then
   nnssl_benchmark "${grid[@]}" --cases 1 2 --folds 0 1 2 3 4 --report-only; exit
 fi
