@@ -8,7 +8,8 @@
 #   grid: 12 x 50 = 600 fine-tuning iterations, batch 16; run fold by fold, 1-2 cases first
 # Usage: scripts/hippocampus_lowlabel.sh <workdir> [report_dir] [folds...]. Every step resumes where it
 # stopped; STAGE=report writes the report from the finished runs (the rest are listed as not run);
-# STAGE=plateau runs the headline pair at 1 case for 1500 iterations (benchmarks/hippocampus_2d_1case_1500it).
+# STAGE=plateau runs the headline pair at 1 case for 1500 iterations (benchmarks/hippocampus_2d_1case_1500it);
+# STAGE=plateau_default adds the default MixCLFinetuneTrainer (warm-up, lr 1e-3 for the encoder) to that report.
 set -euo pipefail
 work=$(realpath "${1:?usage: $0 <workdir> [report_dir] [folds...]}")
 here=$(dirname "$(realpath "$0")")
@@ -31,7 +32,11 @@ plateau=(-t 602 -c 2d --schedule 30 50 5 -device "$device" --runs "$work/lowlabe
          --scratch scratch --init "mixcl_nnunet=$ckpt" --variant mixcl_nnunet=nnUNetSchedule)
 if [ "${STAGE:-all}" = plateau ]; then
   for fold in ${folds[*]}; do nnssl_benchmark "${plateau[@]}" --cases 1 --folds "$fold"; done
-  nnssl_benchmark "${plateau[@]}" --cases 1 --folds 0 1 2 3 4 --report-only; exit
+  nnssl_benchmark "${plateau[@]}" --init "mixcl=$ckpt" --cases 1 --folds 0 1 2 3 4 --report-only; exit
+fi
+if [ "${STAGE:-all}" = plateau_default ]; then
+  for fold in ${folds[*]}; do nnssl_benchmark "${plateau[@]}" --init "mixcl=$ckpt" --cases 1 --folds "$fold"; done
+  nnssl_benchmark "${plateau[@]}" --init "mixcl=$ckpt" --cases 1 --folds 0 1 2 3 4 --report-only; exit
 fi
 if [ "${STAGE:-all}" = report ]; then
   nnssl_benchmark "${grid[@]}" --cases 1 2 --folds 0 1 2 3 4 --report-only; exit
