@@ -10,6 +10,7 @@ the real test is a longer budget giving the same Dice. Runs shorter than 8 epoch
 """
 
 import os
+import textwrap
 from collections import defaultdict
 
 import matplotlib
@@ -102,7 +103,7 @@ def plot_curves(rows: list[dict], path: str, title: str = "") -> None:
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("pseudo Dice (nnU-Net, validation patches)")
     axes[0][-1].legend(fontsize=8)
-    fig.suptitle(title)
+    fig.suptitle(textwrap.fill(title, 36 * len(fractions)), fontsize=10)  # a 1-panel figure is 4 in wide
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path, dpi=100)

@@ -196,3 +196,19 @@ def test_curves_are_read_from_nnunet_checkpoint_logging(tmp_path):
     assert rows[2]["val_loss"] == pytest.approx(0.3) and rows[1]["ema_pseudo_dice"] == pytest.approx(0.11)
     plot_curves(curve_rows(), str(tmp_path / "c.png"), title="t")
     assert os.path.getsize(tmp_path / "c.png") > 5000
+
+
+def test_curve_plot_title_fits_a_one_panel_figure(tmp_path, monkeypatch):
+    """A report title is longer than a 4-inch single panel: it is wrapped, not cut at the figure edge."""
+    import matplotlib.pyplot as plt
+
+    closed = []
+    monkeypatch.setattr(plt, "close", closed.append)
+    one_fraction = [r for r in curve_rows() if r["fraction"] == curve_rows()[0]["fraction"]]
+    title = "Dataset602_Hippocampus (2d), 5 folds with results"
+    plot_curves(one_fraction, str(tmp_path / "c.png"), title=title)
+    fig = closed[0]
+    renderer = fig.canvas.get_renderer()
+    box = fig._suptitle.get_window_extent(renderer)
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.width, (box, fig.bbox.width)
+    assert fig._suptitle.get_text().replace("\n", " ") == title
