@@ -1,7 +1,8 @@
-"""The benchmark report: per-fold per-class CSV, mean ± std markdown table, Dice-vs-fraction plot."""
+"""The benchmark report: per-fold per-class CSV, mean ± std markdown table, Dice-vs-fraction and paired-Δ plots."""
 
 import csv
 import os
+import textwrap
 from collections import defaultdict
 
 import matplotlib
@@ -113,6 +114,38 @@ def plot_dice_vs_fraction(rows: list[dict], path: str, label: str = "mean", titl
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_paired_differences(rows: list[dict], path: str, label: str = "mean", baseline: str = "scratch",
+                            target: float = 0.03, title: str = "") -> None:
+    """Δ Dice against ``baseline`` on the same fold: one dot per fold, a bar at the mean, one group per
+    label amount and one colour per init; lines at 0 and at ``target`` (issue 8's +0.03)."""
+    fractions = sorted({r["fraction"] for r in rows})
+    inits = [i for i in sorted({r["init"] for r in rows}, key=_order) if i != baseline]
+    fig_width = max(4.0, 1.2 * len(fractions) * max(1, len(inits)))
+    fig, ax = plt.subplots(figsize=(fig_width, 4))
+    width, named = 0.8 / max(1, len(inits)), set()
+    for k, init in enumerate(inits):
+        colour = f"C{k + 1}"
+        for x, fraction in enumerate(fractions):
+            d = paired_differences(rows, init, fraction, label, baseline)
+            if not d:
+                continue
+            pos = x - 0.4 + width * (k + 0.5)
+            ax.scatter([pos] * len(d), d, color=colour, s=18, zorder=3, label=None if init in named else init)
+            named.add(init)
+            ax.hlines(np.mean(d), pos - width * 0.4, pos + width * 0.4, color=colour, linewidth=2.5)
+    ax.axhline(0, color="k", linewidth=0.8)
+    ax.axhline(target, color="grey", linestyle=":", linewidth=1, label=f"target +{target:g}")
+    ax.set_xticks(range(len(fractions)), [amount_label(rows, f) for f in fractions])
+    ax.set_ylabel(f"Δ Dice ({label}) vs {baseline}, same fold")
+    ax.set_title(textwrap.fill(title, int(9 * fig_width)), fontsize=10)
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path, dpi=100)

@@ -23,7 +23,7 @@ import sys
 import time
 
 from nnssl.benchmark.curves import plateau_table, plot_curves, read_curve, write_curves
-from nnssl.benchmark.report import markdown_table, plot_dice_vs_fraction, write_csv
+from nnssl.benchmark.report import markdown_table, plot_dice_vs_fraction, plot_paired_differences, write_csv
 from nnssl.benchmark.splits import label_fraction_splits, register_splits
 from nnssl.cli._common import OneDefaultFormatter, SuggestingArgumentParser, add_device_argument, resolve_device
 from nnssl.io import atomic_save_json, load_json
@@ -229,6 +229,8 @@ def run_benchmark(args) -> dict:
     n_folds = len({r["fold"] for r in rows})
     title = f"{target_name} ({args.configuration}), {n_folds} fold{'s' if n_folds != 1 else ''} with results"
     plot_dice_vs_fraction(rows, os.path.join(args.out, "dice_vs_fraction.png"), title=title)
+    if any(r["init"] == "scratch" for r in rows):
+        plot_paired_differences(rows, os.path.join(args.out, "paired_vs_scratch.png"), title=title)
     write_curves(curves, os.path.join(args.out, "curves.csv"))
     plateau = plateau_table(curves)
     with open(os.path.join(args.out, "plateau.md"), "w") as f:

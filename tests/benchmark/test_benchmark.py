@@ -12,6 +12,7 @@ from nnssl.benchmark.report import (
     markdown_table,
     paired_differences,
     plot_dice_vs_fraction,
+    plot_paired_differences,
     read_csv,
     summarise,
     write_csv,
@@ -112,6 +113,24 @@ def test_report_table_and_plot(tmp_path):
     assert "(Δ +0.000 ± 0.050, 1/2)" in markdown_table(flipped, ["mean"])
     plot_dice_vs_fraction(rows, str(tmp_path / "p.png"))
     assert os.path.getsize(tmp_path / "p.png") > 5000
+
+
+def test_paired_plot_shows_each_folds_difference(tmp_path, monkeypatch):
+    """One dot per fold at Δ = init minus scratch on that fold, one mean bar per (init, amount)."""
+    import matplotlib.pyplot as plt
+
+    rows = [{**r, "dice": r["dice"] - 0.1 * (r["init"] == "mixcl" and r["fold"] == 1)} for r in synthetic_rows()]
+    closed = []
+    monkeypatch.setattr(plt, "close", closed.append)
+    plot_paired_differences(rows, str(tmp_path / "d.png"), title="t")
+    assert os.path.getsize(tmp_path / "d.png") > 5000
+    ax = closed[0].axes[0]
+    from matplotlib.collections import PathCollection
+
+    dots = sorted(y for c in ax.collections if isinstance(c, PathCollection) for y in c.get_offsets()[:, 1])
+    expected = sorted(d for f in sorted({r["fraction"] for r in rows}) for d in paired_differences(rows, "mixcl", f))
+    assert dots == pytest.approx(expected) and len(dots) == 2 * len({r["fraction"] for r in rows})
+    assert [t.get_text() for t in ax.get_legend().get_texts()].count("mixcl") == 1
 
 
 @pytest.mark.slow
