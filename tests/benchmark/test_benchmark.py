@@ -151,7 +151,7 @@ def test_benchmark_command_end_to_end(pool_env, tmp_path):
     assert {r["label"] for r in rows} == {"mean", "1", "2"}
     assert all(0 <= r["dice"] <= 1 or r["dice"] != r["dice"] for r in rows)
     for f in ("table.md", "dice_vs_fraction.png", "benchmark.json", "label_fraction_splits.json", "plateau.md",
-              "pseudo_dice_curves.png"):
+              "pseudo_dice_curves.png", "paired_vs_scratch.png"):
         assert (out / f).is_file(), f
     with open(out / "curves.csv") as fh:  # one epoch per run, read from nnU-Net's own checkpoint log
         assert len(list(csv.DictReader(fh))) == len(expected)
