@@ -40,9 +40,14 @@ def plot_loss_terms(term_log: dict, path: str, title: str = "") -> None:
     for ax in axes.ravel()[len(terms):]:
         ax.axis("off")
     fig.suptitle(title)
+    save_figure(fig, path, dpi=90)
+
+
+def save_figure(fig, path: str, dpi: int = 100) -> None:
+    """Lay out, write atomically (temp file + rename, so a reader never sees half a PNG) and close."""
     fig.tight_layout()
     tmp = path + ".partial.png"
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(tmp, dpi=90)
+    fig.savefig(tmp, dpi=dpi)
     plt.close(fig)
     os.replace(tmp, path)

@@ -9,7 +9,6 @@ nnU-Net's poly schedule takes the learning rate to zero at the end, which flatte
 the real test is a longer budget giving the same Dice. Runs shorter than 8 epochs are not judged.
 """
 
-import os
 import textwrap
 from collections import defaultdict
 
@@ -20,6 +19,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from nnssl.benchmark.report import write_csv
+from nnssl.plotting import save_figure
 
 CURVE_FIELDS = ("init", "fraction", "fold", "epoch", "pseudo_dice", "ema_pseudo_dice", "train_loss", "val_loss")
 
@@ -104,7 +104,4 @@ def plot_curves(rows: list[dict], path: str, title: str = "") -> None:
     axes[0][0].set_ylabel("pseudo Dice (nnU-Net, validation patches)")
     axes[0][-1].legend(fontsize=8)
     fig.suptitle(textwrap.fill(title, 36 * len(fractions)), fontsize=10)  # a 1-panel figure is 4 in wide
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)

@@ -1,7 +1,6 @@
 """The benchmark report: per-fold per-class CSV, mean ± std markdown table, Dice-vs-fraction and paired-Δ plots."""
 
 import csv
-import os
 import textwrap
 from collections import defaultdict
 
@@ -10,6 +9,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+
+from nnssl.plotting import save_figure
 
 FIELDS = ("init", "fraction", "fold", "n_train", "label", "dice")
 
@@ -114,10 +115,7 @@ def plot_dice_vs_fraction(rows: list[dict], path: str, label: str = "mean", titl
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_paired_differences(rows: list[dict], path: str, label: str = "mean", baseline: str = "scratch",
@@ -146,7 +144,4 @@ def plot_paired_differences(rows: list[dict], path: str, label: str = "mean", ba
     ax.set_title(textwrap.fill(title, int(9 * fig_width)), fontsize=10)
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
