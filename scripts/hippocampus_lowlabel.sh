@@ -30,12 +30,9 @@ head=(-t 602 -c 2d --schedule 12 50 5 -device "$device" --runs "$work/lowlabel_r
 plateau=(-t 602 -c 2d --schedule 30 50 5 -device "$device" --runs "$work/lowlabel_runs_1500"
          --out "$here/../benchmarks/hippocampus_2d_1case_1500it"
          --scratch scratch --init "mixcl_nnunet=$ckpt" --variant mixcl_nnunet=nnUNetSchedule)
-if [ "${STAGE:-all}" = plateau ]; then
-  for fold in ${folds[*]}; do nnssl_benchmark "${plateau[@]}" --cases 1 --folds "$fold"; done
-  nnssl_benchmark "${plateau[@]}" --init "mixcl=$ckpt" --cases 1 --folds 0 1 2 3 4 --report-only; exit
-fi
-if [ "${STAGE:-all}" = plateau_default ]; then
-  for fold in ${folds[*]}; do nnssl_benchmark "${plateau[@]}" --init "mixcl=$ckpt" --cases 1 --folds "$fold"; done
+if [ "${STAGE:-all}" = plateau ] || [ "${STAGE:-all}" = plateau_default ]; then
+  extra=(); [ "$STAGE" = plateau_default ] && extra=(--init "mixcl=$ckpt")
+  for fold in ${folds[*]}; do nnssl_benchmark "${plateau[@]}" "${extra[@]}" --cases 1 --folds "$fold"; done
   nnssl_benchmark "${plateau[@]}" --init "mixcl=$ckpt" --cases 1 --folds 0 1 2 3 4 --report-only; exit
 fi
 if [ "${STAGE:-all}" = report ]; then
