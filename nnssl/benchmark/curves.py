@@ -9,6 +9,7 @@ nnU-Net's poly schedule takes the learning rate to zero at the end, which flatte
 the real test is a longer budget giving the same Dice. Runs shorter than 8 epochs are not judged.
 """
 
+import csv
 import textwrap
 from collections import defaultdict
 
@@ -50,6 +51,13 @@ def late_gain(values) -> float:
 def write_curves(rows: list[dict], path: str) -> None:
     """One row per init, fraction, fold and epoch."""
     write_csv(rows, path, CURVE_FIELDS)
+
+
+def read_curves(path: str) -> list[dict]:
+    """Rows written by :func:`write_curves`, with numbers parsed."""
+    with open(path) as f:
+        return [{**r, "fraction": float(r["fraction"]), "fold": int(r["fold"]), "epoch": int(r["epoch"]),
+                 **{k: float(r[k]) for k in CURVE_FIELDS[4:]}} for r in csv.DictReader(f)]
 
 
 def _by_run(rows: list[dict]) -> dict:

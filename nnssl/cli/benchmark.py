@@ -23,6 +23,7 @@ import sys
 import time
 
 from nnssl.benchmark.curves import plateau_table, plot_curves, read_curve, write_curves
+from nnssl.benchmark.imported import import_report
 from nnssl.benchmark.report import markdown_table, plot_dice_vs_fraction, plot_paired_differences, write_csv
 from nnssl.benchmark.splits import label_fraction_splits, register_splits
 from nnssl.cli._common import OneDefaultFormatter, SuggestingArgumentParser, add_device_argument, resolve_device
@@ -50,9 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="percent of each fold's training cases (default: 5 15 50 100 unless --cases is given)")
     p.add_argument("--cases", type=int, nargs="+", default=[],
                    help="numbers of labelled training cases, e.g. 1 2 4, nested with the fractions (default: none)")
-    p.add_argument("--scratch", nargs="+", default=list(SCRATCH_TRAINERS), choices=list(SCRATCH_TRAINERS),
+    p.add_argument("--scratch", nargs="*", default=list(SCRATCH_TRAINERS), choices=list(SCRATCH_TRAINERS),
                    help="scratch baselines: nnU-Net's default recipe (scratch) and the pretrained trainers' "
-                        "warm-up schedule (scratch_warmup)")
+                        "warm-up schedule (scratch_warmup); none, with --import-report holding them")
+    p.add_argument("--import-report", action="append", default=[], metavar="DIR",
+                   help="an earlier --out folder of the same target, configuration, schedule and splits: its finished "
+                        "runs join this report (e.g. scratch baselines trained before); repeatable (default: none)")
     p.add_argument("--folds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="nnU-Net cross-validation folds")
     p.add_argument("--seed", type=int, default=0, help="seed of the nested subsets")
     p.add_argument("--schedule", type=int, nargs=3, default=None, metavar=("EPOCHS", "ITERATIONS", "VAL_ITERATIONS"),
@@ -216,6 +220,13 @@ def run_benchmark(args) -> dict:
                   f"({len(entry['train'])} case{'s' if len(entry['train']) != 1 else ''}): "
                   f"Dice {summary['foreground_mean']['Dice']:.3f} "
                   f"({time.time() - t:.0f} s, run {run_times[-1]:.0f} s)", flush=True)
+    imported = []
+    for report_dir in args.import_report:
+        more_rows, more_curves, record = import_report(report_dir, entries, target_name, args.configuration,
+                                                       args.schedule, inits)
+        rows, curves = rows + more_rows, curves + more_curves
+        imported.append(record)
+        print(f"imported {', '.join(record['inits']) or 'no runs'} from {report_dir}", flush=True)
     if not rows:
         raise ValueError("no finished runs to report yet")
     write_csv(rows, os.path.join(args.out, "results.csv"))
@@ -242,9 +253,11 @@ def run_benchmark(args) -> dict:
               "seed": args.seed, "schedule": args.schedule,
               "device": args.device, "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
               "wall_time_s_this_call": round(time.time() - start, 1),  # a resumed call only trains what is missing
-              "not_run": not_run,
-              "run_time_s": {"total": round(sum(run_times), 1), "mean": round(sum(run_times) / len(run_times), 1),
-                             "measured": "per run, nnU-Net's debug.json (start) to validation/summary.json (end)"}}
+              "not_run": not_run, "imported": imported,
+              "run_time_s": {"total": round(sum(run_times), 1),
+                             "mean": round(sum(run_times) / len(run_times), 1) if run_times else None,
+                             "measured": "per run of this call's inits (imported runs: see their report), nnU-Net's "
+                                         "debug.json (start) to validation/summary.json (end)"}}
     atomic_save_json(report, os.path.join(args.out, "benchmark.json"))
     print(table)
     print(plateau)

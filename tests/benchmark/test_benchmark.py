@@ -174,6 +174,14 @@ def test_benchmark_command_end_to_end(pool_env, tmp_path):
     assert "**Not run**" in (out / "table.md").read_text()
     assert not (out / "runs" / "scratch" / "Dataset200_SynthOrganLesion" / "nnsslScratchTrainer__nnsslPlans__3d_fullres"
                 / f"fold_{max(e['nnunet_fold'] for e in load_json(str(out / 'label_fraction_splits.json')))}").exists()
+    # --import-report: a call with no baselines of its own reports the earlier runs, paired as before
+    joined = tmp_path / "joined"
+    assert benchmark.main(["-t", "200", "-c", "3d_fullres", "--cases", "1", "--fractions", "100", "--folds", "0",
+                           "--scratch", "--schedule", "1", "2", "1", "--device", "cpu", "--out", str(joined),
+                           "--import-report", str(out)]) == 0
+    assert sorted(map(str, read_csv(str(joined / "results.csv")))) == sorted(map(str, rows))
+    assert (joined / "paired_vs_scratch.png").is_file() and "Δ" in (joined / "table.md").read_text()
+    assert load_json(str(joined / "benchmark.json"))["imported"][0]["inits"] == ["reg_tiny", "scratch"]
 
 
 def curve_rows(n_epochs=12):

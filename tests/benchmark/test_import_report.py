@@ -1,0 +1,75 @@
+"""Reusing an earlier report's runs: only rows of the same grid, never across different splits or schedules."""
+
+import pytest
+
+from nnssl.benchmark.curves import read_curves, write_curves
+from nnssl.benchmark.imported import import_report
+from nnssl.benchmark.report import paired_differences, write_csv
+from nnssl.benchmark.splits import label_fraction_splits
+from nnssl.io import atomic_save_json
+
+SPLITS = [{"train": [f"c{i:02d}" for i in range(40) if i % 5 != f],
+           "val": [f"c{i:02d}" for i in range(40) if i % 5 == f]} for f in range(5)]
+META = {"target": "Dataset602_Hippocampus", "configuration": "2d", "schedule": [30, 50, 5],
+        "command": "nnssl_benchmark x"}
+
+
+def earlier_report(path, entries, init="scratch", meta=META):
+    """An --out folder as nnssl_benchmark writes it: one 'mean' row and two epochs per entry."""
+    path.mkdir()
+    atomic_save_json(meta, str(path / "benchmark.json"))
+    atomic_save_json(entries, str(path / "label_fraction_splits.json"))
+    rows = [{"init": init, "fraction": e["fraction"], "fold": e["fold"], "n_train": len(e["train"]), "label": "mean",
+             "dice": 0.5 + 0.01 * e["fold"]} for e in entries]
+    write_csv(rows, str(path / "results.csv"))
+    write_curves([{"init": init, "fraction": e["fraction"], "fold": e["fold"], "epoch": k, "pseudo_dice": 0.1 * k,
+                   "ema_pseudo_dice": 0.0, "train_loss": 1.0, "val_loss": 1.0} for e in entries for k in (0, 1)],
+                 str(path / "curves.csv"))
+    return rows
+
+
+def test_rows_inside_the_grid_are_imported_and_pair_with_new_runs(tmp_path):
+    old = label_fraction_splits(SPLITS, [0, 1, 2], [], seed=0, cases=[1, 2])
+    written = earlier_report(tmp_path / "old", old)
+    grid = label_fraction_splits(SPLITS, [0, 1], [], seed=0, cases=[1])  # a subset of the old grid
+    rows, curves, record = import_report(str(tmp_path / "old"), grid, META["target"], "2d", (30, 50, 5), ["mixcl"])
+    keys = {(e["fold"], e["fraction"]) for e in grid}
+    assert rows == [r for r in written if (r["fold"], r["fraction"]) in keys] and len(rows) == 2
+    assert {(r["fold"], r["fraction"]) for r in curves} == keys and len(curves) == 4
+    assert record["inits"] == ["scratch"] and record["command"] == META["command"]
+    new = [{**r, "init": "mixcl", "dice": r["dice"] + 0.02} for r in rows]
+    assert paired_differences(rows + new, "mixcl", grid[0]["fraction"]) == pytest.approx([0.02, 0.02])
+
+
+def test_curves_round_trip(tmp_path):
+    rows = [{"init": "a", "fraction": 1.25, "fold": 3, "epoch": 7, "pseudo_dice": 0.5, "ema_pseudo_dice": 0.25,
+             "train_loss": -0.5, "val_loss": -0.25}]
+    write_curves(rows, str(tmp_path / "c.csv"))
+    assert read_curves(str(tmp_path / "c.csv")) == rows
+
+
+@pytest.mark.parametrize(("field", "value"), [("schedule", [12, 50, 5]), ("configuration", "3d_fullres"),
+                                          ("target", "Dataset603_ACDC")])
+def test_another_target_configuration_or_schedule_is_refused(tmp_path, field, value):
+    grid = label_fraction_splits(SPLITS, [0], [], seed=0, cases=[1])
+    earlier_report(tmp_path / "old", grid, meta={**META, field: value})
+    with pytest.raises(ValueError, match=f"its {field} is"):
+        import_report(str(tmp_path / "old"), grid, META["target"], "2d", (30, 50, 5), ["mixcl"])
+
+
+def test_other_labelled_cases_are_refused(tmp_path):
+    earlier_report(tmp_path / "old", label_fraction_splits(SPLITS, [0], [], seed=1, cases=[1]))
+    grid = label_fraction_splits(SPLITS, [0], [], seed=0, cases=[1])
+    assert grid[0]["train"] != label_fraction_splits(SPLITS, [0], [], seed=1, cases=[1])[0]["train"]
+    with pytest.raises(ValueError, match="not paired"):
+        import_report(str(tmp_path / "old"), grid, META["target"], "2d", (30, 50, 5), ["mixcl"])
+
+
+def test_an_init_trained_in_both_or_a_missing_file_is_refused(tmp_path):
+    grid = label_fraction_splits(SPLITS, [0], [], seed=0, cases=[1])
+    earlier_report(tmp_path / "old", grid)
+    with pytest.raises(ValueError, match="scratch, which this call trains too"):
+        import_report(str(tmp_path / "old"), grid, META["target"], "2d", (30, 50, 5), ["scratch", "mixcl"])
+    (tmp_path / "old" / "results.csv").unlink()
+    with pytest.raises(ValueError, match=r"missing .*results\.csv"):
+        import_report(str(tmp_path / "old"), grid, META["target"], "2d", (30, 50, 5), ["mixcl"])
