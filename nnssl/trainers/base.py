@@ -118,14 +118,28 @@ class SSLTrainerBase(nnUNetTrainer):
         self.save_every = cfg.save_every
         self.enable_deep_supervision = False
         if self.run_name != self.method and self.output_folder_base is not None:
-            self.output_folder_base = f"{self.output_folder_base}__{self.run_name}"
-            self.output_folder = os.path.join(self.output_folder_base, os.path.basename(self.output_folder))
-            self.log_file = os.path.join(self.output_folder, os.path.basename(self.log_file))
+            self._move_to_run_folder(f"{self.output_folder_base}__{self.run_name}")
         self.term_log: dict[str, dict[str, list[float]]] = {"train": defaultdict(list), "val": defaultdict(list)}
         self._best_val: float | None = None
         self._iteration = 0
         self._theta0: dict[str, torch.Tensor] | None = None
         self.movement_log: list[dict] = []
+
+    def _move_to_run_folder(self, base: str) -> None:
+        """Point the output folder at a named run's and move the log nnU-Net's __init__ already started there
+        (otherwise every named run leaves a stray unnamed folder holding only the citation)."""
+        old_folder, old_log = self.output_folder, self.log_file
+        self.output_folder_base = base
+        self.output_folder = os.path.join(base, os.path.basename(old_folder))
+        self.log_file = os.path.join(self.output_folder, os.path.basename(old_log))
+        self.logger.output_folder = self.output_folder
+        if self.local_rank != 0 or not os.path.isfile(old_log):
+            return
+        os.makedirs(self.output_folder, exist_ok=True)
+        os.replace(old_log, self.log_file)
+        for folder in (old_folder, os.path.dirname(old_folder)):  # only if nothing else lives there
+            if os.path.isdir(folder) and not os.listdir(folder):
+                os.rmdir(folder)
 
     # ---- what a method provides -------------------------------------------------------------
     @property

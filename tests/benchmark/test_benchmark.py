@@ -134,11 +134,16 @@ def test_paired_plot_shows_each_folds_difference(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_benchmark_command_end_to_end(pool_env, tmp_path):
+def test_benchmark_command_end_to_end(pool_env, tmp_path, monkeypatch):
     from nnssl.cli import benchmark, pretrain
 
+    monkeypatch.setenv("nnUNet_results", str(tmp_path / "results"))
     assert pretrain.main(["-d", "101", "102", "103", "-m", "regression", "-t", "200", "--device", "cpu",
                           "--epochs", "1", "--iterations", "1", "--val-iterations", "1", "--run-name", "reg_tiny"]) == 0
+    (pool_folder,) = (tmp_path / "results").iterdir()  # a named run leaves no stray unnamed folder behind
+    (run_folder,) = pool_folder.iterdir()
+    assert run_folder.name.endswith("__reg_tiny")
+    assert "Please cite" in next((run_folder / "fold_all").glob("training_log_*.txt")).read_text()
     out = tmp_path / "bench"
     argv = ["-t", "200", "-c", "3d_fullres", "--init", "reg_tiny", "--cases", "1", "--fractions", "100", "--folds", "0",
             "--scratch", "scratch", "--schedule", "1", "2", "1", "--device", "cpu", "--out", str(out)]
