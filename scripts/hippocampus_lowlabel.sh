@@ -10,6 +10,9 @@
 # stopped; STAGE=report writes the report from the finished runs (the rest are listed as not run);
 # STAGE=plateau runs the headline pair at 1 case for 1500 iterations (benchmarks/hippocampus_2d_1case_1500it);
 # STAGE=plateau_default adds the default MixCLFinetuneTrainer (warm-up, lr 1e-3 for the encoder) to that report.
+# STAGE=plateau_long pretrains MixCL 3x longer (36 x 50 = 1800 iterations, run name mixcl_1800it) and fine-tunes
+# it like mixcl_nnunet at 1 case for 1500 iterations (benchmarks/hippocampus_2d_1case_1500it_mixcl1800it); its
+# baselines are imported from the plateau report (same target, schedule and splits; checked), not retrained.
 set -euo pipefail
 work=$(realpath "${1:?usage: $0 <workdir> [report_dir] [folds...]}")
 here=$(dirname "$(realpath "$0")")
@@ -19,7 +22,8 @@ folds=("${@:-0 1 2 3 4}")
 export nnUNet_raw=$work/raw nnUNet_preprocessed=$work/preprocessed nnUNet_results=$work/results
 export nnUNet_def_n_proc=1 nnUNet_n_proc_DA=${nnUNet_n_proc_DA:-0}
 device=${DEVICE:-cpu}
-ckpt=$work/results/Dataset900_nnsslPool_601/MixCLPretrainer__nnsslPlans__2d/fold_all/checkpoint_final.pth
+pool=$work/results/Dataset900_nnsslPool_601
+ckpt=$pool/MixCLPretrainer__nnsslPlans__2d/fold_all/checkpoint_final.pth
 grid=(-t 602 -c 2d --schedule 12 50 5 -device "$device" --runs "$work/lowlabel_runs" --out "$report"
       --init mixcl --init "mixcl_warmup=$ckpt" --variant mixcl_warmup=warmup
       --init "mixcl_nnunet=$ckpt" --variant mixcl_nnunet=nnUNetSchedule)
@@ -34,6 +38,18 @@ if [ "${STAGE:-all}" = plateau ] || [ "${STAGE:-all}" = plateau_default ]; then
   extra=(); [ "$STAGE" = plateau_default ] && extra=(--init "mixcl=$ckpt")
   for fold in ${folds[*]}; do nnssl_benchmark "${plateau[@]}" "${extra[@]}" --cases 1 --folds "$fold"; done
   nnssl_benchmark "${plateau[@]}" --init "mixcl=$ckpt" --cases 1 --folds 0 1 2 3 4 --report-only; exit
+fi
+if [ "${STAGE:-all}" = plateau_long ]; then
+  mkdir -p "$nnUNet_raw" "$nnUNet_preprocessed" "$nnUNet_results"
+  python "$here/prepare_hippocampus.py" "$nnUNet_raw"
+  nnssl_pretrain -d 601 -t 602 -c 2d --plan-batch-size 16 -device "$device" -m mixcl --schedule cpu --epochs 36 \
+    --run-name mixcl_1800it --continue
+  long=(-t 602 -c 2d --schedule 30 50 5 -device "$device" --runs "$work/lowlabel_runs_1500"
+        --out "$here/../benchmarks/hippocampus_2d_1case_1500it_mixcl1800it" --scratch
+        --init "mixcl1800_nnunet=$pool/MixCLPretrainer__nnsslPlans__2d__mixcl_1800it/fold_all/checkpoint_final.pth"
+        --variant mixcl1800_nnunet=nnUNetSchedule --import-report "$here/../benchmarks/hippocampus_2d_1case_1500it")
+  for fold in ${folds[*]}; do nnssl_benchmark "${long[@]}" --cases 1 --folds "$fold"; done
+  nnssl_benchmark "${long[@]}" --cases 1 --folds 0 1 2 3 4 --report-only; exit
 fi
 if [ "${STAGE:-all}" = report ]; then
   nnssl_benchmark "${grid[@]}" --cases 1 2 --folds 0 1 2 3 4 --report-only; exit
