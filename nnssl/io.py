@@ -7,11 +7,29 @@ import tempfile
 import torch
 
 
+def _umask() -> int:
+    """The process umask, read without changing it where Linux reports it (os.umask can only set it)."""
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1], 8) for line in f if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError):
+        mask = os.umask(0o022)
+        os.umask(mask)
+        return mask
+
+
 def _atomic_target(path: str):
+    """A temp file beside ``path`` with the mode ``path`` has, or a new file's (0o666 minus the umask): mkstemp's
+    0o600 would make plans and checkpoints unreadable to the rest of a group, unlike nnU-Net's own files."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp_", dir=folder)
     os.close(fd)
+    try:
+        mode = os.stat(path).st_mode & 0o777
+    except OSError:
+        mode = 0o666 & ~_umask()
+    os.chmod(tmp, mode)
     return tmp
 
 

@@ -96,6 +96,24 @@ def test_atomic_save_keeps_old_file_on_failure(tmp_path):
     assert os.listdir(tmp_path) == ["ckpt.pth"]
 
 
+def test_atomic_writes_get_a_normal_files_mode_and_keep_an_existing_one(tmp_path):
+    from nnssl.io import atomic_save_json
+
+    old = os.umask(0o027)
+    try:
+        atomic_save_json({"a": 1}, str(tmp_path / "plans.json"))
+        atomic_torch_save({"a": 1}, str(tmp_path / "ckpt.pth"))
+        with open(tmp_path / "plain.txt", "w"):  # what open() gives under the same umask
+            pass
+    finally:
+        os.umask(old)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()}
+    assert modes == {"plans.json": 0o640, "ckpt.pth": 0o640, "plain.txt": 0o640}  # not mkstemp's 0o600
+    os.chmod(tmp_path / "plans.json", 0o604)
+    atomic_save_json({"a": 2}, str(tmp_path / "plans.json"))
+    assert (tmp_path / "plans.json").stat().st_mode & 0o777 == 0o604
+
+
 class _Payload:
     """Unpickling this runs code: what a malicious 'checkpoint' would carry."""
 
