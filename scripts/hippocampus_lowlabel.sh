@@ -13,6 +13,8 @@
 # STAGE=plateau_long pretrains MixCL 3x longer (36 x 50 = 1800 iterations, run name mixcl_1800it) and fine-tunes
 # it like mixcl_nnunet at 1 case for 1500 iterations (benchmarks/hippocampus_2d_1case_1500it_mixcl1800it); its
 # baselines are imported from the plateau report (same target, schedule and splits; checked), not retrained.
+# STAGE=plateau_long_scratch then trains scratch in this workdir too, for a same-machine pair with mixcl1800_nnunet
+# (benchmarks/hippocampus_2d_1case_1500it_mixcl1800it_own_scratch).
 set -euo pipefail
 work=$(realpath "${1:?usage: $0 <workdir> [report_dir] [folds...]}")
 here=$(dirname "$(realpath "$0")")
@@ -39,6 +41,14 @@ if [ "${STAGE:-all}" = plateau ] || [ "${STAGE:-all}" = plateau_default ]; then
   for fold in ${folds[*]}; do nnssl_benchmark "${plateau[@]}" "${extra[@]}" --cases 1 --folds "$fold"; done
   nnssl_benchmark "${plateau[@]}" --init "mixcl=$ckpt" --cases 1 --folds 0 1 2 3 4 --report-only; exit
 fi
+long_ckpt=$pool/MixCLPretrainer__nnsslPlans__2d__mixcl_1800it/fold_all/checkpoint_final.pth
+if [ "${STAGE:-all}" = plateau_long_scratch ]; then
+  own=(-t 602 -c 2d --schedule 30 50 5 -device "$device" --runs "$work/lowlabel_runs_1500"
+       --out "$here/../benchmarks/hippocampus_2d_1case_1500it_mixcl1800it_own_scratch" --scratch scratch
+       --init "mixcl1800_nnunet=$long_ckpt" --variant mixcl1800_nnunet=nnUNetSchedule)
+  for fold in ${folds[*]}; do nnssl_benchmark "${own[@]}" --cases 1 --folds "$fold"; done
+  nnssl_benchmark "${own[@]}" --cases 1 --folds 0 1 2 3 4 --report-only; exit
+fi
 if [ "${STAGE:-all}" = plateau_long ]; then
   mkdir -p "$nnUNet_raw" "$nnUNet_preprocessed" "$nnUNet_results"
   python "$here/prepare_hippocampus.py" "$nnUNet_raw"
@@ -46,7 +56,7 @@ if [ "${STAGE:-all}" = plateau_long ]; then
     --run-name mixcl_1800it --continue
   long=(-t 602 -c 2d --schedule 30 50 5 -device "$device" --runs "$work/lowlabel_runs_1500"
         --out "$here/../benchmarks/hippocampus_2d_1case_1500it_mixcl1800it" --scratch
-        --init "mixcl1800_nnunet=$pool/MixCLPretrainer__nnsslPlans__2d__mixcl_1800it/fold_all/checkpoint_final.pth"
+        --init "mixcl1800_nnunet=$long_ckpt"
         --variant mixcl1800_nnunet=nnUNetSchedule --import-report "$here/../benchmarks/hippocampus_2d_1case_1500it")
   for fold in ${folds[*]}; do nnssl_benchmark "${long[@]}" --cases 1 --folds "$fold"; done
   nnssl_benchmark "${long[@]}" --cases 1 --folds 0 1 2 3 4 --report-only; exit
