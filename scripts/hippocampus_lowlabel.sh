@@ -15,6 +15,12 @@
 # baselines are imported from the plateau report (same target, schedule and splits; checked), not retrained.
 # STAGE=plateau_long_scratch then trains scratch in this workdir too, for a same-machine pair with mixcl1800_nnunet
 # (benchmarks/hippocampus_2d_1case_1500it_mixcl1800it_own_scratch).
+# STAGE=acdc pretrains MixCL on ACDC alone (603, cardiac MRI, preprocessed with the frozen Hippocampus plan, run name
+# mixcl_acdc) and fine-tunes it like mixcl_nnunet at 1 case for 1500 iterations (benchmarks/hippocampus_2d_1case_1500it_acdc_pool).
+# STAGE=decoder pretrains MixCL on 601 with --transfer-decoder (run name mixcl_dec: encoder and decoder stages transferred,
+# seg heads fresh) and fine-tunes it the same way (benchmarks/hippocampus_2d_1case_1500it_mixcl_decoder).
+# STAGE=acdc_decoder runs both, pretraining first, then fold by fold alternating. The baselines of both are imported from
+# ..._mixcl1800it_own_scratch (scratch retrained with torch 2.15, and the 1800-iteration encoder-only init).
 set -euo pipefail
 work=$(realpath "${1:?usage: $0 <workdir> [report_dir] [folds...]}")
 here=$(dirname "$(realpath "$0")")
@@ -42,6 +48,33 @@ if [ "${STAGE:-all}" = plateau ] || [ "${STAGE:-all}" = plateau_default ]; then
   nnssl_benchmark "${plateau[@]}" --init "mixcl=$ckpt" --cases 1 --folds 0 1 2 3 4 --report-only; exit
 fi
 long_ckpt=$pool/MixCLPretrainer__nnsslPlans__2d__mixcl_1800it/fold_all/checkpoint_final.pth
+case "${STAGE:-all}" in acdc|decoder|acdc_decoder)
+  mkdir -p "$nnUNet_raw" "$nnUNet_preprocessed" "$nnUNet_results"
+  python "$here/prepare_hippocampus.py" "$nnUNet_raw"
+  frozen=(--plans-from hippocampus_601_602_2d -t 602 -c 2d -device "$device" -m mixcl --schedule cpu --continue)
+  base=(-t 602 -c 2d --schedule 30 50 5 -device "$device" --runs "$work/lowlabel_runs_1500" --scratch
+        --import-report "$here/../benchmarks/hippocampus_2d_1case_1500it_mixcl1800it_own_scratch")
+  names=()
+  if [ "$STAGE" != decoder ]; then  # ACDC alone as the pool: 603 preprocessed with the frozen Hippocampus 2d plan
+    nnssl_pretrain "${frozen[@]}" -d 603 --run-name mixcl_acdc
+    acdc_ckpt=$(ls "$work"/results/Dataset9*_nnsslPool_603/MixCLPretrainer__nnsslPlans__2d__mixcl_acdc/fold_all/checkpoint_final.pth)
+    names+=(acdc)
+    acdc=("${base[@]}" --out "$here/../benchmarks/hippocampus_2d_1case_1500it_acdc_pool"
+          --init "mixcl_acdc_nnunet=$acdc_ckpt" --variant mixcl_acdc_nnunet=nnUNetSchedule)
+  fi
+  if [ "$STAGE" != acdc ]; then  # encoder and decoder stages transferred
+    nnssl_pretrain "${frozen[@]}" -d 601 --run-name mixcl_dec --transfer-decoder
+    dec_ckpt=$(ls "$work"/results/Dataset9*_nnsslPool_601/MixCLPretrainer__nnsslPlans__2d__mixcl_dec/fold_all/checkpoint_final.pth)
+    names+=(dec)
+    dec=("${base[@]}" --out "$here/../benchmarks/hippocampus_2d_1case_1500it_mixcl_decoder"
+         --init "mixcl_dec_nnunet=$dec_ckpt" --variant mixcl_dec_nnunet=nnUNetSchedule)
+  fi
+  for fold in ${folds[*]}; do
+    for n in "${names[@]}"; do declare -n cmd=$n; nnssl_benchmark "${cmd[@]}" --cases 1 --folds "$fold"; done
+  done
+  for n in "${names[@]}"; do declare -n cmd=$n; nnssl_benchmark "${cmd[@]}" --cases 1 --folds 0 1 2 3 4 --report-only; done
+  exit;;
+esac
 if [ "${STAGE:-all}" = plateau_long_scratch ]; then
   own=(-t 602 -c 2d --schedule 30 50 5 -device "$device" --runs "$work/lowlabel_runs_1500"
        --out "$here/../benchmarks/hippocampus_2d_1case_1500it_mixcl1800it_own_scratch" --scratch scratch

@@ -209,6 +209,12 @@ class MixCLFinetuneTrainer_2ep5it(MixCLFinetuneTrainer):
     schedule = _short(PRETRAINED, "2ep5it", 2, 5, 2)
 
 
+class MixCLFinetuneTrainer_nnUNetSchedule_5ep20it(MixCLFinetuneTrainer):
+    """nnU-Net's recipe on the MixCL init, 5 x 20 iterations: the demo's pair differs only in the init."""
+
+    schedule = _short(NNUNET_DEFAULT, "5ep20it", 5, 20, 5)
+
+
 # ---- regression ------------------------------------------------------------------------------
 class RegressionFinetuneTrainer(nnsslScratchTrainer):
     """Fine-tune from ``nnssl_pretrain -m regression -t <this dataset>``, warm-up schedule."""

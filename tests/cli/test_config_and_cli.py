@@ -172,5 +172,5 @@ def test_demo_low_label_split_and_final_report(nnunet_env, tmp_path):
     text = format_report(report, str(tmp_path), {"scratch": "/r/s/fold_0", "mixcl": "/r/m/fold_0"})
     assert "scratch   test           0.500   0.250   0.375" in text
     for path in ("/r/s/fold_0/progress.png", "/r/m/fold_0/progress.png", str(tmp_path / "demo_results.json"),
-                 str(tmp_path / "predictions" / "MixCLFinetuneTrainer_5ep20it")):
+                 str(tmp_path / "predictions" / "MixCLFinetuneTrainer_nnUNetSchedule_5ep20it")):
         assert path in text
