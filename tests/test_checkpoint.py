@@ -41,6 +41,37 @@ def test_loader_transfers_encoder_only_and_reports(tmp_path):
     assert "loaded" in report.summary()
 
 
+@pytest.mark.parametrize("method", ["mixcl", "regression"])
+def test_transfer_decoder_moves_decoder_stages_but_never_the_seg_heads(tmp_path, method):
+    """``--transfer-decoder`` (mixcl, regression): encoder, transposed convs and decoder stages load; seg heads stay."""
+    from types import SimpleNamespace
+
+    from nnssl.checkpoint import DECODER_PREFIXES
+    from nnssl.trainers.config import MixCLConfig, RegressionConfig
+    from nnssl.trainers.mixcl import MixCLPretrainer
+    from nnssl.trainers.regression import RegressionPretrainer
+
+    trainer, config = {"mixcl": (MixCLPretrainer, MixCLConfig), "regression": (RegressionPretrainer,
+                                                                              RegressionConfig)}[method]
+    prefixes = {flag: trainer.transfer_prefixes.fget(SimpleNamespace(ssl_config=config(transfer_decoder=flag)))
+                for flag in (False, True)}
+    assert prefixes[False] == ENCODER_PREFIXES and prefixes[True] == ENCODER_PREFIXES + DECODER_PREFIXES
+    src, dst = network(ds=True), network(ds=True)
+    with torch.no_grad():
+        for p in src.parameters():
+            p.add_(1.0)
+    save_ckpt(tmp_path / "c.pth", src, prefixes[True])
+    before = {k: v.clone() for k, v in dst.state_dict().items()}
+    report = load_transferable_weights(dst, str(tmp_path / "c.pth"))
+    after, source = dst.state_dict(), src.state_dict()
+    heads = [k for k in after if ".seg_layers." in k]
+    assert heads and set(heads) <= set(report.kept_fresh)
+    assert any(k.startswith("decoder.stages.") for k in report.loaded)
+    assert any(k.startswith("decoder.transpconvs.") for k in report.loaded)
+    for k in after:
+        torch.testing.assert_close(after[k], before[k] if k in heads else source[k])
+
+
 def test_shape_mismatch_and_missing_record_fail_clearly(tmp_path):
     from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
 
