@@ -21,6 +21,9 @@
 # seg heads fresh) and fine-tunes it the same way (benchmarks/hippocampus_2d_1case_1500it_mixcl_decoder).
 # STAGE=acdc_decoder runs both, pretraining first, then fold by fold alternating. The baselines of both are imported from
 # ..._mixcl1800it_own_scratch (scratch retrained with torch 2.15, and the 1800-iteration encoder-only init).
+# SAME_MACHINE_SCRATCH=1 STAGE=acdc_decoder trains scratch beside both inits into one report
+# (benchmarks/hippocampus_2d_1case_1500it_acdc_decoder); CASES=2 makes it the 2-case row of scratch and the decoder init
+# (benchmarks/hippocampus_2d_2cases_1500it_decoder).
 set -euo pipefail
 work=$(realpath "${1:?usage: $0 <workdir> [report_dir] [folds...]}")
 here=$(dirname "$(realpath "$0")")
@@ -68,6 +71,20 @@ case "${STAGE:-all}" in acdc|decoder|acdc_decoder)
     names+=(dec)
     dec=("${base[@]}" --out "$here/../benchmarks/hippocampus_2d_1case_1500it_mixcl_decoder"
          --init "mixcl_dec_nnunet=$dec_ckpt" --variant mixcl_dec_nnunet=nnUNetSchedule)
+  fi
+  if [ "$STAGE" = acdc_decoder ] && [ "${SAME_MACHINE_SCRATCH:-0}" = 1 ]; then
+    # scratch retrained beside both inits (same machine and torch), one report with all three
+    # (CASES=2: scratch and the decoder init only, into ..._2cases_1500it_decoder)
+    both=(-t 602 -c 2d --schedule 30 50 5 -device "$device" --runs "$work/lowlabel_runs_1500" --scratch scratch
+          --init "mixcl_dec_nnunet=$dec_ckpt" --variant mixcl_dec_nnunet=nnUNetSchedule)
+    if [ "${CASES:-1}" = 1 ]; then
+      both+=(--out "$here/../benchmarks/hippocampus_2d_1case_1500it_acdc_decoder"
+             --init "mixcl_acdc_nnunet=$acdc_ckpt" --variant mixcl_acdc_nnunet=nnUNetSchedule)
+    else
+      both+=(--out "$here/../benchmarks/hippocampus_2d_${CASES}cases_1500it_decoder")
+    fi
+    for fold in ${folds[*]}; do nnssl_benchmark "${both[@]}" --cases "${CASES:-1}" --folds "$fold"; done
+    nnssl_benchmark "${both[@]}" --cases "${CASES:-1}" --folds 0 1 2 3 4 --report-only; exit
   fi
   for fold in ${folds[*]}; do
     for n in "${names[@]}"; do declare -n cmd=$n; nnssl_benchmark "${cmd[@]}" --cases 1 --folds "$fold"; done

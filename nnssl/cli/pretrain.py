@@ -321,24 +321,31 @@ def pretrain(args: argparse.Namespace) -> str:
         alias = record_checkpoint(target[1], args.plans_name, args.configuration, run_name, final)
     print(f"nnssl: pretrained checkpoint: {final}")
     if target:
-        print(next_commands(target[0], args, method.finetune_trainer, alias))
+        print(next_commands(target[0], args, method.finetune_trainer, alias, checkpoint=final))
     return final
 
 
-def next_commands(target_id: int, args: argparse.Namespace, trainer: str, alias: bool = False) -> str:
+def next_commands(target_id: int, args: argparse.Namespace, trainer: str, alias: bool = False,
+                  checkpoint: str | None = None) -> str:
     """The exact next commands for this user: their device, configuration, plans and fine-tune trainer.
 
     With ``alias`` (the target's nnUNetPlans.json is nnssl's plan) the commands need no ``-p``, so on a
-    GPU they read exactly ``nnUNetv2_train 200 3d_fullres 0 -tr MixCLFinetuneTrainer``.
+    GPU they read exactly ``nnUNetv2_train 200 3d_fullres 0 -tr MixCLFinetuneTrainer``. A run named with
+    ``--run-name`` is not the one the fine-tune trainer looks up (the method's name), so its train command
+    names the ``checkpoint`` through ``nnSSL_PRETRAINED``; prediction needs no pretrained weights.
     """
+    from nnssl.checkpoint import PRETRAINED_ENV
+
     device = f" -device {args.device}" if args.device != "cuda" else ""
     plans = "" if alias else f" -p {args.plans_name}"
-    train = f"nnUNetv2_train {target_id} {args.configuration} 0"
+    named = args.run_name not in (None, args.method) and checkpoint
+    train = (f"{PRETRAINED_ENV}={checkpoint} " if named else "") + f"nnUNetv2_train {target_id} {args.configuration} 0"
     lines = ["nnssl: next steps (fold 0 of 5; nnU-Net's default 1000 epochs, append a schedule suffix such as "
              "_5epochs for a short run):",
              "  export nnUNet_extTrainer=$(nnssl_trainer_dir)",
              f"  {train} -tr {trainer}{plans}{device}",
-             f"  {train} -tr nnsslScratchTrainer{plans}{device}      # the random-init baseline",
+             f"  nnUNetv2_train {target_id} {args.configuration} 0 -tr nnsslScratchTrainer{plans}{device}"
+             "      # the random-init baseline",
              f"  nnUNetv2_predict -i IN -o OUT -d {target_id} -c {args.configuration} -f 0 -tr {trainer}"
              f"{plans}{device}"]
     if not alias and args.plans_name != "nnUNetPlans":

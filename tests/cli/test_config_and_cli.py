@@ -150,6 +150,20 @@ def test_next_commands_carry_device_and_plans():
     assert "  nnUNetv2_train 200 3d_fullres 0 -tr MixCLFinetuneTrainer\n" in text and "-p " not in text
 
 
+
+def test_next_commands_of_a_named_run_point_the_trainer_at_its_checkpoint():
+    """The fine-tune trainer looks up the method's run; a --run-name run's command names its checkpoint."""
+    ckpt = "/r/Dataset901_nnsslPool_1/MixCLPretrainer__nnsslPlans__2d__dec/fold_all/checkpoint_final.pth"
+    args = pretrain.build_parser().parse_args(["-d", "1", "-t", "2", "-c", "2d", "--run-name", "dec",
+                                              "-device", "cuda"])
+    text = pretrain.next_commands(2, args, "MixCLFinetuneTrainer", alias=True, checkpoint=ckpt)
+    assert f"  nnSSL_PRETRAINED={ckpt} nnUNetv2_train 2 2d 0 -tr MixCLFinetuneTrainer\n" in text
+    assert text.count("nnSSL_PRETRAINED") == 1  # neither the scratch baseline nor prediction loads it
+    for run_name in ([], ["--run-name", "mixcl"]):  # the run the trainer finds by itself
+        args = pretrain.build_parser().parse_args(["-d", "1", "-t", "2", "-c", "2d", "-device", "cuda", *run_name])
+        assert "nnSSL_PRETRAINED" not in pretrain.next_commands(2, args, "MixCLFinetuneTrainer", checkpoint=ckpt)
+
+
 def test_demo_low_label_split_and_final_report(nnunet_env, tmp_path):
     """The demo fine-tunes on 2 labelled cases (validates on the rest) and ends with a table and every path."""
     from nnssl.cli.demo import LABELLED, format_report, write_low_label_split

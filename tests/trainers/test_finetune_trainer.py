@@ -117,7 +117,8 @@ def test_variant_classes_are_written_out_with_distinct_schedules():
     # the same schedule as the warm-up scratch baseline: the init is the only difference
     assert finetune.MixCLFinetuneTrainer_warmup.schedule == finetune.nnsslScratchTrainer_warmup.schedule
     # the demo's pair: nnU-Net's recipe on both sides
-    assert finetune.MixCLFinetuneTrainer_nnUNetSchedule_5ep20it.schedule == finetune.nnsslScratchTrainer_5ep20it.schedule
+    demo_pair = finetune.MixCLFinetuneTrainer_nnUNetSchedule_5ep20it, finetune.nnsslScratchTrainer_5ep20it
+    assert demo_pair[0].schedule == demo_pair[1].schedule
     schedules = {getattr(finetune, n).schedule for n in names}
     assert len(schedules) == len(names)  # no two class names share a schedule
     src = open(finetune.__file__).read()
