@@ -150,7 +150,6 @@ def test_next_commands_carry_device_and_plans():
     assert "  nnUNetv2_train 200 3d_fullres 0 -tr MixCLFinetuneTrainer\n" in text and "-p " not in text
 
 
-
 def test_next_commands_of_a_named_run_point_the_trainer_at_its_checkpoint():
     """The fine-tune trainer looks up the method's run; a --run-name run's command names its checkpoint."""
     ckpt = "/r/Dataset901_nnsslPool_1/MixCLPretrainer__nnsslPlans__2d__dec/fold_all/checkpoint_final.pth"
