@@ -94,8 +94,12 @@ class TransferReport:
                    if self.adapted else ""))
 
 
-def load_transferable_weights(network: nn.Module, path: str, expected_method: str | None = None) -> TransferReport:
+def load_transferable_weights(network: nn.Module, path: str, expected_method: str | None = None,
+                              only: tuple[str, ...] | None = None) -> TransferReport:
     """Load the transferable part of a nnssl checkpoint into ``network`` (DDP/compile aware).
+
+    ``only`` narrows the checkpoint's transfer prefixes to those starting with one of its entries
+    (``ENCODER_PREFIXES``: the encoder of a ``--transfer-decoder`` checkpoint, the rest stays fresh).
 
     Raises:
         FileNotFoundError: if ``path`` does not exist.
@@ -117,6 +121,11 @@ def load_transferable_weights(network: nn.Module, path: str, expected_method: st
     module = unwrap(network)
     target = module.state_dict()
     prefixes = tuple(record["transfer_prefixes"])
+    if only is not None:
+        prefixes = tuple(p for p in prefixes if p.startswith(tuple(only)))
+        if not prefixes:
+            raise ValueError(f"checkpoint {path} transfers {record['transfer_prefixes']}, none of which starts with "
+                             f"{list(only)}; fine-tune it with a trainer that transfers all of it")
     source, adapted = adapt_input_channels(ckpt["network_weights"], target, prefixes)
     problems = check_transfer(source, target, prefixes)
     if problems:

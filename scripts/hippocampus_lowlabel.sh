@@ -24,6 +24,11 @@
 # SAME_MACHINE_SCRATCH=1 STAGE=acdc_decoder trains scratch beside both inits into one report
 # (benchmarks/hippocampus_2d_1case_1500it_acdc_decoder); CASES=2 makes it the 2-case row of scratch and the decoder init
 # (benchmarks/hippocampus_2d_2cases_1500it_decoder).
+# STAGE=ablation pretrains MixCL three more times like mixcl_dec, each with one term off (--no-label, --no-recon,
+# --identity-weight 0), and fine-tunes each beside scratch and mixcl_dec_nnunet at 1 case
+# (benchmarks/hippocampus_2d_1case_1500it_mixcl_ablation; run it on folds 0 1 2).
+# STAGE=decoder_pair fine-tunes the mixcl_dec checkpoint once more loading its encoder only, beside scratch and
+# mixcl_dec_nnunet: the exactly paired decoder ablation (benchmarks/hippocampus_2d_1case_1500it_decoder_pair).
 set -euo pipefail
 work=$(realpath "${1:?usage: $0 <workdir> [report_dir] [folds...]}")
 here=$(dirname "$(realpath "$0")")
@@ -51,6 +56,36 @@ if [ "${STAGE:-all}" = plateau ] || [ "${STAGE:-all}" = plateau_default ]; then
   nnssl_benchmark "${plateau[@]}" --init "mixcl=$ckpt" --cases 1 --folds 0 1 2 3 4 --report-only; exit
 fi
 long_ckpt=$pool/MixCLPretrainer__nnsslPlans__2d__mixcl_1800it/fold_all/checkpoint_final.pth
+if [ "${STAGE:-all}" = decoder_pair ]; then
+  # the mixcl_dec checkpoint fine-tuned twice, all of it and its encoder only (MixCLFinetuneTrainer_nnUNetSchedule
+  # _encoderOnly): the decoder transfer is the only difference; scratch and mixcl_dec_nnunet are reused
+  dec_ckpt=$(ls "$work"/results/Dataset9*_nnsslPool_601/MixCLPretrainer__nnsslPlans__2d__mixcl_dec/fold_all/checkpoint_final.pth)
+  pair=(-t 602 -c 2d --schedule 30 50 5 -device "$device" --runs "$work/lowlabel_runs_1500" --scratch scratch
+        --out "$here/../benchmarks/hippocampus_2d_1case_1500it_decoder_pair"
+        --init "mixcl_dec_nnunet=$dec_ckpt" --variant mixcl_dec_nnunet=nnUNetSchedule
+        --init "mixcl_dec_enc_nnunet=$dec_ckpt" --variant mixcl_dec_enc_nnunet=nnUNetSchedule_encoderOnly)
+  for fold in ${folds[*]}; do nnssl_benchmark "${pair[@]}" --cases 1 --folds "$fold"; done
+  nnssl_benchmark "${pair[@]}" --cases 1 --folds ${folds[*]} --report-only; exit
+fi
+if [ "${STAGE:-all}" = ablation ]; then
+  # one row per MixCL term, each pretrained like mixcl_dec (600 it, decoder transferred) with one term off, fine-tuned
+  # like mixcl_dec_nnunet at 1 case; scratch and mixcl_dec_nnunet are the runs of the acdc_decoder stage (reused)
+  mkdir -p "$nnUNet_raw" "$nnUNet_preprocessed" "$nnUNet_results"
+  python "$here/prepare_hippocampus.py" "$nnUNet_raw"
+  frozen=(--plans-from hippocampus_601_602_2d -d 601 -t 602 -c 2d -device "$device" -m mixcl --schedule cpu
+          --transfer-decoder --continue)
+  runs=$(ls -d "$work"/results/Dataset9*_nnsslPool_601)
+  abl=(-t 602 -c 2d --schedule 30 50 5 -device "$device" --runs "$work/lowlabel_runs_1500" --scratch scratch
+       --out "$here/../benchmarks/hippocampus_2d_1case_1500it_mixcl_ablation")
+  for run in mixcl_dec mixcl_dec_nolabel:--no-label mixcl_dec_norecon:--no-recon "mixcl_dec_noid:--identity-weight 0"; do
+    name=${run%%:*}; flags=(); [ "$name" != "$run" ] && read -ra flags <<< "${run#*:}"
+    nnssl_pretrain "${frozen[@]}" --run-name "$name" "${flags[@]}"
+    abl+=(--init "${name}_nnunet=$runs/MixCLPretrainer__nnsslPlans__2d__$name/fold_all/checkpoint_final.pth"
+          --variant "${name}_nnunet=nnUNetSchedule")
+  done
+  for fold in ${folds[*]}; do nnssl_benchmark "${abl[@]}" --cases 1 --folds "$fold"; done
+  nnssl_benchmark "${abl[@]}" --cases 1 --folds ${folds[*]} --report-only; exit
+fi
 case "${STAGE:-all}" in acdc|decoder|acdc_decoder)
   mkdir -p "$nnUNet_raw" "$nnUNet_preprocessed" "$nnUNet_results"
   python "$here/prepare_hippocampus.py" "$nnUNet_raw"

@@ -72,6 +72,30 @@ def test_transfer_decoder_moves_decoder_stages_but_never_the_seg_heads(tmp_path,
         torch.testing.assert_close(after[k], before[k] if k in heads else source[k])
 
 
+def test_encoder_only_loads_the_encoder_of_a_decoder_checkpoint(tmp_path):
+    """``only=ENCODER_PREFIXES`` (the ``_encoderOnly`` trainers): decoder stages of the same file stay fresh."""
+    from nnssl.checkpoint import DECODER_PREFIXES
+    from nnssl.trainers import finetune
+
+    src, dst = network(ds=True), network(ds=True)
+    with torch.no_grad():
+        for p in src.parameters():
+            p.add_(1.0)
+    save_ckpt(tmp_path / "c.pth", src, ENCODER_PREFIXES + DECODER_PREFIXES)
+    before = {k: v.clone() for k, v in dst.state_dict().items()}
+    report = load_transferable_weights(dst, str(tmp_path / "c.pth"), only=ENCODER_PREFIXES)
+    after, source = dst.state_dict(), src.state_dict()
+    encoder = [k for k in after if k.startswith(ENCODER_PREFIXES)]
+    assert encoder and set(report.loaded) == set(encoder)
+    for k in after:
+        torch.testing.assert_close(after[k], source[k] if k in encoder else before[k])
+    with pytest.raises(ValueError, match="none of which starts with"):
+        load_transferable_weights(network(), str(tmp_path / "c.pth"), only=("nothing.",))
+    pair = finetune.MixCLFinetuneTrainer_nnUNetSchedule, finetune.MixCLFinetuneTrainer_nnUNetSchedule_encoderOnly
+    assert pair[0].schedule == pair[1].schedule and pair[0].transfer_only is None
+    assert pair[1].transfer_only == finetune.MixCLFinetuneTrainer_encoderOnly.transfer_only == ENCODER_PREFIXES
+
+
 def test_shape_mismatch_and_missing_record_fail_clearly(tmp_path):
     from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
 

@@ -10,6 +10,8 @@ Variants put the schedule in the class name (nnU-Net idiom):
 - ``_linearProbe``: transferred weights frozen for the whole run (diagnostic);
 - ``_nnUNetSchedule``: nnU-Net's scratch recipe on the pretrained init (the behaviour before 0.2);
 - ``_warmup``: the scratch baseline's warm-up schedule, lr 1e-2 for every weight (init is the only difference);
+- ``_encoderOnly`` (with any of the above, e.g. ``_nnUNetSchedule_encoderOnly``): only the encoder of a
+  ``--transfer-decoder`` checkpoint loads, the decoder stays fresh (the paired decoder ablation);
 - ``_5epochs`` (5 x 250), ``_5ep20it`` (5 x 20, demo), ``_2ep5it`` (2 x 5, smoke tests).
 
 Scratch baselines: ``nnsslScratchTrainer`` is nnU-Net's default recipe (the strongest scratch
@@ -26,7 +28,7 @@ from typing import ClassVar
 import torch
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
-from nnssl.checkpoint import load_transferable_weights, resolve_pretrained_checkpoint, unwrap
+from nnssl.checkpoint import ENCODER_PREFIXES, load_transferable_weights, resolve_pretrained_checkpoint, unwrap
 from nnssl.io import atomic_save_json
 from nnssl.trainers.base import AtomicCheckpointMixin
 from nnssl.trainers.finetune_schedule import (
@@ -68,6 +70,8 @@ class nnsslScratchTrainer(AtomicCheckpointMixin, nnUNetTrainer):
 
     ssl_run: ClassVar[str | None] = None
     schedule: ClassVar[FinetuneSchedule] = NNUNET_DEFAULT
+    #: narrows the checkpoint's transfer prefixes (None: transfer what the checkpoint's record says)
+    transfer_only: ClassVar[tuple[str, ...] | None] = None
 
     def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
                  device: torch.device = torch.device("cuda")):
@@ -92,12 +96,13 @@ class nnsslScratchTrainer(AtomicCheckpointMixin, nnUNetTrainer):
         if self.ssl_run is None or self.pretrained_checkpoint is not None:
             return
         path = resolve_pretrained_checkpoint(self.plans_manager.plans, self.configuration_name, self.ssl_run)
-        report = load_transferable_weights(self.network, path, expected_method=self.ssl_run)
+        report = load_transferable_weights(self.network, path, expected_method=self.ssl_run, only=self.transfer_only)
         loaded = set(report.loaded)
         self._transferred = list({id(p): p for n, p in unwrap(self.network).named_parameters(remove_duplicate=False)
                                   if n in loaded}.values())
         self.pretrained_checkpoint = path
-        self.transfer_summary = report.summary()
+        self.transfer_summary = report.summary() + (f"; transfer restricted to {', '.join(self.transfer_only)}"
+                                                    if self.transfer_only else "")
 
     def configure_optimizers(self):
         """nnU-Net's SGD with two groups (fresh, transferred) on the per-step warm-up/poly schedule."""
@@ -134,6 +139,7 @@ class nnsslScratchTrainer(AtomicCheckpointMixin, nnUNetTrainer):
         if self.local_rank == 0:
             atomic_save_json({"trainer": type(self).__name__, "pretrained_checkpoint": self.pretrained_checkpoint,
                               "transferred_parameters": sum(p.numel() for p in self._transferred),
+                              "transfer_only": list(self.transfer_only) if self.transfer_only else None,
                               "schedule_override": self.schedule_override or None,
                               **self.resolved_schedule.to_json()},
                              os.path.join(self.output_folder, RECORD_FILE))
@@ -189,6 +195,18 @@ class MixCLFinetuneTrainer_linearProbe(MixCLFinetuneTrainer):
 
 class MixCLFinetuneTrainer_nnUNetSchedule(MixCLFinetuneTrainer):
     schedule = NNUNET_DEFAULT
+
+
+class MixCLFinetuneTrainer_encoderOnly(MixCLFinetuneTrainer):
+    """The encoder of a ``--transfer-decoder`` checkpoint only (the decoder starts fresh)."""
+
+    transfer_only = ENCODER_PREFIXES
+
+
+class MixCLFinetuneTrainer_nnUNetSchedule_encoderOnly(MixCLFinetuneTrainer_nnUNetSchedule):
+    """``_nnUNetSchedule`` loading only the encoder: pairs with it to isolate the decoder transfer."""
+
+    transfer_only = ENCODER_PREFIXES
 
 
 class MixCLFinetuneTrainer_warmup(MixCLFinetuneTrainer):

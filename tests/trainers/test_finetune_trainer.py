@@ -14,8 +14,8 @@ def plans_of(pre):
     return {**load_json(os.path.join(pre, "nnsslPlans.json")), "continue_training": False}
 
 
-def make_checkpoint(trainer_cls, pool_env, path):
-    """A nnssl-format checkpoint of a random network built from the target's plans (encoder transferred)."""
+def make_checkpoint(trainer_cls, pool_env, path, prefixes=ENCODER_PREFIXES):
+    """A nnssl-format checkpoint of a random network built from the target's plans (``prefixes`` transferred)."""
     pre = os.path.join(pool_env["env"]["nnUNet_preprocessed"], pool_env["pool"].target[1])
     t = trainer_cls(plans_of(pre), "3d_fullres", 0,
                     load_json(os.path.join(pre, "dataset.json")), device=torch.device("cpu"))
@@ -23,17 +23,18 @@ def make_checkpoint(trainer_cls, pool_env, path):
                                        t.label_manager.num_segmentation_heads, True)
     torch.nn.init.constant_(net.encoder.stages[0][0].convs[0].conv.weight, 0.125)  # recognisable value
     torch.save({"network_weights": net.state_dict(),
-                "nnssl_adaptation_record": {"transfer_prefixes": list(ENCODER_PREFIXES),
+                "nnssl_adaptation_record": {"transfer_prefixes": list(prefixes),
                                             "plans_identifier": "nnsslPlans", "configuration": "3d_fullres",
                                             "method": "mixcl"}}, path)
 
 
-def build(cls_name, pool_env, tmp_path, monkeypatch, schedule="epochs=4,iterations=5,val_iterations=1"):
+def build(cls_name, pool_env, tmp_path, monkeypatch, schedule="epochs=4,iterations=5,val_iterations=1",
+          prefixes=ENCODER_PREFIXES):
     from nnssl.trainers import finetune
 
     cls = getattr(finetune, cls_name)
     ckpt = str(tmp_path / "pretrained.pth")
-    make_checkpoint(cls, pool_env, ckpt)
+    make_checkpoint(cls, pool_env, ckpt, prefixes)
     monkeypatch.setenv("nnSSL_PRETRAINED", ckpt)
     monkeypatch.setenv("nnSSL_FINETUNE_SCHEDULE", schedule)
     pre = os.path.join(pool_env["env"]["nnUNet_preprocessed"], pool_env["pool"].target[1])
@@ -68,6 +69,22 @@ def test_pretrained_trainer_groups_and_peaks(pool_env, tmp_path, monkeypatch):
     assert g["transferred"]["lr"] == pytest.approx(1e-3 / w) and g["fresh"]["lr"] == pytest.approx(1e-2 / w)
     t.lr_scheduler.set_step(w - 1)
     assert g["transferred"]["lr"] == pytest.approx(1e-3) and g["fresh"]["lr"] == pytest.approx(1e-2)
+
+
+def test_encoder_only_trainer_leaves_a_transferred_decoder_fresh(pool_env, tmp_path, monkeypatch):
+    """A ``--transfer-decoder`` checkpoint: ``_nnUNetSchedule`` transfers decoder stages, ``..._encoderOnly`` not."""
+    from nnssl.checkpoint import DECODER_PREFIXES
+
+    both = ENCODER_PREFIXES + DECODER_PREFIXES
+    full = build("MixCLFinetuneTrainer_nnUNetSchedule", pool_env, tmp_path, monkeypatch, prefixes=both)
+    enc = build("MixCLFinetuneTrainer_nnUNetSchedule_encoderOnly", pool_env, tmp_path, monkeypatch, prefixes=both)
+    stages = {id(p) for p in enc.network.decoder.stages.parameters()}
+    assert stages <= {id(p) for p in groups(enc)["fresh"]["params"]}
+    assert {id(p) for p in groups(enc)["transferred"]["params"]} == {id(p) for p in enc.network.encoder.parameters()}
+    transferred = {id(p) for p in groups(full)["transferred"]["params"]}
+    assert {id(p) for p in full.network.decoder.stages.parameters()} <= transferred
+    assert "transfer restricted to encoder., decoder.encoder." in enc.transfer_summary
+    assert "restricted" not in full.transfer_summary
 
 
 def test_frozen_parameters_get_no_gradient_and_no_optimiser_state(pool_env, tmp_path, monkeypatch):
@@ -119,7 +136,7 @@ def test_variant_classes_are_written_out_with_distinct_schedules():
     # the demo's pair: nnU-Net's recipe on both sides
     demo_pair = finetune.MixCLFinetuneTrainer_nnUNetSchedule_5ep20it, finetune.nnsslScratchTrainer_5ep20it
     assert demo_pair[0].schedule == demo_pair[1].schedule
-    schedules = {getattr(finetune, n).schedule for n in names}
-    assert len(schedules) == len(names)  # no two class names share a schedule
+    recipes = {(getattr(finetune, n).schedule, getattr(finetune, n).transfer_only) for n in names}
+    assert len(recipes) == len(names)  # no two class names share a schedule and transfer scope
     src = open(finetune.__file__).read()
     assert "globals()[" not in src and " = type(" not in src
