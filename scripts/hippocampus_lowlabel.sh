@@ -29,6 +29,8 @@
 # (benchmarks/hippocampus_2d_1case_1500it_mixcl_ablation; run it on folds 0 1 2).
 # STAGE=decoder_pair fine-tunes the mixcl_dec checkpoint once more loading its encoder only, beside scratch and
 # mixcl_dec_nnunet: the exactly paired decoder ablation (benchmarks/hippocampus_2d_1case_1500it_decoder_pair).
+# STAGE=methods pretrains regression and global_local (METHODS=...) with their defaults and fine-tunes them the same
+# way at 1 case (benchmarks/hippocampus_2d_1case_1500it_methods; run it on folds 0 1 2).
 set -euo pipefail
 work=$(realpath "${1:?usage: $0 <workdir> [report_dir] [folds...]}")
 here=$(dirname "$(realpath "$0")")
@@ -56,6 +58,24 @@ if [ "${STAGE:-all}" = plateau ] || [ "${STAGE:-all}" = plateau_default ]; then
   nnssl_benchmark "${plateau[@]}" --init "mixcl=$ckpt" --cases 1 --folds 0 1 2 3 4 --report-only; exit
 fi
 long_ckpt=$pool/MixCLPretrainer__nnsslPlans__2d__mixcl_1800it/fold_all/checkpoint_final.pth
+if [ "${STAGE:-all}" = methods ]; then
+  # regression and global_local with their defaults (--schedule cpu, frozen plan), fine-tuned like mixcl_dec_nnunet
+  # (nnU-Net's recipe) at 1 case beside the reused scratch runs; run it on folds 0 1 2
+  mkdir -p "$nnUNet_raw" "$nnUNet_preprocessed" "$nnUNet_results"
+  python "$here/prepare_hippocampus.py" "$nnUNet_raw"
+  runs=$(ls -d "$work"/results/Dataset9*_nnsslPool_601)
+  meth=(-t 602 -c 2d --schedule 30 50 5 -device "$device" --runs "$work/lowlabel_runs_1500" --scratch scratch
+        --out "$here/../benchmarks/hippocampus_2d_1case_1500it_methods")
+  for m in ${METHODS:-regression global_local}; do
+    nnssl_pretrain --plans-from hippocampus_601_602_2d -d 601 -t 602 -c 2d -device "$device" -m "$m" --schedule cpu \
+      --continue
+    trainer=RegressionPretrainer; [ "$m" = global_local ] && trainer=LocalContrastivePretrainer
+    meth+=(--init "${m}_nnunet=$runs/${trainer}__nnsslPlans__2d/fold_all/checkpoint_final.pth"
+           --variant "${m}_nnunet=nnUNetSchedule")
+  done
+  for fold in ${folds[*]}; do nnssl_benchmark "${meth[@]}" --cases 1 --folds "$fold"; done
+  nnssl_benchmark "${meth[@]}" --cases 1 --folds ${folds[*]} --report-only; exit
+fi
 if [ "${STAGE:-all}" = decoder_pair ]; then
   # the mixcl_dec checkpoint fine-tuned twice, all of it and its encoder only (MixCLFinetuneTrainer_nnUNetSchedule
   # _encoderOnly): the decoder transfer is the only difference; scratch and mixcl_dec_nnunet are reused
