@@ -19,7 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from nnssl.benchmark.report import write_csv
+from nnssl.benchmark.report import sample_std, write_csv
 from nnssl.plotting import save_figure
 
 CURVE_FIELDS = ("init", "fraction", "fold", "epoch", "pseudo_dice", "ema_pseudo_dice", "train_loss", "val_loss")
@@ -75,7 +75,7 @@ def verdict(gains, epochs, threshold: float) -> str:
 
 
 def plateau_table(rows: list[dict], threshold: float = 0.02) -> str:
-    """Markdown: per init and fraction, the final-quarter pseudo Dice and its late gain (mean ± std over folds).
+    """Markdown: per init and fraction, the final-quarter pseudo Dice and its late gain (mean ± sample std, folds).
 
     The last column is :func:`verdict`.
     """
@@ -89,8 +89,8 @@ def plateau_table(rows: list[dict], threshold: float = 0.02) -> str:
            "|---|---|---|---|---|---|"]
     for (init, fraction), v in sorted(cells.items(), key=lambda kv: (kv[0][1], kv[0][0] != "scratch", kv[0][0])):
         last, gain, n = (np.array([x[i] for x in v]) for i in range(3))
-        out.append(f"| {init} | {fraction:g} % | {int(n.max())} | {last.mean():.3f} ± {last.std():.3f} | "
-                   f"{gain.mean():+.3f} ± {gain.std():.3f} | {verdict(gain, n, threshold)} |")
+        out.append(f"| {init} | {fraction:g} % | {int(n.max())} | {last.mean():.3f} ± {sample_std(last):.3f} | "
+                   f"{gain.mean():+.3f} ± {sample_std(gain):.3f} | {verdict(gain, n, threshold)} |")
     return "\n".join(out) + "\n"
 
 

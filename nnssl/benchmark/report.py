@@ -1,4 +1,4 @@
-"""The benchmark report: per-fold per-class CSV, mean ± std markdown table, Dice-vs-fraction and paired-Δ plots."""
+"""The benchmark report: per-fold per-class CSV, mean ± sample std table, Dice-vs-fraction and paired-Δ plots."""
 
 import csv
 import textwrap
@@ -32,13 +32,19 @@ def read_csv(path: str) -> list[dict]:
                  "dice": float(r["dice"])} for r in csv.DictReader(f)]
 
 
+def sample_std(values) -> float:
+    """Standard deviation with Bessel's correction (n - 1), 0 for a single value: folds are a sample."""
+    values = np.asarray(values, dtype=float)
+    return float(values.std(ddof=1)) if values.size > 1 else 0.0
+
+
 def summarise(rows: list[dict], label: str = "mean") -> dict:
-    """{init: {fraction: (mean, std, n_folds)}} over folds for one label."""
+    """{init: {fraction: (mean, sample std, n_folds)}} over folds for one label."""
     values = defaultdict(lambda: defaultdict(list))
     for r in rows:
         if r["label"] == label:
             values[r["init"]][r["fraction"]].append(r["dice"])
-    return {i: {f: (float(np.mean(v)), float(np.std(v)), len(v)) for f, v in sorted(fr.items())}
+    return {i: {f: (float(np.mean(v)), sample_std(v), len(v)) for f, v in sorted(fr.items())}
             for i, fr in values.items()}
 
 
@@ -66,13 +72,14 @@ def _order(init: str) -> tuple:
 
 
 def markdown_table(rows: list[dict], labels: list[str]) -> str:
-    """Mean ± std over folds per fraction and init, with the paired difference to scratch, per label."""
+    """Mean ± sample std over folds per fraction and init, with the paired difference to scratch, per label."""
     out = []
     for label in labels:
         s = summarise(rows, label)
         fractions = sorted({f for fr in s.values() for f in fr})
-        out.append(f"\n**Dice, label {label}** (mean ± std over folds; Δ = minus a scratch baseline on the same "
-                   f"fold, mean ± std; k/n = folds where the init beat it; Δw = against scratch_warmup)\n")
+        out.append(f"\n**Dice, label {label}** (mean ± sample std over folds; Δ = minus a scratch baseline on "
+                   f"the same fold, mean ± sample std; k/n = folds where the init beat it; "
+                   f"Δw = against scratch_warmup)\n")
         out.append("| init | " + " | ".join(amount_label(rows, f) for f in fractions) + " |")
         out.append("|---|" + "---|" * len(fractions))
         for init in sorted(s, key=_order):
@@ -87,7 +94,7 @@ def markdown_table(rows: list[dict], labels: list[str]) -> str:
                 for baseline, symbol in (("scratch", "Δ"), ("scratch_warmup", "Δw")):
                     diffs = paired_differences(rows, init, f, label, baseline) if init != baseline else []
                     if diffs and not (init in SCRATCH_INITS and baseline == "scratch_warmup"):
-                        parts.append(f"{symbol} {np.mean(diffs):+.3f} ± {np.std(diffs):.3f}, "
+                        parts.append(f"{symbol} {np.mean(diffs):+.3f} ± {sample_std(diffs):.3f}, "
                                      f"{sum(d > 0 for d in diffs)}/{len(diffs)}")
                 if parts:
                     cell += " (" + "; ".join(parts) + ")"
