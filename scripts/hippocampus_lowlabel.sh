@@ -31,6 +31,8 @@
 # mixcl_dec_nnunet: the exactly paired decoder ablation (benchmarks/hippocampus_2d_1case_1500it_decoder_pair).
 # STAGE=methods pretrains regression and global_local (METHODS=...) with their defaults and fine-tunes them the same
 # way at 1 case (benchmarks/hippocampus_2d_1case_1500it_methods; run it on folds 0 1 2).
+# SAME_MACHINE_SCRATCH=1 CASES=4 STAGE=acdc_decoder ... x 0 1 2 is the 4-case row; STAGE=report_1500 then joins the 1-, 2-
+# and 4-case rows into benchmarks/hippocampus_2d_1-4cases_1500it_decoder (Dice vs labelled cases).
 set -euo pipefail
 work=$(realpath "${1:?usage: $0 <workdir> [report_dir] [folds...]}")
 here=$(dirname "$(realpath "$0")")
@@ -58,6 +60,15 @@ if [ "${STAGE:-all}" = plateau ] || [ "${STAGE:-all}" = plateau_default ]; then
   nnssl_benchmark "${plateau[@]}" --init "mixcl=$ckpt" --cases 1 --folds 0 1 2 3 4 --report-only; exit
 fi
 long_ckpt=$pool/MixCLPretrainer__nnsslPlans__2d__mixcl_1800it/fold_all/checkpoint_final.pth
+if [ "${STAGE:-all}" = report_1500 ]; then
+  # the 1-, 2- and 4-case rows at 1500 iterations in one report (Dice vs labelled cases); trains nothing
+  b=$here/../benchmarks
+  nnssl_benchmark -t 602 -c 2d --schedule 30 50 5 -device "$device" --runs "$work/lowlabel_runs_1500" --scratch \
+    --cases 1 2 4 --folds 0 1 2 3 4 --out "$b/hippocampus_2d_1-4cases_1500it_decoder" --report-only \
+    --import-report "$b/hippocampus_2d_1case_1500it_acdc_decoder" --import-report "$b/hippocampus_2d_2cases_1500it_decoder" \
+    --import-report "$b/hippocampus_2d_4cases_1500it_decoder"
+  exit
+fi
 if [ "${STAGE:-all}" = methods ]; then
   # regression and global_local with their defaults (--schedule cpu, frozen plan), fine-tuned like mixcl_dec_nnunet
   # (nnU-Net's recipe) at 1 case beside the reused scratch runs; run it on folds 0 1 2
