@@ -101,8 +101,8 @@ class nnsslScratchTrainer(AtomicCheckpointMixin, nnUNetTrainer):
         self._transferred = list({id(p): p for n, p in unwrap(self.network).named_parameters(remove_duplicate=False)
                                   if n in loaded}.values())
         self.pretrained_checkpoint = path
-        self.transfer_summary = report.summary() + (f"; transfer restricted to {', '.join(self.transfer_only)}"
-                                                    if self.transfer_only else "")
+        restricted = f"; transfer restricted to {', '.join(self.transfer_only)}" if self.transfer_only else ""
+        self.transfer_summary = report.summary().removeprefix("nnssl: ") + restricted  # the log line adds "nnssl: "
 
     def configure_optimizers(self):
         """nnU-Net's SGD with two groups (fresh, transferred) on the per-step warm-up/poly schedule."""
