@@ -22,15 +22,16 @@
 # STAGE=acdc_decoder runs both, pretraining first, then fold by fold alternating. The baselines of both are imported from
 # ..._mixcl1800it_own_scratch (scratch retrained with torch 2.15, and the 1800-iteration encoder-only init).
 # SAME_MACHINE_SCRATCH=1 STAGE=acdc_decoder trains scratch beside both inits into one report
-# (benchmarks/hippocampus_2d_1case_1500it_acdc_decoder); CASES=2 makes it the 2-case row of scratch and the decoder init
-# (benchmarks/hippocampus_2d_2cases_1500it_decoder).
+# (benchmarks/hippocampus_2d_1case_1500it_acdc_decoder); CASES=2 makes it the 2-case row of scratch, the decoder
+# init and the ACDC init (benchmarks/hippocampus_2d_2cases_1500it_decoder).
 # STAGE=ablation pretrains MixCL three more times like mixcl_dec, each with one term off (--no-label, --no-recon,
 # --identity-weight 0), and fine-tunes each beside scratch and mixcl_dec_nnunet at 1 case
 # (benchmarks/hippocampus_2d_1case_1500it_mixcl_ablation; run it on folds 0 1 2).
 # STAGE=decoder_pair fine-tunes the mixcl_dec checkpoint once more loading its encoder only, beside scratch and
 # mixcl_dec_nnunet: the exactly paired decoder ablation (benchmarks/hippocampus_2d_1case_1500it_decoder_pair).
 # STAGE=methods pretrains regression and global_local (METHODS=...) with their defaults and fine-tunes them the same
-# way at 1 case (benchmarks/hippocampus_2d_1case_1500it_methods; run it on folds 0 1 2).
+# way at 1 case (benchmarks/hippocampus_2d_1case_1500it_methods; run it on folds 0 1 2); CASES=2 or 4 for the other
+# rows (..._<CASES>cases_1500it_methods).
 # SAME_MACHINE_SCRATCH=1 CASES=4 STAGE=acdc_decoder ... x 0 1 2 is the 4-case row; STAGE=report_1500 then joins the 1-, 2-
 # and 4-case rows into benchmarks/hippocampus_2d_1-4cases_1500it_decoder (Dice vs labelled cases).
 set -euo pipefail
@@ -71,12 +72,13 @@ if [ "${STAGE:-all}" = report_1500 ]; then
 fi
 if [ "${STAGE:-all}" = methods ]; then
   # regression and global_local with their defaults (--schedule cpu, frozen plan), fine-tuned like mixcl_dec_nnunet
-  # (nnU-Net's recipe) at 1 case beside the reused scratch runs; run it on folds 0 1 2
+  # (nnU-Net's recipe) at CASES (default 1) labelled cases beside the reused scratch runs; run it on folds 0 1 2
   mkdir -p "$nnUNet_raw" "$nnUNet_preprocessed" "$nnUNet_results"
   python "$here/prepare_hippocampus.py" "$nnUNet_raw"
   runs=$(ls -d "$work"/results/Dataset9*_nnsslPool_601)
+  cases=${CASES:-1}; label=${cases}cases; [ "$cases" = 1 ] && label=1case
   meth=(-t 602 -c 2d --schedule 30 50 5 -device "$device" --runs "$work/lowlabel_runs_1500" --scratch scratch
-        --out "$here/../benchmarks/hippocampus_2d_1case_1500it_methods")
+        --out "$here/../benchmarks/hippocampus_2d_${label}_1500it_methods")
   for m in ${METHODS:-regression global_local}; do
     nnssl_pretrain --plans-from hippocampus_601_602_2d -d 601 -t 602 -c 2d -device "$device" -m "$m" --schedule cpu \
       --continue
@@ -84,8 +86,8 @@ if [ "${STAGE:-all}" = methods ]; then
     meth+=(--init "${m}_nnunet=$runs/${trainer}__nnsslPlans__2d/fold_all/checkpoint_final.pth"
            --variant "${m}_nnunet=nnUNetSchedule")
   done
-  for fold in ${folds[*]}; do nnssl_benchmark "${meth[@]}" --cases 1 --folds "$fold"; done
-  nnssl_benchmark "${meth[@]}" --cases 1 --folds ${folds[*]} --report-only; exit
+  for fold in ${folds[*]}; do nnssl_benchmark "${meth[@]}" --cases "$cases" --folds "$fold"; done
+  nnssl_benchmark "${meth[@]}" --cases "$cases" --folds ${folds[*]} --report-only; exit
 fi
 if [ "${STAGE:-all}" = decoder_pair ]; then
   # the mixcl_dec checkpoint fine-tuned twice, all of it and its encoder only (MixCLFinetuneTrainer_nnUNetSchedule
@@ -140,14 +142,15 @@ case "${STAGE:-all}" in acdc|decoder|acdc_decoder)
   fi
   if [ "$STAGE" = acdc_decoder ] && [ "${SAME_MACHINE_SCRATCH:-0}" = 1 ]; then
     # scratch retrained beside both inits (same machine and torch), one report with all three
-    # (CASES=2: scratch and the decoder init only, into ..._2cases_1500it_decoder)
+    # (CASES=2 or 4: into ..._<CASES>cases_1500it_decoder)
     both=(-t 602 -c 2d --schedule 30 50 5 -device "$device" --runs "$work/lowlabel_runs_1500" --scratch scratch
           --init "mixcl_dec_nnunet=$dec_ckpt" --variant mixcl_dec_nnunet=nnUNetSchedule)
     if [ "${CASES:-1}" = 1 ]; then
       both+=(--out "$here/../benchmarks/hippocampus_2d_1case_1500it_acdc_decoder"
              --init "mixcl_acdc_nnunet=$acdc_ckpt" --variant mixcl_acdc_nnunet=nnUNetSchedule)
-    else
-      both+=(--out "$here/../benchmarks/hippocampus_2d_${CASES}cases_1500it_decoder")
+    else  # the ACDC init too (finished scratch and decoder runs are reused)
+      both+=(--out "$here/../benchmarks/hippocampus_2d_${CASES}cases_1500it_decoder"
+             --init "mixcl_acdc_nnunet=$acdc_ckpt" --variant mixcl_acdc_nnunet=nnUNetSchedule)
     fi
     for fold in ${folds[*]}; do nnssl_benchmark "${both[@]}" --cases "${CASES:-1}" --folds "$fold"; done
     nnssl_benchmark "${both[@]}" --cases "${CASES:-1}" --folds 0 1 2 3 4 --report-only; exit

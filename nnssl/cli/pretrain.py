@@ -90,13 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
                           "not with the patch size")
     mix.add_argument("--label-grad-ratio", type=float, default=1.0,
                      help="re-set alpha every epoch so that alpha*|grad L_label| = ratio*|grad L_id| on the encoder; "
-                          "0 keeps alpha fixed at --label-weight (the paper)")
+                          "0 keeps alpha fixed at --label-weight (the paper), and so does --identity-weight 0")
     mix.add_argument("--label-stage", type=int, default=None,
                      help="encoder stage of L_label (default: the second-deepest stage)")
     mix.add_argument("--recon-weight", type=float, default=0.01, help="beta; 0 switches L_recon off")
     mix.add_argument("--identity-weight", type=float, default=1.0, help="0 switches L_id off")
     mix.add_argument("--no-label", action="store_true", help="ablation: identity + reconstruction")
-    mix.add_argument("--no-recon", action="store_true", help="ablation: identity + label")
+    mix.add_argument("--no-recon", action="store_true",
+                     help="ablation: identity + label (the decoder then gets no gradient)")
     mix.add_argument("--allow-unlabelled", action="store_true",
                      help="pool datasets without labels; implies --no-label (identity + reconstruction only)")
     mix.add_argument("--label-loss", default="eq6", choices=["eq6", "supcon_out"])
@@ -177,7 +178,10 @@ def make_config(args: argparse.Namespace, target_name: str | None, stage: str = 
     elif args.method == "regression":
         values.update(mask_ratio=args.mask_ratio, mask_layout=args.mask_layout, replacement=args.replacement,
                       transfer_decoder=args.transfer_decoder)
-    return method.config_class(**values)
+    config = method.config_class(**values)
+    for caveat in getattr(config, "caveats", lambda: [])():
+        print(f"nnssl: warning: {caveat}", file=sys.stderr)
+    return config
 
 
 def output_folder(pool_name: str, trainer: str, plans_name: str, configuration: str, run_name: str,

@@ -118,6 +118,18 @@ class MixCLConfig(PretrainConfig):
         if self.sample_cap > 16384:
             raise ValueError(f"sample_cap {self.sample_cap} exceeds the hard cap 16384 (pair matrices grow as n^2)")
 
+    def caveats(self) -> list[str]:
+        """Valid but probably unintended combinations of weights and flags (the CLI prints them as warnings)."""
+        out = []
+        if self.transfer_decoder and self.recon_weight == 0:
+            out.append("--transfer-decoder with L_recon off (--no-recon / --recon-weight 0): only L_recon trains "
+                       "the decoder, so the decoder stages transferred keep their random init and the fine-tune "
+                       "is encoder-only in effect; drop --transfer-decoder or keep L_recon")
+        if self.label_grad_ratio is not None and self.label_weight > 0 and self.identity_weight == 0:
+            out.append(f"--label-grad-ratio needs L_id's gradient: with --identity-weight 0, alpha stays fixed at "
+                       f"--label-weight ({self.label_weight})")
+        return out
+
 
 @dataclass(frozen=True)
 class RegressionConfig(PretrainConfig):

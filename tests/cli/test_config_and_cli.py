@@ -83,6 +83,22 @@ def test_config_from_flags_maps_ablations():
     assert dataclasses.asdict(cfg)["method"] == "mixcl"
 
 
+@pytest.mark.parametrize(("flags", "warned"), [
+    (["--no-recon", "--transfer-decoder"], "random init"),
+    (["--recon-weight", "0", "--transfer-decoder"], "random init"),
+    (["--identity-weight", "0"], "alpha stays fixed"),
+    (["--no-recon"], None), (["--transfer-decoder"], None), (["--identity-weight", "0", "--no-label"], None),
+    (["--identity-weight", "0", "--label-grad-ratio", "0"], None),
+])
+def test_unintended_flag_combinations_warn_but_run(flags, warned, capsys):
+    """A decoder that gets no gradient but is transferred, or a gradient-ratio rule without its reference term,
+    is valid (ablations use it) but is named on stderr; sensible combinations say nothing."""
+    cfg = pretrain.make_config(pretrain.build_parser().parse_args(["-d", "1", *flags]), None)
+    err = capsys.readouterr().err
+    assert (warned in err and "nnssl: warning:" in err) if warned else err == ""
+    assert len(cfg.caveats()) == (1 if warned else 0)
+
+
 def _option_helps(parser):
     """(option strings, rendered help) of every option except --help."""
     formatter = parser._get_formatter()
