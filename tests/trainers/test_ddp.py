@@ -106,6 +106,7 @@ def _worker(rank: int, port: int, folder: str, items: int):
             with mock.patch.object(nnssl.distributed, "world_size", return_value=1):  # control: per-rank statistics
                 out[f"{method}_local"] = _step(DDP(_model(method)), part)
     torch.save(out, os.path.join(folder, f"rank{rank}.pt"))
+    dist.barrier()  # no rank tears gloo down while another is still in a collective (seen: SIGABRT at exit)
     dist.destroy_process_group()
 
 
@@ -145,6 +146,7 @@ def _probe_worker(rank: int, port: int, out: dict):
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=WORLD)
+    torch.set_num_threads(1)
     torch.manual_seed(0)
     net = DDP(model())  # find_unused_parameters=False, as nnU-Net wraps it
     opt = torch.optim.SGD(net.parameters(), lr=1e-3)
@@ -168,6 +170,7 @@ def _probe_worker(rank: int, port: int, out: dict):
     gathered = [torch.zeros_like(checksum) for _ in range(WORLD)]
     dist.all_gather(gathered, checksum)
     out[rank] = [float(g) for g in gathered]
+    dist.barrier()
     dist.destroy_process_group()
 
 
