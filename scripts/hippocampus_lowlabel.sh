@@ -33,7 +33,8 @@
 # way at 1 case (benchmarks/hippocampus_2d_1case_1500it_methods; run it on folds 0 1 2); CASES=2 or 4 for the other
 # rows (..._<CASES>cases_1500it_methods).
 # SAME_MACHINE_SCRATCH=1 CASES=4 STAGE=acdc_decoder ... x 0 1 2 is the 4-case row; STAGE=report_1500 then joins the 1-, 2-
-# and 4-case rows into benchmarks/hippocampus_2d_1-4cases_1500it_decoder (Dice vs labelled cases).
+# and 4-case rows into benchmarks/hippocampus_2d_1-4cases_1500it_decoder (Dice vs labelled cases), and the methods
+# rows into benchmarks/hippocampus_2d_1-4cases_1500it_methods.
 set -euo pipefail
 work=$(realpath "${1:?usage: $0 <workdir> [report_dir] [folds...]}")
 here=$(dirname "$(realpath "$0")")
@@ -68,6 +69,15 @@ if [ "${STAGE:-all}" = report_1500 ]; then
     --cases 1 2 4 --folds 0 1 2 3 4 --out "$b/hippocampus_2d_1-4cases_1500it_decoder" --report-only \
     --import-report "$b/hippocampus_2d_1case_1500it_acdc_decoder" --import-report "$b/hippocampus_2d_2cases_1500it_decoder" \
     --import-report "$b/hippocampus_2d_4cases_1500it_decoder"
+  # and regression / global_local (STAGE=methods with CASES=1, 2 and 4) the same way
+  methods_reports=()
+  for r in 1case 2cases 4cases; do
+    if [ -f "$b/hippocampus_2d_${r}_1500it_methods/results.csv" ]; then
+      methods_reports+=(--import-report "$b/hippocampus_2d_${r}_1500it_methods")
+    fi
+  done
+  nnssl_benchmark -t 602 -c 2d --schedule 30 50 5 -device "$device" --runs "$work/lowlabel_runs_1500" --scratch \
+    --cases 1 2 4 --folds 0 1 2 --out "$b/hippocampus_2d_1-4cases_1500it_methods" --report-only "${methods_reports[@]}"
   exit
 fi
 if [ "${STAGE:-all}" = methods ]; then
