@@ -135,6 +135,11 @@ def test_synthetic_pretrain_finetune_predict(pool_env):
     c3 = torch.load(ckpt, map_location="cpu", weights_only=False)
     assert len(c3["nnssl_term_log"]["train"]["loss"]) == 3
     assert c3["nnssl_term_log"]["train"]["loss"][:2] == c["nnssl_term_log"]["train"]["loss"]
+    # the same --continue again has nothing to train: the finished checkpoint is left as it is
+    extended = os.path.getmtime(ckpt)
+    assert pretrain.main(["-d", "101", "102", "103", "-m", "mixcl", "-t", "200", "--device", "cpu", "--epochs", "3",
+                          "--iterations", "2", "--val-iterations", "1", "--continue"]) == 0
+    assert os.path.getmtime(ckpt) == extended
 
     # planning another configuration keeps this one and its recorded checkpoint
     assert pretrain.main(["-d", "101", "102", "103", "-m", "mixcl", "-t", "200", "-c", "2d", "--plan-only"]) == 0

@@ -7,6 +7,7 @@ Example::
 """
 
 import argparse
+import json
 import os
 import sys
 
@@ -77,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "1e-3; regression 1e-2)")
     g.add_argument("--save-every", type=int, default=PretrainConfig.save_every)
     g.add_argument("--continue", dest="continue_training", action="store_true",
-                   help="resume an interrupted run, or extend a finished one to more --epochs")
+                   help="resume an interrupted run, or extend a finished one to more --epochs (a run that already "
+                        "finished with the same flags is left as it is)")
     g.add_argument("--overwrite", action="store_true",
                    help="replace a finished pretraining of this run name (its checkpoints are kept as *.replaced)")
     add_device_argument(g)
@@ -232,6 +234,18 @@ def check_written(path: str) -> None:
                          f"for fine-tuning. Re-run with a lower --lr")
 
 
+def already_finished(checkpoint: str, config: PretrainConfig) -> bool:
+    """Whether ``--continue`` has nothing to do: ``checkpoint`` finished ``config.epochs`` epochs with exactly
+    this config (then nnU-Net would only load it and write it again)."""
+    from nnssl.io import safe_load
+
+    if not os.path.isfile(checkpoint):
+        return False
+    state = safe_load(checkpoint)
+    same = json.dumps(state.get("nnssl_config"), sort_keys=True) == json.dumps(config.to_json(), sort_keys=True)
+    return same and int(state.get("current_epoch", 0)) >= config.epochs
+
+
 def selected_stages(args: argparse.Namespace) -> list[tuple[str, str]]:
     """(stage, trainer) pairs this call runs."""
     stages = list(METHODS[args.method].stages)
@@ -299,6 +313,11 @@ def pretrain(args: argparse.Namespace) -> str:
             raise ValueError(f"the local stage needs the global stage's checkpoint {previous}; run --gl-stage global "
                              f"(or both) first")
         config = make_config(args, target_name, stage, previous)
+        if args.continue_training and already_finished(ckpts[stage], config):
+            if rank0:
+                print(f"nnssl: {ckpts[stage]} already finished {config.epochs} epochs with this config; nothing to "
+                      f"train (raise --epochs to extend it)")
+            continue
         run_file = os.path.join(os.environ["nnUNet_preprocessed"], pool_name, "nnssl_runs",
                                 f"{config.run_name}{'_' + stage if stage else ''}.json")
         if rank0:

@@ -99,6 +99,21 @@ def test_unintended_flag_combinations_warn_but_run(flags, warned, capsys):
     assert len(cfg.caveats()) == (1 if warned else 0)
 
 
+def test_continue_skips_only_a_run_finished_with_the_same_config(tmp_path):
+    """--continue trains nothing when the checkpoint finished these epochs with exactly this config; more epochs
+    or any other flag means there is work (nnU-Net then resumes or extends the run)."""
+    args = pretrain.build_parser().parse_args(["-d", "1", "--schedule", "cpu"])
+    cfg = pretrain.make_config(args, None)
+    path = str(tmp_path / "checkpoint_final.pth")
+    assert not pretrain.already_finished(path, cfg)  # no checkpoint yet
+    torch.save({"current_epoch": cfg.epochs, "nnssl_config": cfg.to_json(), "network_weights": {}}, path)
+    assert pretrain.already_finished(path, cfg)
+    assert not pretrain.already_finished(path, dataclasses.replace(cfg, epochs=cfg.epochs + 1))
+    assert not pretrain.already_finished(path, dataclasses.replace(cfg, recon_weight=0.0))
+    torch.save({"current_epoch": cfg.epochs - 1, "nnssl_config": cfg.to_json(), "network_weights": {}}, path)
+    assert not pretrain.already_finished(path, cfg)  # interrupted: resume
+
+
 def _option_helps(parser):
     """(option strings, rendered help) of every option except --help."""
     formatter = parser._get_formatter()
