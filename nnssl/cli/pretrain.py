@@ -181,7 +181,7 @@ def make_config(args: argparse.Namespace, target_name: str | None, stage: str = 
         values.update(mask_ratio=args.mask_ratio, mask_layout=args.mask_layout, replacement=args.replacement,
                       transfer_decoder=args.transfer_decoder)
     config = method.config_class(**values)
-    for caveat in getattr(config, "caveats", lambda: [])():
+    for caveat in config.caveats():
         print(f"nnssl: warning: {caveat}", file=sys.stderr)
     return config
 

@@ -53,6 +53,10 @@ class PretrainConfig:
         """Plain dict (for JSON next to the checkpoint)."""
         return dataclasses.asdict(self)
 
+    def caveats(self) -> list[str]:
+        """Valid but probably unintended combinations of settings (the CLI prints them as warnings); none here."""
+        return []
+
 
 @dataclass(frozen=True)
 class MixCLConfig(PretrainConfig):
@@ -119,7 +123,6 @@ class MixCLConfig(PretrainConfig):
             raise ValueError(f"sample_cap {self.sample_cap} exceeds the hard cap 16384 (pair matrices grow as n^2)")
 
     def caveats(self) -> list[str]:
-        """Valid but probably unintended combinations of weights and flags (the CLI prints them as warnings)."""
         out = []
         if self.transfer_decoder and self.recon_weight == 0:
             out.append("--transfer-decoder with L_recon off (--no-recon / --recon-weight 0): only L_recon trains "
