@@ -32,6 +32,9 @@
 # STAGE=methods pretrains regression and global_local (METHODS=...) with their defaults and fine-tunes them the same
 # way at 1 case (benchmarks/hippocampus_2d_1case_1500it_methods; run it on folds 0 1 2); CASES=2 or 4 for the other
 # rows (..._<CASES>cases_1500it_methods).
+# STAGE=pool pretrains MixCL on the pool the product is for, 601 and ACDC (603) together with the frozen plan and
+# --transfer-decoder (run name mixcl_pool_dec), and fine-tunes it like mixcl_dec_nnunet at CASES (default 1) cases
+# beside the reused scratch and mixcl_dec_nnunet runs (benchmarks/hippocampus_2d_<CASES>case(s)_1500it_pool).
 # SAME_MACHINE_SCRATCH=1 CASES=4 STAGE=acdc_decoder ... x 0 1 2 is the 4-case row; STAGE=report_1500 then joins the 1-, 2-
 # and 4-case rows into benchmarks/hippocampus_2d_1-4cases_1500it_decoder (Dice vs labelled cases), and the methods
 # rows into benchmarks/hippocampus_2d_1-4cases_1500it_methods.
@@ -98,6 +101,22 @@ if [ "${STAGE:-all}" = methods ]; then
   done
   for fold in ${folds[*]}; do nnssl_benchmark "${meth[@]}" --cases "$cases" --folds "$fold"; done
   nnssl_benchmark "${meth[@]}" --cases "$cases" --folds ${folds[*]} --report-only; exit
+fi
+if [ "${STAGE:-all}" = pool ]; then
+  # does pooling a second modality into the source datasets help, hurt or leave the 601-only init alone?
+  mkdir -p "$nnUNet_raw" "$nnUNet_preprocessed" "$nnUNet_results"
+  python "$here/prepare_hippocampus.py" "$nnUNet_raw"
+  nnssl_pretrain --plans-from hippocampus_601_602_2d -d 601 603 -t 602 -c 2d -device "$device" -m mixcl \
+    --schedule cpu --transfer-decoder --run-name mixcl_pool_dec --continue
+  pool_ckpt=$(ls "$work"/results/Dataset9*_nnsslPool_601_603/MixCLPretrainer__nnsslPlans__2d__mixcl_pool_dec/fold_all/checkpoint_final.pth)
+  dec_ckpt=$(ls "$work"/results/Dataset9*_nnsslPool_601/MixCLPretrainer__nnsslPlans__2d__mixcl_dec/fold_all/checkpoint_final.pth)
+  cases=${CASES:-1}; label=${cases}cases; [ "$cases" = 1 ] && label=1case
+  pooled=(-t 602 -c 2d --schedule 30 50 5 -device "$device" --runs "$work/lowlabel_runs_1500" --scratch scratch
+          --out "$here/../benchmarks/hippocampus_2d_${label}_1500it_pool"
+          --init "mixcl_dec_nnunet=$dec_ckpt" --variant mixcl_dec_nnunet=nnUNetSchedule
+          --init "mixcl_pool_dec_nnunet=$pool_ckpt" --variant mixcl_pool_dec_nnunet=nnUNetSchedule)
+  for fold in ${folds[*]}; do nnssl_benchmark "${pooled[@]}" --cases "$cases" --folds "$fold"; done
+  nnssl_benchmark "${pooled[@]}" --cases "$cases" --folds ${folds[*]} --report-only; exit
 fi
 if [ "${STAGE:-all}" = decoder_pair ]; then
   # the mixcl_dec checkpoint fine-tuned twice, all of it and its encoder only (MixCLFinetuneTrainer_nnUNetSchedule

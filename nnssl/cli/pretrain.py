@@ -154,8 +154,11 @@ def resolve_schedule(args: argparse.Namespace) -> None:
 
 
 def make_config(args: argparse.Namespace, target_name: str | None, stage: str = "",
-                global_checkpoint: str | None = None) -> PretrainConfig:
-    """The method's frozen config for one stage from parsed flags (raises ValueError on bad values)."""
+                global_checkpoint: str | None = None, warn: bool = True) -> PretrainConfig:
+    """The method's frozen config for one stage from parsed flags (raises ValueError on bad values).
+
+    ``warn``: print the config's caveats to stderr (``pretrain`` does so once, on rank 0).
+    """
     resolve_schedule(args)
     method = METHODS[args.method]
     values = {"method": args.method, "run_name": args.run_name or args.method, "target_dataset": target_name,
@@ -181,7 +184,7 @@ def make_config(args: argparse.Namespace, target_name: str | None, stage: str = 
         values.update(mask_ratio=args.mask_ratio, mask_layout=args.mask_layout, replacement=args.replacement,
                       transfer_decoder=args.transfer_decoder)
     config = method.config_class(**values)
-    for caveat in config.caveats():
+    for caveat in config.caveats() if warn else ():
         print(f"nnssl: warning: {caveat}", file=sys.stderr)
     return config
 
@@ -273,7 +276,7 @@ def pretrain(args: argparse.Namespace) -> str:
     target_name = target[1] if target else None
     stages = selected_stages(args)
     run_name = args.run_name or args.method
-    make_config(args, target_name, stages[0][0])  # validate every flag before any work
+    make_config(args, target_name, stages[0][0], warn=rank0)  # validate every flag before any work; warn once
     pool_name = None
     if rank0:  # under torchrun the other ranks wait for rank 0's plans and preprocessed data
         pool = plan_and_preprocess_pool(args.datasets, args.target, args.plans_name, (args.configuration,),
@@ -312,7 +315,7 @@ def pretrain(args: argparse.Namespace) -> str:
         if previous is not None and not os.path.isfile(previous):
             raise ValueError(f"the local stage needs the global stage's checkpoint {previous}; run --gl-stage global "
                              f"(or both) first")
-        config = make_config(args, target_name, stage, previous)
+        config = make_config(args, target_name, stage, previous, warn=False)
         if args.continue_training and already_finished(ckpts[stage], config):
             if rank0:
                 print(f"nnssl: {ckpts[stage]} already finished {config.epochs} epochs with this config; nothing to "

@@ -99,6 +99,35 @@ def test_unintended_flag_combinations_warn_but_run(flags, warned, capsys):
     assert len(cfg.caveats()) == (1 if warned else 0)
 
 
+@pytest.mark.parametrize("rank0", [True, False])
+def test_caveats_print_once_per_run_and_on_rank0_only(rank0, monkeypatch, capsys, tmp_path):
+    """The flags are checked once before any work and once per stage: the caveats print at the first check
+    only, and under torchrun only rank 0 prints them. Planning and training are stubbed (every stage counts
+    as finished), so this runs pretrain()'s real control flow without data."""
+    from types import SimpleNamespace
+
+    from nnssl.cli import torchrun
+    from nnssl.planning import pooled
+
+    monkeypatch.setenv("nnUNet_results", str(tmp_path / "results"))
+    monkeypatch.setenv("nnUNet_preprocessed", str(tmp_path / "preprocessed"))
+    pool = "Dataset999_nnsslPool_101"
+    monkeypatch.setattr(pooled, "validate_pool", lambda *a: (None, (200, "Dataset200_Target")))
+    monkeypatch.setattr(pooled, "plan_and_preprocess_pool", lambda *a, **k: SimpleNamespace(pool_name=pool))
+    monkeypatch.setattr(torchrun, "is_rank0", lambda: rank0)
+    monkeypatch.setattr(torchrun, "broadcast", lambda value: pool)
+    monkeypatch.setattr(pretrain, "already_finished", lambda *a: True)
+    monkeypatch.setattr(pretrain, "check_written", lambda path: None)
+    monkeypatch.setattr(pretrain, "record_checkpoint", lambda *a: False)
+    args = pretrain.build_parser().parse_args(["-d", "101", "-t", "200", "-m", "mixcl", "--identity-weight", "0",
+                                               "--schedule", "cpu", "--continue", "-device", "cpu"])
+    pretrain.resolve_schedule(args)
+    pretrain.pretrain(args)
+    err = capsys.readouterr().err
+    assert err.count("nnssl: warning:") == (1 if rank0 else 0), err
+    assert "alpha stays fixed" in err or not rank0
+
+
 def test_continue_skips_only_a_run_finished_with_the_same_config(tmp_path):
     """--continue trains nothing when the checkpoint finished these epochs with exactly this config; more epochs
     or any other flag means there is work (nnU-Net then resumes or extends the run)."""
