@@ -35,6 +35,11 @@
 # STAGE=pool pretrains MixCL on the pool the product is for, 601 and ACDC (603) together with the frozen plan and
 # --transfer-decoder (run name mixcl_pool_dec), and fine-tunes it like mixcl_dec_nnunet at CASES (default 1) cases
 # beside the reused scratch and mixcl_dec_nnunet runs (benchmarks/hippocampus_2d_<CASES>case(s)_1500it_pool).
+# POOL_EPOCHS=24 STAGE=pool pretrains it twice as long (1200 iterations: as many Hippocampus pairs as mixcl_dec saw,
+# run name mixcl_pool_dec_1200it) and reports it beside the 600-iteration pool init (..._1500it_pool_1200it; folds 0 1 2).
+# STAGE=local_ld pretrains global_local with the L^D local loss (--local-strategy LD: positives are the same position
+# in other volumes' maps of the same partition, run name gl_ld) and fine-tunes it at CASES (default 1) cases beside the
+# reused scratch and L^R (default) global_local runs (benchmarks/hippocampus_2d_<CASES>case(s)_1500it_local_ld; folds 0 1 2).
 # SAME_MACHINE_SCRATCH=1 CASES=4 STAGE=acdc_decoder ... x 0 1 2 is the 4-case row; STAGE=report_1500 then joins the 1-, 2-
 # and 4-case rows into benchmarks/hippocampus_2d_1-4cases_1500it_decoder (Dice vs labelled cases), and the methods
 # rows into benchmarks/hippocampus_2d_1-4cases_1500it_methods.
@@ -106,17 +111,39 @@ if [ "${STAGE:-all}" = pool ]; then
   # does pooling a second modality into the source datasets help, hurt or leave the 601-only init alone?
   mkdir -p "$nnUNet_raw" "$nnUNet_preprocessed" "$nnUNet_results"
   python "$here/prepare_hippocampus.py" "$nnUNet_raw"
+  epochs=${POOL_EPOCHS:-12}; name=mixcl_pool_dec; suffix=""
+  [ "$epochs" != 12 ] && name=mixcl_pool_dec_$((epochs * 50))it && suffix=_$((epochs * 50))it
   nnssl_pretrain --plans-from hippocampus_601_602_2d -d 601 603 -t 602 -c 2d -device "$device" -m mixcl \
-    --schedule cpu --transfer-decoder --run-name mixcl_pool_dec --continue
-  pool_ckpt=$(ls "$work"/results/Dataset9*_nnsslPool_601_603/MixCLPretrainer__nnsslPlans__2d__mixcl_pool_dec/fold_all/checkpoint_final.pth)
+    --schedule cpu --epochs "$epochs" --transfer-decoder --run-name "$name" --continue
+  pool_run=$(ls -d "$work"/results/Dataset9*_nnsslPool_601_603)/MixCLPretrainer__nnsslPlans__2d__
   dec_ckpt=$(ls "$work"/results/Dataset9*_nnsslPool_601/MixCLPretrainer__nnsslPlans__2d__mixcl_dec/fold_all/checkpoint_final.pth)
   cases=${CASES:-1}; label=${cases}cases; [ "$cases" = 1 ] && label=1case
   pooled=(-t 602 -c 2d --schedule 30 50 5 -device "$device" --runs "$work/lowlabel_runs_1500" --scratch scratch
-          --out "$here/../benchmarks/hippocampus_2d_${label}_1500it_pool"
+          --out "$here/../benchmarks/hippocampus_2d_${label}_1500it_pool$suffix"
           --init "mixcl_dec_nnunet=$dec_ckpt" --variant mixcl_dec_nnunet=nnUNetSchedule
-          --init "mixcl_pool_dec_nnunet=$pool_ckpt" --variant mixcl_pool_dec_nnunet=nnUNetSchedule)
+          --init "mixcl_pool_dec_nnunet=${pool_run}mixcl_pool_dec/fold_all/checkpoint_final.pth"
+          --variant mixcl_pool_dec_nnunet=nnUNetSchedule)
+  [ -n "$suffix" ] && pooled+=(--init "${name}_nnunet=${pool_run}$name/fold_all/checkpoint_final.pth"
+                                --variant "${name}_nnunet=nnUNetSchedule")
   for fold in ${folds[*]}; do nnssl_benchmark "${pooled[@]}" --cases "$cases" --folds "$fold"; done
   nnssl_benchmark "${pooled[@]}" --cases "$cases" --folds ${folds[*]} --report-only; exit
+fi
+if [ "${STAGE:-all}" = local_ld ]; then
+  # the L^R local loss is solved from the first epoch here (positive similarity 0.95, negative 0.02): is L^D harder?
+  mkdir -p "$nnUNet_raw" "$nnUNet_preprocessed" "$nnUNet_results"
+  python "$here/prepare_hippocampus.py" "$nnUNet_raw"
+  nnssl_pretrain --plans-from hippocampus_601_602_2d -d 601 -t 602 -c 2d -device "$device" -m global_local \
+    --schedule cpu --local-strategy LD --run-name gl_ld --continue
+  runs=$(ls -d "$work"/results/Dataset9*_nnsslPool_601)
+  cases=${CASES:-1}; label=${cases}cases; [ "$cases" = 1 ] && label=1case
+  ld=(-t 602 -c 2d --schedule 30 50 5 -device "$device" --runs "$work/lowlabel_runs_1500" --scratch scratch
+      --out "$here/../benchmarks/hippocampus_2d_${label}_1500it_local_ld"
+      --init "global_local_nnunet=$runs/LocalContrastivePretrainer__nnsslPlans__2d/fold_all/checkpoint_final.pth"
+      --variant global_local_nnunet=nnUNetSchedule
+      --init "gl_ld_nnunet=$runs/LocalContrastivePretrainer__nnsslPlans__2d__gl_ld/fold_all/checkpoint_final.pth"
+      --variant gl_ld_nnunet=nnUNetSchedule)
+  for fold in ${folds[*]}; do nnssl_benchmark "${ld[@]}" --cases "$cases" --folds "$fold"; done
+  nnssl_benchmark "${ld[@]}" --cases "$cases" --folds ${folds[*]} --report-only; exit
 fi
 if [ "${STAGE:-all}" = decoder_pair ]; then
   # the mixcl_dec checkpoint fine-tuned twice, all of it and its encoder only (MixCLFinetuneTrainer_nnUNetSchedule

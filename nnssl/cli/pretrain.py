@@ -110,7 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     gl.add_argument("--gl-stage", default="both", choices=["both", "global", "local"],
                     help="run both stages in turn, or one (local needs the global stage's checkpoint)")
     gl.add_argument("--global-strategy", default="GD", choices=["GR", "GD-", "GD"])
-    gl.add_argument("--local-strategy", default="LR", choices=["LR", "LD"])
+    gl.add_argument("--local-strategy", default="LR", choices=["LR", "LD"],
+                    help="LR: the positive is the same position in the other view (the paper's proposal); LD: also "
+                         "in other volumes of the same partition (a harder task, but no better an init on "
+                         "Hippocampus: benchmarks/README.md, Update 6)")
     gl.add_argument("--partitions", type=int, default=4, help="S partitions along the slice axis")
     gl.add_argument("--cases-per-batch", type=int, default=4, help="m; batch = m x S x 2 views")
     gl.add_argument("--decoder-stages", type=int, default=None,
