@@ -52,6 +52,8 @@ folds=("${@:-0 1 2 3 4}")
 export nnUNet_raw=$work/raw nnUNet_preprocessed=$work/preprocessed nnUNet_results=$work/results
 export nnUNet_def_n_proc=1 nnUNet_n_proc_DA=${nnUNet_n_proc_DA:-0}
 device=${DEVICE:-cpu}
+# CASES (default 1) labelled cases for the stages that take it, and its report-name part (1case, 2cases, ...)
+cases=${CASES:-1}; label=${cases}cases; [ "$cases" = 1 ] && label=1case
 pool=$work/results/Dataset900_nnsslPool_601
 ckpt=$pool/MixCLPretrainer__nnsslPlans__2d/fold_all/checkpoint_final.pth
 grid=(-t 602 -c 2d --schedule 12 50 5 -device "$device" --runs "$work/lowlabel_runs" --out "$report"
@@ -94,7 +96,6 @@ if [ "${STAGE:-all}" = methods ]; then
   mkdir -p "$nnUNet_raw" "$nnUNet_preprocessed" "$nnUNet_results"
   python "$here/prepare_hippocampus.py" "$nnUNet_raw"
   runs=$(ls -d "$work"/results/Dataset9*_nnsslPool_601)
-  cases=${CASES:-1}; label=${cases}cases; [ "$cases" = 1 ] && label=1case
   meth=(-t 602 -c 2d --schedule 30 50 5 -device "$device" --runs "$work/lowlabel_runs_1500" --scratch scratch
         --out "$here/../benchmarks/hippocampus_2d_${label}_1500it_methods")
   for m in ${METHODS:-regression global_local}; do
@@ -117,7 +118,6 @@ if [ "${STAGE:-all}" = pool ]; then
     --schedule cpu --epochs "$epochs" --transfer-decoder --run-name "$name" --continue
   pool_run=$(ls -d "$work"/results/Dataset9*_nnsslPool_601_603)/MixCLPretrainer__nnsslPlans__2d__
   dec_ckpt=$(ls "$work"/results/Dataset9*_nnsslPool_601/MixCLPretrainer__nnsslPlans__2d__mixcl_dec/fold_all/checkpoint_final.pth)
-  cases=${CASES:-1}; label=${cases}cases; [ "$cases" = 1 ] && label=1case
   pooled=(-t 602 -c 2d --schedule 30 50 5 -device "$device" --runs "$work/lowlabel_runs_1500" --scratch scratch
           --out "$here/../benchmarks/hippocampus_2d_${label}_1500it_pool$suffix"
           --init "mixcl_dec_nnunet=$dec_ckpt" --variant mixcl_dec_nnunet=nnUNetSchedule
@@ -135,7 +135,6 @@ if [ "${STAGE:-all}" = local_ld ]; then
   nnssl_pretrain --plans-from hippocampus_601_602_2d -d 601 -t 602 -c 2d -device "$device" -m global_local \
     --schedule cpu --local-strategy LD --run-name gl_ld --continue
   runs=$(ls -d "$work"/results/Dataset9*_nnsslPool_601)
-  cases=${CASES:-1}; label=${cases}cases; [ "$cases" = 1 ] && label=1case
   ld=(-t 602 -c 2d --schedule 30 50 5 -device "$device" --runs "$work/lowlabel_runs_1500" --scratch scratch
       --out "$here/../benchmarks/hippocampus_2d_${label}_1500it_local_ld"
       --init "global_local_nnunet=$runs/LocalContrastivePretrainer__nnsslPlans__2d/fold_all/checkpoint_final.pth"
