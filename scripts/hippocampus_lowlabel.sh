@@ -40,6 +40,10 @@
 # STAGE=local_ld pretrains global_local with the L^D local loss (--local-strategy LD: positives are the same position
 # in other volumes' maps of the same partition, run name gl_ld) and fine-tunes it at CASES (default 1) cases beside the
 # reused scratch and L^R (default) global_local runs (benchmarks/hippocampus_2d_<CASES>case(s)_1500it_local_ld; folds 0 1 2).
+# STAGE=pretrained_lr fine-tunes the mixcl_dec checkpoint with nnU-Net's recipe but a lower peak lr for the transferred
+# weights (no warm-up; the fresh seg heads keep 1e-2), one init per value of PRETRAINED_LRS (default "3e-3 1e-3", init
+# names mixcl_dec_plr<value>), beside the reused scratch and mixcl_dec_nnunet runs
+# (benchmarks/hippocampus_2d_<CASES>case(s)_1500it_pretrained_lr).
 # SAME_MACHINE_SCRATCH=1 CASES=4 STAGE=acdc_decoder ... x 0 1 2 is the 4-case row; STAGE=report_1500 then joins the 1-, 2-
 # and 4-case rows into benchmarks/hippocampus_2d_1-4cases_1500it_decoder (Dice vs labelled cases), and the methods
 # rows into benchmarks/hippocampus_2d_1-4cases_1500it_methods.
@@ -127,6 +131,19 @@ if [ "${STAGE:-all}" = pool ]; then
                                 --variant "${name}_nnunet=nnUNetSchedule")
   for fold in ${folds[*]}; do nnssl_benchmark "${pooled[@]}" --cases "$cases" --folds "$fold"; done
   nnssl_benchmark "${pooled[@]}" --cases "$cases" --folds ${folds[*]} --report-only; exit
+fi
+if [ "${STAGE:-all}" = pretrained_lr ]; then
+  # does fine-tuning keep more of the pretrained init when its weights move more slowly than the fresh seg heads?
+  dec_ckpt=$(ls "$work"/results/Dataset9*_nnsslPool_601/MixCLPretrainer__nnsslPlans__2d__mixcl_dec/fold_all/checkpoint_final.pth)
+  plr=(-t 602 -c 2d --schedule 30 50 5 -device "$device" --runs "$work/lowlabel_runs_1500" --scratch scratch
+       --out "$here/../benchmarks/hippocampus_2d_${label}_1500it_pretrained_lr"
+       --init "mixcl_dec_nnunet=$dec_ckpt" --variant mixcl_dec_nnunet=nnUNetSchedule)
+  for lr in ${PRETRAINED_LRS:-3e-3 1e-3}; do
+    plr+=(--init "mixcl_dec_plr$lr=$dec_ckpt" --variant "mixcl_dec_plr$lr=nnUNetSchedule"
+          --schedule-override "mixcl_dec_plr$lr=pretrained_lr=$lr")
+  done
+  for fold in ${folds[*]}; do nnssl_benchmark "${plr[@]}" --cases "$cases" --folds "$fold"; done
+  nnssl_benchmark "${plr[@]}" --cases "$cases" --folds ${folds[*]} --report-only; exit
 fi
 if [ "${STAGE:-all}" = local_ld ]; then
   # the L^R local loss is solved from the first epoch here (positive similarity 0.95, negative 0.02): is L^D harder?

@@ -68,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variant", action="append", default=[], metavar="NAME=SUFFIX",
                    help="fine-tune init NAME with its method's trainer variant, e.g. mixcl_same=warmup runs "
                         "MixCLFinetuneTrainer_warmup; repeatable (default: none, each method's standard trainer)")
+    p.add_argument("--schedule-override", action="append", default=[], metavar="NAME=KEY=VALUE[,KEY=VALUE]",
+                   help="fine-tune init NAME with these fields of its trainer's schedule replaced, e.g. "
+                        "mixcl_lr3=pretrained_lr=3e-3 (keys as in $nnSSL_FINETUNE_SCHEDULE); recorded in the run's "
+                        "nnssl_finetune.json and benchmark.json; repeatable (default: none)")
     p.add_argument("--report-only", action="store_true",
                    help="train nothing: report the finished runs and list the missing ones as not run")
     return p
@@ -116,8 +120,45 @@ def trainer_for(checkpoint: str | None, init: str = "scratch", variants: dict | 
     return trainer
 
 
+def schedule_env(schedule, override: str = "") -> str:
+    """``$nnSSL_FINETUNE_SCHEDULE`` for a benchmark budget (EPOCHS, ITERATIONS, VAL_ITERATIONS or None) plus an
+    init's ``--schedule-override`` (``"key=value,..."``); "" when neither is given."""
+    budget = ",".join(map(str, schedule)) if schedule else ""
+    if not override:
+        return budget  # the legacy form, as every run before --schedule-override recorded it
+    keys = ("epochs", "iterations", "val_iterations")
+    return ",".join([f"{k}={v}" for k, v in zip(keys, schedule or (), strict=False)] + [override])
+
+
+def parse_schedule_overrides(specs: list[str], inits: dict, variants: dict) -> dict[str, str]:
+    """{init: "key=value,..."} from ``--schedule-override NAME=KEY=VALUE[,...]``, each checked against its trainer.
+
+    Raises:
+        ValueError: naming the bad item (no such init, a scratch baseline, an unknown key or value).
+    """
+    overrides = {}
+    for spec in specs:
+        name, _, text = spec.partition("=")
+        if name not in inits or "=" not in text:
+            raise ValueError(f"--schedule-override {spec!r}: give NAME=KEY=VALUE[,KEY=VALUE] for an --init NAME "
+                             f"(inits: {', '.join(inits)})")
+        if inits[name] is None:
+            raise ValueError(f"--schedule-override {spec!r}: {name} is a scratch baseline; its recipe is fixed "
+                             "(scratch or scratch_warmup)")
+        trainer_schedule(trainer_for(inits[name], name, variants), text)  # raises on an unknown key or value
+        overrides[name] = text
+    return overrides
+
+
+def trainer_schedule(trainer: str, env: str):
+    """The :class:`FinetuneSchedule` that ``trainer`` runs under ``$nnSSL_FINETUNE_SCHEDULE=env``."""
+    from nnssl.trainers import finetune
+
+    return getattr(finetune, trainer).schedule.with_overrides(env)
+
+
 def run_one(args, target_name: str, init: str, checkpoint: str | None, fold_id: int,
-            trainer: str) -> tuple[dict, str]:
+            trainer: str, override: str = "") -> tuple[dict, str]:
     """Fine-tune one init on one registered fold (resumable); returns nnU-Net's validation summary and the
     run's fold folder."""
     from nnssl.cli.trainer_dir import trainer_dir
@@ -126,7 +167,8 @@ def run_one(args, target_name: str, init: str, checkpoint: str | None, fold_id: 
     fold_dir = os.path.join(results, target_name, f"{trainer}__{args.plans_name}__{args.configuration}",
                             f"fold_{fold_id}")
     summary = os.path.join(fold_dir, "validation", "summary.json")
-    check_recorded_schedule(fold_dir, args.schedule)
+    env_schedule = schedule_env(args.schedule, override) or os.environ.get("nnSSL_FINETUNE_SCHEDULE", "")
+    check_recorded_schedule(fold_dir, args.schedule, trainer_schedule(trainer, env_schedule))
     if not os.path.isfile(summary) and args.report_only:
         return None, fold_dir
     if not os.path.isfile(summary):
@@ -136,8 +178,8 @@ def run_one(args, target_name: str, init: str, checkpoint: str | None, fold_id: 
         env.pop("nnSSL_PRETRAINED", None)
         if checkpoint:
             env["nnSSL_PRETRAINED"] = checkpoint
-        if args.schedule:
-            env["nnSSL_FINETUNE_SCHEDULE"] = ",".join(map(str, args.schedule))
+        if env_schedule:
+            env["nnSSL_FINETUNE_SCHEDULE"] = env_schedule
         cmd = [os.path.join(os.path.dirname(sys.executable), "nnUNetv2_train"), str(args.target),
                args.configuration, str(fold_id), "-tr", trainer, "-p", args.plans_name, "-device", args.device]
         if os.path.isdir(fold_dir) and any(f.startswith("checkpoint") for f in os.listdir(fold_dir)):
@@ -150,22 +192,31 @@ def run_one(args, target_name: str, init: str, checkpoint: str | None, fold_id: 
     return load_json(summary), fold_dir
 
 
-def check_recorded_schedule(fold_dir: str, schedule) -> None:
-    """Refuse to reuse a run folder trained with another schedule than the one asked for.
+def check_recorded_schedule(fold_dir: str, schedule, expected=None) -> None:
+    """Refuse to reuse a run folder trained with another schedule than the one asked for: another budget, or
+    (with ``expected``, the :class:`FinetuneSchedule` this call would run) another recorded schedule field.
 
     Raises:
-        ValueError: naming the folder, both schedules and the fix (a new --runs folder).
+        ValueError: naming the folder, both schedules and the fix (a new --runs folder or init name).
     """
+    import dataclasses
+
     from nnssl.trainers.finetune import RECORD_FILE
 
     record_file = os.path.join(fold_dir, RECORD_FILE)
-    if not schedule or not os.path.isfile(record_file):
+    if not os.path.isfile(record_file):
         return
     record = load_json(record_file)
     recorded = [record.get("resolved_epochs"), record.get("resolved_iterations")]
-    if recorded != list(schedule[:2]):
+    if schedule and recorded != list(schedule[:2]):
         raise ValueError(f"{fold_dir} was trained with {recorded[0]} x {recorded[1]} iterations, not the requested "
                          f"{schedule[0]} x {schedule[1]}; pass a new --runs folder")
+    fields = ("warmup_fraction", "fresh_lr", "pretrained_lr", "freeze_fraction", "linear_probe")
+    differ = [f"{k}={record[k]} (asked: {getattr(expected, k)})" for k in fields
+              if expected is not None and k in record and record[k] != dataclasses.asdict(expected)[k]]
+    if differ:
+        raise ValueError(f"{fold_dir} was trained with {', '.join(differ)}; give this schedule another --init name "
+                         "(its runs go to their own folder) or pass a new --runs folder")
 
 
 def run_seconds(fold_dir: str) -> float:
@@ -190,6 +241,7 @@ def run_benchmark(args) -> dict:
     unknown = sorted(set(variants) - set(inits)) + [v for v in args.variant if "=" not in v]
     if unknown:
         raise ValueError(f"--variant {unknown}: give NAME=SUFFIX for an --init NAME")
+    overrides = parse_schedule_overrides(args.schedule_override, inits, variants)
     if args.fractions is None:
         args.fractions = [] if args.cases else [5, 15, 50, 100]
     data_id = plans["configurations"][args.configuration]["data_identifier"]
@@ -206,7 +258,8 @@ def run_benchmark(args) -> dict:
         for init, ckpt in inits.items():
             k += 1
             t = time.time()
-            summary, fold_dir = run_one(args, target_name, init, ckpt, fold_id, trainer_for(ckpt, init, variants))
+            summary, fold_dir = run_one(args, target_name, init, ckpt, fold_id, trainer_for(ckpt, init, variants),
+                                        overrides.get(init, ""))
             base = {"init": init, "fraction": entry["fraction"], "fold": entry["fold"],
                     "n_train": len(entry["train"])}
             if summary is None:
@@ -249,7 +302,8 @@ def run_benchmark(args) -> dict:
     plot_curves(curves, os.path.join(args.out, "pseudo_dice_curves.png"), title=title)
     report = {"command": "nnssl_benchmark " + " ".join(args.argv), "target": target_name,
               "configuration": args.configuration, "inits": inits,
-              "variants": variants, "fractions": args.fractions, "cases": args.cases, "folds": args.folds,
+              "variants": variants, "schedule_overrides": overrides, "fractions": args.fractions,
+              "cases": args.cases, "folds": args.folds,
               "seed": args.seed, "schedule": args.schedule,
               "device": args.device, "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
               "wall_time_s_this_call": round(time.time() - start, 1),  # a resumed call only trains what is missing

@@ -97,6 +97,59 @@ def test_trainer_for_checkpoint_method_and_variant(tmp_path):
         trainer_for(ckpt, "x", {"x": "bogus"})
 
 
+def test_schedule_override_reaches_the_trainer_and_guards_reuse(tmp_path, monkeypatch):
+    """--schedule-override: the trainer's env carries budget + override, bad specs are refused by name, and a
+    finished run with another recorded learning rate is never reused under the same init name."""
+    import argparse
+    import json
+    import subprocess
+
+    import torch
+
+    from nnssl.cli import benchmark
+
+    ckpt = str(tmp_path / "c.pth")
+    torch.save({"nnssl_adaptation_record": {"method": "mixcl"}}, ckpt)
+    inits, variants = {"scratch": None, "lr3": ckpt}, {"lr3": "nnUNetSchedule"}
+    assert benchmark.parse_schedule_overrides(["lr3=pretrained_lr=3e-3"], inits, variants) == \
+        {"lr3": "pretrained_lr=3e-3"}
+    for spec, match in (("nope=pretrained_lr=3e-3", "for an --init NAME"), ("lr3=3e-3", "KEY=VALUE"),
+                        ("scratch=pretrained_lr=3e-3", "scratch baseline"), ("lr3=peak=1", "unknown key 'peak'"),
+                        ("lr3=pretrained_lr=fast", "not a valid value")):
+        with pytest.raises(ValueError, match=match):
+            benchmark.parse_schedule_overrides([spec], inits, variants)
+    assert benchmark.schedule_env([30, 50, 5]) == "30,50,5"  # the form every earlier run recorded
+    assert benchmark.schedule_env([30, 50, 5], "pretrained_lr=3e-3") == \
+        "epochs=30,iterations=50,val_iterations=5,pretrained_lr=3e-3"
+    assert benchmark.schedule_env(None, "pretrained_lr=3e-3") == "pretrained_lr=3e-3"
+
+    seen = {}
+
+    def fake_train(cmd, env, **_):  # stands in for nnUNetv2_train: records what it was given, writes its outputs
+        trainer = cmd[cmd.index("-tr") + 1]
+        fold_dir = tmp_path / "runs" / "lr3" / "Dataset200_X" / f"{trainer}__nnsslPlans__2d" / f"fold_{cmd[3]}"
+        (fold_dir / "validation").mkdir(parents=True)
+        schedule = benchmark.trainer_schedule(trainer, env["nnSSL_FINETUNE_SCHEDULE"])
+        record = schedule.resolve(schedule.epochs, schedule.iterations).to_json()  # what the trainer writes
+        (fold_dir / "nnssl_finetune.json").write_text(json.dumps(record))
+        (fold_dir / "validation" / "summary.json").write_text(json.dumps({"foreground_mean": {"Dice": 0.5}}))
+        seen.update(env=env["nnSSL_FINETUNE_SCHEDULE"], schedule=schedule)
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(benchmark.subprocess, "run", fake_train)
+    args = argparse.Namespace(runs=str(tmp_path / "runs"), out=str(tmp_path), plans_name="nnsslPlans",
+                              configuration="2d", schedule=[2, 3, 1], report_only=False, target=200, device="cpu")
+    trainer = benchmark.trainer_for(ckpt, "lr3", variants)
+    summary, _ = benchmark.run_one(args, "Dataset200_X", "lr3", ckpt, 5, trainer, "pretrained_lr=3e-3")
+    assert summary["foreground_mean"]["Dice"] == 0.5
+    assert seen["env"] == "epochs=2,iterations=3,val_iterations=1,pretrained_lr=3e-3"
+    assert (seen["schedule"].pretrained_lr, seen["schedule"].fresh_lr, seen["schedule"].warmup_fraction) == \
+        (3e-3, 1e-2, 0.0)  # the override on top of _nnUNetSchedule, nothing else changed
+    assert benchmark.run_one(args, "Dataset200_X", "lr3", ckpt, 5, trainer, "pretrained_lr=3e-3")[0] is not None
+    with pytest.raises(ValueError, match=r"pretrained_lr=0.003 \(asked: None\)"):
+        benchmark.run_one(args, "Dataset200_X", "lr3", ckpt, 5, trainer)  # same init name, override dropped
+
+
 def test_report_table_and_plot(tmp_path):
     rows = synthetic_rows()
     write_csv(rows, str(tmp_path / "r.csv"))
