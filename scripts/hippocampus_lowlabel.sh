@@ -44,6 +44,9 @@
 # weights (no warm-up; the fresh seg heads keep 1e-2), one init per value of PRETRAINED_LRS (default "3e-3 1e-3", init
 # names mixcl_dec_plr<value>), beside the reused scratch and mixcl_dec_nnunet runs
 # (benchmarks/hippocampus_2d_<CASES>case(s)_1500it_pretrained_lr).
+# STAGE=encoder_frozen fine-tunes the mixcl_dec checkpoint with its encoder frozen for the whole run and its transferred
+# decoder trained with nnU-Net's recipe (linear_probe=1,freeze_scope=encoder; init mixcl_dec_encfrozen), beside the
+# reused scratch, mixcl_dec_nnunet and probe_mixcl runs (benchmarks/hippocampus_2d_<CASES>case(s)_1500it_encoder_frozen).
 # SAME_MACHINE_SCRATCH=1 CASES=4 STAGE=acdc_decoder ... x 0 1 2 is the 4-case row; STAGE=report_1500 then joins the 1-, 2-
 # and 4-case rows into benchmarks/hippocampus_2d_1-4cases_1500it_decoder (Dice vs labelled cases), and the methods
 # rows into benchmarks/hippocampus_2d_1-4cases_1500it_methods.
@@ -144,6 +147,20 @@ if [ "${STAGE:-all}" = pretrained_lr ]; then
   done
   for fold in ${folds[*]}; do nnssl_benchmark "${plr[@]}" --cases "$cases" --folds "$fold"; done
   nnssl_benchmark "${plr[@]}" --cases "$cases" --folds ${folds[*]} --report-only; exit
+fi
+if [ "${STAGE:-all}" = encoder_frozen ]; then
+  # the frozen pretrained encoder beat scratch in STAGE=probe: keep it frozen and start the decoder from pretraining too
+  runs=$(ls -d "$work"/results/Dataset9*_nnsslPool_601)
+  dec_ckpt=$runs/MixCLPretrainer__nnsslPlans__2d__mixcl_dec/fold_all/checkpoint_final.pth
+  frz=(-t 602 -c 2d --schedule 30 50 5 -device "$device" --runs "$work/lowlabel_runs_1500" --scratch scratch
+       --out "$here/../benchmarks/hippocampus_2d_${label}_1500it_encoder_frozen"
+       --init "mixcl_dec_nnunet=$dec_ckpt" --variant mixcl_dec_nnunet=nnUNetSchedule
+       --init "mixcl_dec_encfrozen=$dec_ckpt" --variant mixcl_dec_encfrozen=nnUNetSchedule
+       --schedule-override "mixcl_dec_encfrozen=linear_probe=1,freeze_scope=encoder"
+       --init "probe_mixcl=$dec_ckpt" --variant probe_mixcl=nnUNetSchedule_encoderOnly
+       --schedule-override "probe_mixcl=linear_probe=1")
+  for fold in ${folds[*]}; do nnssl_benchmark "${frz[@]}" --cases "$cases" --folds "$fold"; done
+  nnssl_benchmark "${frz[@]}" --cases "$cases" --folds ${folds[*]} --report-only; exit
 fi
 if [ "${STAGE:-all}" = local_ld ]; then
   # the L^R local loss is solved from the first epoch here (positive similarity 0.95, negative 0.02): is L^D harder?

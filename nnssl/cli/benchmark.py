@@ -211,7 +211,7 @@ def check_recorded_schedule(fold_dir: str, schedule, expected=None) -> None:
     if schedule and recorded != list(schedule[:2]):
         raise ValueError(f"{fold_dir} was trained with {recorded[0]} x {recorded[1]} iterations, not the requested "
                          f"{schedule[0]} x {schedule[1]}; pass a new --runs folder")
-    fields = ("warmup_fraction", "fresh_lr", "pretrained_lr", "freeze_fraction", "linear_probe")
+    fields = ("warmup_fraction", "fresh_lr", "pretrained_lr", "freeze_fraction", "linear_probe", "freeze_scope")
     differ = [f"{k}={record[k]} (asked: {getattr(expected, k)})" for k in fields
               if expected is not None and k in record and record[k] != dataclasses.asdict(expected)[k]]
     if differ:

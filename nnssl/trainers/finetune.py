@@ -88,6 +88,7 @@ class nnsslScratchTrainer(AtomicCheckpointMixin, nnUNetTrainer):
         self.pretrained_checkpoint: str | None = None
         self.transfer_summary = "random initialisation (no pretrained weights)"
         self._transferred: list[torch.nn.Parameter] = []
+        self._frozen_scope: list[torch.nn.Parameter] = []  # the transferred weights the schedule's freeze applies to
         self._iteration = 0
 
     # ---- weights and optimiser ---------------------------------------------------------------
@@ -98,37 +99,47 @@ class nnsslScratchTrainer(AtomicCheckpointMixin, nnUNetTrainer):
         path = resolve_pretrained_checkpoint(self.plans_manager.plans, self.configuration_name, self.ssl_run)
         report = load_transferable_weights(self.network, path, expected_method=self.ssl_run, only=self.transfer_only)
         loaded = set(report.loaded)
-        self._transferred = list({id(p): p for n, p in unwrap(self.network).named_parameters(remove_duplicate=False)
-                                  if n in loaded}.values())
+        params = list(unwrap(self.network).named_parameters(remove_duplicate=False))
+        self._transferred = list({id(p): p for n, p in params if n in loaded}.values())
+        encoder = {id(p) for n, p in params if n.startswith(ENCODER_PREFIXES)}
+        scoped = self.finetune_schedule.freeze_scope == "encoder"
+        self._frozen_scope = [p for p in self._transferred if not scoped or id(p) in encoder]
         self.pretrained_checkpoint = path
         restricted = f"; transfer restricted to {', '.join(self.transfer_only)}" if self.transfer_only else ""
         self.transfer_summary = report.summary().removeprefix("nnssl: ") + restricted  # the log line adds "nnssl: "
 
     def configure_optimizers(self):
-        """nnU-Net's SGD with two groups (fresh, transferred) on the per-step warm-up/poly schedule."""
+        """nnU-Net's SGD with one group per role (fresh; transferred; transferred outside the freeze scope, e.g. a
+        transferred decoder with ``freeze_scope=encoder``) on the per-step warm-up/poly schedule."""
         self.load_pretrained()
         transferred = {id(p) for p in self._transferred}
         fresh = [p for p in unwrap(self.network).parameters() if id(p) not in transferred]
         groups = [{"params": fresh, "nnssl_group": "fresh"}]
-        if self._transferred:
-            groups.append({"params": self._transferred, "nnssl_group": "transferred"})
+        if self._frozen_scope:
+            groups.append({"params": self._frozen_scope, "nnssl_group": "transferred"})
+        in_scope = {id(p) for p in self._frozen_scope}
+        unfrozen = [p for p in self._transferred if id(p) not in in_scope]
+        if unfrozen:  # a transferred decoder when only the encoder is frozen (freeze_scope=encoder)
+            groups.append({"params": unfrozen, "nnssl_group": "transferred_unfrozen"})
         optimizer = torch.optim.SGD(groups, self.initial_lr, weight_decay=self.weight_decay, momentum=0.99,
                                     nesterov=True)
         self._set_frozen(self.resolved_schedule.frozen("transferred", self.current_epoch), rewrap=False)
         return optimizer, GroupedLR(optimizer, self.resolved_schedule)
 
     def _set_frozen(self, frozen: bool, rewrap: bool = True) -> None:
-        """Freeze or release the transferred weights (no gradient, so no optimiser state while frozen)."""
-        if not self._transferred or self._transferred[0].requires_grad != frozen:
+        """Freeze or release the transferred weights in the freeze scope (no gradient, so no optimiser state
+        while frozen)."""
+        if not self._frozen_scope or self._frozen_scope[0].requires_grad != frozen:
             return
-        for p in self._transferred:
+        for p in self._frozen_scope:
             p.requires_grad_(not frozen)
         if rewrap and self.is_ddp:  # DDP fixes its set of trained parameters at construction
             from torch.nn.parallel import DistributedDataParallel as DDP
 
             self.network = DDP(self.network.module, device_ids=[self.local_rank])
-        self.print_to_log_file(f"nnssl: transferred weights {'frozen' if frozen else 'released'} at epoch "
-                               f"{self.current_epoch}")
+        what = "transferred weights" if self.finetune_schedule.freeze_scope == "transferred" else \
+            "transferred encoder weights"
+        self.print_to_log_file(f"nnssl: {what} {'frozen' if frozen else 'released'} at epoch {self.current_epoch}")
 
     # ---- nnU-Net hooks -----------------------------------------------------------------------
     def on_train_start(self):
@@ -139,6 +150,7 @@ class nnsslScratchTrainer(AtomicCheckpointMixin, nnUNetTrainer):
         if self.local_rank == 0:
             atomic_save_json({"trainer": type(self).__name__, "pretrained_checkpoint": self.pretrained_checkpoint,
                               "transferred_parameters": sum(p.numel() for p in self._transferred),
+                              "freeze_scope_parameters": sum(p.numel() for p in self._frozen_scope),
                               "transfer_only": list(self.transfer_only) if self.transfer_only else None,
                               "schedule_override": self.schedule_override or None,
                               **self.resolved_schedule.to_json()},

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 #: or the legacy "20,50,5" (epochs, iterations, validation iterations)
 SCHEDULE_ENV = "nnSSL_FINETUNE_SCHEDULE"
 POLY_EXPONENT = 0.9
+#: what a schedule's freezing applies to: every transferred weight, or only the transferred encoder
+FREEZE_SCOPES = ("transferred", "encoder")
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,9 @@ class FinetuneSchedule:
         freeze_fraction: share of the epochs during which transferred weights are frozen (no
             gradient, no optimiser state); their warm-up starts when they are released.
         linear_probe: keep transferred weights frozen for the whole run (a diagnostic).
+        freeze_scope: which transferred weights ``freeze_fraction`` / ``linear_probe`` freeze: all of them
+            ("transferred") or only the encoder ("encoder": a transferred decoder trains from the first step at
+            the transferred peak lr).
     """
 
     name: str = "nnUNet"
@@ -49,6 +54,7 @@ class FinetuneSchedule:
     pretrained_lr: float | None = None
     freeze_fraction: float = 0.0
     linear_probe: bool = False
+    freeze_scope: str = "transferred"
 
     def __post_init__(self):
         for field in ("epochs", "iterations", "val_iterations"):
@@ -58,6 +64,8 @@ class FinetuneSchedule:
         for field in ("warmup_fraction", "freeze_fraction"):
             if not 0 <= getattr(self, field) < 1:
                 raise ValueError(f"{field} must be in [0, 1), got {getattr(self, field)!r}")
+        if self.freeze_scope not in FREEZE_SCOPES:
+            raise ValueError(f"freeze_scope must be one of {', '.join(FREEZE_SCOPES)}, got {self.freeze_scope!r}")
         if self.fresh_lr <= 0 or (self.pretrained_lr is not None and self.pretrained_lr <= 0):
             raise ValueError(f"learning rates must be > 0, got fresh_lr={self.fresh_lr}, "
                              f"pretrained_lr={self.pretrained_lr}")
@@ -91,6 +99,8 @@ class FinetuneSchedule:
                     values[key] = raw.lower() in ("1", "true")
                 elif key in ("epochs", "iterations", "val_iterations"):
                     values[key] = int(raw)
+                elif key == "freeze_scope":
+                    values[key] = raw.strip()
                 else:
                     values[key] = float(raw)
             except ValueError:
@@ -124,9 +134,10 @@ class ResolvedSchedule:
         return self.epochs * self.iterations
 
     def peak(self, group: str) -> float:
-        """Peak learning rate of ``group`` ('transferred' or 'fresh')."""
+        """Peak learning rate of ``group``: 'fresh', 'transferred' (the transferred weights the freeze applies
+        to) or 'transferred_unfrozen' (transferred weights outside ``freeze_scope``, trained from step 0)."""
         s = self.schedule
-        if group == "transferred" and s.pretrained_lr is not None:
+        if group.startswith("transferred") and s.pretrained_lr is not None:
             return s.pretrained_lr
         return s.fresh_lr
 
@@ -160,10 +171,12 @@ class ResolvedSchedule:
                      else "poly decay, no warm-up")
         parts.append(f"peak lr {s.fresh_lr:g}" if s.pretrained_lr is None else
                      f"peak lr fresh {s.fresh_lr:g}, transferred {s.pretrained_lr:g}")
+        what = "transferred weights" if s.freeze_scope == "transferred" else "transferred encoder weights"
         if s.linear_probe:
-            parts.append("transferred weights frozen for the whole run (linear probe)")
+            parts.append(f"{what} frozen for the whole run"
+                         + (" (linear probe)" if s.freeze_scope == "transferred" else ""))
         elif self.freeze_epochs:
-            parts.append(f"transferred weights frozen for the first {self.freeze_epochs} epochs")
+            parts.append(f"{what} frozen for the first {self.freeze_epochs} epochs")
         return "; ".join(parts)
 
     def to_json(self) -> dict:

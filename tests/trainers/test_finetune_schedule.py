@@ -72,6 +72,15 @@ def test_describe_names_schedule_peaks_and_frozen_parts():
     assert "transferred 0.001" in text and "frozen for the first 1 epochs" in text
 
 
+def test_freeze_scope_delays_only_the_scoped_group_and_is_validated():
+    r = LINEAR_PROBE.with_overrides("freeze_scope=encoder").resolve(10, 5)
+    assert np.all(lrs(r, "transferred") == 0)  # the encoder: frozen throughout
+    assert lrs(r, "transferred_unfrozen")[r.warmup_steps - 1] == pytest.approx(1e-3)  # a transferred decoder: trains
+    assert not r.frozen("transferred_unfrozen", 0)
+    with pytest.raises(ValueError, match="freeze_scope must be one of transferred, encoder, got 'decoder'"):
+        PRETRAINED.with_overrides("freeze_scope=decoder")
+
+
 def test_overrides_key_value_and_legacy_forms():
     s = PRETRAINED.with_overrides("epochs=20,iterations=50,val_iterations=5,pretrained_lr=3e-3,freeze_fraction=0.1")
     assert (s.epochs, s.iterations, s.val_iterations, s.pretrained_lr, s.freeze_fraction) == (20, 50, 5, 3e-3, 0.1)

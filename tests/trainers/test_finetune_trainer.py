@@ -109,6 +109,38 @@ def test_frozen_parameters_get_no_gradient_and_no_optimiser_state(pool_env, tmp_
     assert any(not torch.equal(a, b) for a, b in zip(before, transferred, strict=True))
 
 
+def test_encoder_freeze_scope_freezes_the_encoder_and_trains_the_transferred_decoder(pool_env, tmp_path, monkeypatch):
+    """``freeze_scope=encoder`` with a ``--transfer-decoder`` checkpoint: the encoder gets no gradient and no
+    optimiser state for the whole run, the transferred decoder trains from step 0 at the transferred peak lr."""
+    from nnssl.checkpoint import DECODER_PREFIXES
+
+    t = build("MixCLFinetuneTrainer_nnUNetSchedule", pool_env, tmp_path, monkeypatch,
+              "epochs=4,iterations=5,val_iterations=1,linear_probe=1,freeze_scope=encoder,pretrained_lr=3e-3",
+              prefixes=ENCODER_PREFIXES + DECODER_PREFIXES)
+    g = groups(t)
+    encoder, decoder = list(t.network.encoder.parameters()), list(t.network.decoder.stages.parameters())
+    assert {id(p) for p in g["transferred"]["params"]} == {id(p) for p in encoder}
+    assert {id(p) for p in decoder} <= {id(p) for p in g["transferred_unfrozen"]["params"]}
+    seg = {id(p) for p in t.network.decoder.seg_layers.parameters()}
+    assert seg <= {id(p) for p in g["fresh"]["params"]}
+    assert t.resolved_schedule.freeze_epochs == 4
+    before_enc, before_dec = [p.detach().clone() for p in encoder], [p.detach().clone() for p in decoder]
+    for epoch in (0, 3):
+        t.current_epoch = epoch
+        t._set_frozen(t.resolved_schedule.frozen("transferred", epoch))
+        t.lr_scheduler.set_step(epoch * 5)
+        assert (g["transferred"]["lr"], g["transferred_unfrozen"]["lr"]) == (0.0, pytest.approx(
+            t.resolved_schedule.lr("transferred_unfrozen", epoch * 5)))
+        step(t)
+    assert g["transferred_unfrozen"]["lr"] < 3e-3 and t.resolved_schedule.lr("transferred_unfrozen", 0) == 3e-3
+    assert all(p.grad is None and not p.requires_grad and p not in t.optimizer.state for p in encoder)
+    assert all(torch.equal(a, b) for a, b in zip(before_enc, encoder, strict=True))
+    assert any(not torch.equal(a, b) for a, b in zip(before_dec, decoder, strict=True))
+    assert all(p in t.optimizer.state for p in decoder)
+    text = t.resolved_schedule.describe()
+    assert "transferred encoder weights frozen for the whole run" in text and "linear probe" not in text
+
+
 def test_scratch_trainers_have_one_group_and_say_random_init(pool_env, monkeypatch):
     from nnssl.trainers import finetune
 
