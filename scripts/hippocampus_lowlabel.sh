@@ -46,7 +46,8 @@
 # (benchmarks/hippocampus_2d_<CASES>case(s)_1500it_pretrained_lr).
 # STAGE=encoder_frozen fine-tunes the mixcl_dec checkpoint with its encoder frozen for the whole run and its transferred
 # decoder trained with nnU-Net's recipe (linear_probe=1,freeze_scope=encoder; init mixcl_dec_encfrozen), beside the
-# reused scratch, mixcl_dec_nnunet and probe_mixcl runs (benchmarks/hippocampus_2d_<CASES>case(s)_1500it_encoder_frozen).
+# reused scratch, mixcl_dec_nnunet and probe_mixcl runs (benchmarks/hippocampus_2d_<CASES>case(s)_1500it_encoder_frozen;
+# WITH_PROBE=0 leaves probe_mixcl out).
 # SAME_MACHINE_SCRATCH=1 CASES=4 STAGE=acdc_decoder ... x 0 1 2 is the 4-case row; STAGE=report_1500 then joins the 1-, 2-
 # and 4-case rows into benchmarks/hippocampus_2d_1-4cases_1500it_decoder (Dice vs labelled cases), and the methods
 # rows into benchmarks/hippocampus_2d_1-4cases_1500it_methods.
@@ -156,9 +157,9 @@ if [ "${STAGE:-all}" = encoder_frozen ]; then
        --out "$here/../benchmarks/hippocampus_2d_${label}_1500it_encoder_frozen"
        --init "mixcl_dec_nnunet=$dec_ckpt" --variant mixcl_dec_nnunet=nnUNetSchedule
        --init "mixcl_dec_encfrozen=$dec_ckpt" --variant mixcl_dec_encfrozen=nnUNetSchedule
-       --schedule-override "mixcl_dec_encfrozen=linear_probe=1,freeze_scope=encoder"
-       --init "probe_mixcl=$dec_ckpt" --variant probe_mixcl=nnUNetSchedule_encoderOnly
-       --schedule-override "probe_mixcl=linear_probe=1")
+       --schedule-override "mixcl_dec_encfrozen=linear_probe=1,freeze_scope=encoder")
+  [ "${WITH_PROBE:-1}" = 1 ] && frz+=(--init "probe_mixcl=$dec_ckpt" --variant probe_mixcl=nnUNetSchedule_encoderOnly
+                                      --schedule-override "probe_mixcl=linear_probe=1")
   for fold in ${folds[*]}; do nnssl_benchmark "${frz[@]}" --cases "$cases" --folds "$fold"; done
   nnssl_benchmark "${frz[@]}" --cases "$cases" --folds ${folds[*]} --report-only; exit
 fi
