@@ -199,8 +199,6 @@ def check_recorded_schedule(fold_dir: str, schedule, expected=None) -> None:
     Raises:
         ValueError: naming the folder, both schedules and the fix (a new --runs folder or init name).
     """
-    import dataclasses
-
     from nnssl.trainers.finetune import RECORD_FILE
 
     record_file = os.path.join(fold_dir, RECORD_FILE)
@@ -213,7 +211,7 @@ def check_recorded_schedule(fold_dir: str, schedule, expected=None) -> None:
                          f"{schedule[0]} x {schedule[1]}; pass a new --runs folder")
     fields = ("warmup_fraction", "fresh_lr", "pretrained_lr", "freeze_fraction", "linear_probe", "freeze_scope")
     differ = [f"{k}={record[k]} (asked: {getattr(expected, k)})" for k in fields
-              if expected is not None and k in record and record[k] != dataclasses.asdict(expected)[k]]
+              if expected is not None and k in record and record[k] != getattr(expected, k)]
     if differ:
         raise ValueError(f"{fold_dir} was trained with {', '.join(differ)}; give this schedule another --init name "
                          "(its runs go to their own folder) or pass a new --runs folder")

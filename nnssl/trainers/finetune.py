@@ -137,9 +137,8 @@ class nnsslScratchTrainer(AtomicCheckpointMixin, nnUNetTrainer):
             from torch.nn.parallel import DistributedDataParallel as DDP
 
             self.network = DDP(self.network.module, device_ids=[self.local_rank])
-        what = "transferred weights" if self.finetune_schedule.freeze_scope == "transferred" else \
-            "transferred encoder weights"
-        self.print_to_log_file(f"nnssl: {what} {'frozen' if frozen else 'released'} at epoch {self.current_epoch}")
+        self.print_to_log_file(f"nnssl: {self.finetune_schedule.frozen_part} {'frozen' if frozen else 'released'} "
+                               f"at epoch {self.current_epoch}")
 
     # ---- nnU-Net hooks -----------------------------------------------------------------------
     def on_train_start(self):

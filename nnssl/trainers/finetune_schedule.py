@@ -70,6 +70,11 @@ class FinetuneSchedule:
             raise ValueError(f"learning rates must be > 0, got fresh_lr={self.fresh_lr}, "
                              f"pretrained_lr={self.pretrained_lr}")
 
+    @property
+    def frozen_part(self) -> str:
+        """What the freeze applies to, in words for the log."""
+        return "transferred weights" if self.freeze_scope == "transferred" else "transferred encoder weights"
+
     def with_overrides(self, text: str) -> "FinetuneSchedule":
         """This schedule with fields from ``"key=value,..."`` (or the legacy ``"E,I,V"``) replaced.
 
@@ -171,12 +176,11 @@ class ResolvedSchedule:
                      else "poly decay, no warm-up")
         parts.append(f"peak lr {s.fresh_lr:g}" if s.pretrained_lr is None else
                      f"peak lr fresh {s.fresh_lr:g}, transferred {s.pretrained_lr:g}")
-        what = "transferred weights" if s.freeze_scope == "transferred" else "transferred encoder weights"
         if s.linear_probe:
-            parts.append(f"{what} frozen for the whole run"
+            parts.append(f"{s.frozen_part} frozen for the whole run"
                          + (" (linear probe)" if s.freeze_scope == "transferred" else ""))
         elif self.freeze_epochs:
-            parts.append(f"{what} frozen for the first {self.freeze_epochs} epochs")
+            parts.append(f"{s.frozen_part} frozen for the first {self.freeze_epochs} epochs")
         return "; ".join(parts)
 
     def to_json(self) -> dict:
