@@ -48,6 +48,12 @@
 # decoder trained with nnU-Net's recipe (linear_probe=1,freeze_scope=encoder; init mixcl_dec_encfrozen), beside the
 # reused scratch, mixcl_dec_nnunet and probe_mixcl runs (benchmarks/hippocampus_2d_<CASES>case(s)_1500it_encoder_frozen;
 # WITH_PROBE=0 leaves probe_mixcl out).
+# STAGE=decoder_long pretrains MixCL like mixcl_dec but 3x longer (36 x 50 = 1800 iterations, run name
+# mixcl_dec_1800it) and fine-tunes it like mixcl_dec_nnunet beside the reused scratch and mixcl_dec_nnunet runs
+# (benchmarks/hippocampus_2d_<CASES>case(s)_1500it_decoder_long).
+# STAGE=l2sp fine-tunes the mixcl_dec checkpoint with nnU-Net's recipe plus L2-SP (the transferred weights pulled toward
+# their pretrained values), one init per value of L2SP (default "1e-3 1e-2", init names mixcl_dec_l2sp<value>), beside
+# the reused scratch and mixcl_dec_nnunet runs (benchmarks/hippocampus_2d_<CASES>case(s)_1500it_l2sp).
 # SAME_MACHINE_SCRATCH=1 CASES=4 STAGE=acdc_decoder ... x 0 1 2 is the 4-case row; STAGE=report_1500 then joins the 1-, 2-
 # and 4-case rows into benchmarks/hippocampus_2d_1-4cases_1500it_decoder (Dice vs labelled cases), and the methods
 # rows into benchmarks/hippocampus_2d_1-4cases_1500it_methods.
@@ -149,6 +155,20 @@ if [ "${STAGE:-all}" = pretrained_lr ]; then
   for fold in ${folds[*]}; do nnssl_benchmark "${plr[@]}" --cases "$cases" --folds "$fold"; done
   nnssl_benchmark "${plr[@]}" --cases "$cases" --folds ${folds[*]} --report-only; exit
 fi
+if [ "${STAGE:-all}" = l2sp ]; then
+  # between fine-tuning everything (the best init) and freezing the encoder (best and worst folds): a pull back
+  runs=$(ls -d "$work"/results/Dataset9*_nnsslPool_601)
+  dec_ckpt=$runs/MixCLPretrainer__nnsslPlans__2d__mixcl_dec/fold_all/checkpoint_final.pth
+  sp=(-t 602 -c 2d --schedule 30 50 5 -device "$device" --runs "$work/lowlabel_runs_1500" --scratch scratch
+      --out "$here/../benchmarks/hippocampus_2d_${label}_1500it_l2sp"
+      --init "mixcl_dec_nnunet=$dec_ckpt" --variant mixcl_dec_nnunet=nnUNetSchedule)
+  for value in ${L2SP:-1e-3 1e-2}; do
+    sp+=(--init "mixcl_dec_l2sp$value=$dec_ckpt" --variant "mixcl_dec_l2sp$value=nnUNetSchedule"
+         --schedule-override "mixcl_dec_l2sp$value=l2sp=$value")
+  done
+  for fold in ${folds[*]}; do nnssl_benchmark "${sp[@]}" --cases "$cases" --folds "$fold"; done
+  nnssl_benchmark "${sp[@]}" --cases "$cases" --folds ${folds[*]} --report-only; exit
+fi
 if [ "${STAGE:-all}" = encoder_frozen ]; then
   # the frozen pretrained encoder beat scratch in STAGE=probe: keep it frozen and start the decoder from pretraining too
   runs=$(ls -d "$work"/results/Dataset9*_nnsslPool_601)
@@ -162,6 +182,22 @@ if [ "${STAGE:-all}" = encoder_frozen ]; then
                                       --schedule-override "probe_mixcl=linear_probe=1")
   for fold in ${folds[*]}; do nnssl_benchmark "${frz[@]}" --cases "$cases" --folds "$fold"; done
   nnssl_benchmark "${frz[@]}" --cases "$cases" --folds ${folds[*]} --report-only; exit
+fi
+if [ "${STAGE:-all}" = decoder_long ]; then
+  # Update 2 pretrained the encoder-only init 3x longer (no change); the decoder, trained only by L_recon, was not
+  mkdir -p "$nnUNet_raw" "$nnUNet_preprocessed" "$nnUNet_results"
+  python "$here/prepare_hippocampus.py" "$nnUNet_raw"
+  nnssl_pretrain --plans-from hippocampus_601_602_2d -d 601 -t 602 -c 2d -device "$device" -m mixcl \
+    --schedule cpu --epochs 36 --transfer-decoder --run-name mixcl_dec_1800it --continue
+  runs=$(ls -d "$work"/results/Dataset9*_nnsslPool_601)
+  lng=(-t 602 -c 2d --schedule 30 50 5 -device "$device" --runs "$work/lowlabel_runs_1500" --scratch scratch
+       --out "$here/../benchmarks/hippocampus_2d_${label}_1500it_decoder_long"
+       --init "mixcl_dec_nnunet=$runs/MixCLPretrainer__nnsslPlans__2d__mixcl_dec/fold_all/checkpoint_final.pth"
+       --variant mixcl_dec_nnunet=nnUNetSchedule
+       --init "mixcl_dec1800_nnunet=$runs/MixCLPretrainer__nnsslPlans__2d__mixcl_dec_1800it/fold_all/checkpoint_final.pth"
+       --variant mixcl_dec1800_nnunet=nnUNetSchedule)
+  for fold in ${folds[*]}; do nnssl_benchmark "${lng[@]}" --cases "$cases" --folds "$fold"; done
+  nnssl_benchmark "${lng[@]}" --cases "$cases" --folds ${folds[*]} --report-only; exit
 fi
 if [ "${STAGE:-all}" = local_ld ]; then
   # the L^R local loss is solved from the first epoch here (positive similarity 0.95, negative 0.02): is L^D harder?

@@ -16,6 +16,7 @@ Example::
 """
 
 import argparse
+import dataclasses
 import os
 import platform
 import subprocess
@@ -200,6 +201,7 @@ def check_recorded_schedule(fold_dir: str, schedule, expected=None) -> None:
         ValueError: naming the folder, both schedules and the fix (a new --runs folder or init name).
     """
     from nnssl.trainers.finetune import RECORD_FILE
+    from nnssl.trainers.finetune_schedule import FinetuneSchedule
 
     record_file = os.path.join(fold_dir, RECORD_FILE)
     if not os.path.isfile(record_file):
@@ -209,9 +211,12 @@ def check_recorded_schedule(fold_dir: str, schedule, expected=None) -> None:
     if schedule and recorded != list(schedule[:2]):
         raise ValueError(f"{fold_dir} was trained with {recorded[0]} x {recorded[1]} iterations, not the requested "
                          f"{schedule[0]} x {schedule[1]}; pass a new --runs folder")
-    fields = ("warmup_fraction", "fresh_lr", "pretrained_lr", "freeze_fraction", "linear_probe", "freeze_scope")
-    differ = [f"{k}={record[k]} (asked: {getattr(expected, k)})" for k in fields
-              if expected is not None and k in record and record[k] != getattr(expected, k)]
+    fields = ("warmup_fraction", "fresh_lr", "pretrained_lr", "freeze_fraction", "linear_probe", "freeze_scope",
+              "l2sp")
+    # a field missing from an older record did not exist then: that run behaved as its default
+    defaults = {f.name: f.default for f in dataclasses.fields(FinetuneSchedule)}
+    differ = [f"{k}={record.get(k, defaults[k])} (asked: {getattr(expected, k)})" for k in fields
+              if expected is not None and record.get(k, defaults[k]) != getattr(expected, k)]
     if differ:
         raise ValueError(f"{fold_dir} was trained with {', '.join(differ)}; give this schedule another --init name "
                          "(its runs go to their own folder) or pass a new --runs folder")

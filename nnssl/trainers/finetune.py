@@ -17,7 +17,7 @@ Variants put the schedule in the class name (nnU-Net idiom):
 Scratch baselines: ``nnsslScratchTrainer`` is nnU-Net's default recipe (the strongest scratch
 baseline); ``nnsslScratchTrainer_warmup`` uses the identical warm-up shape as the pretrained trainers.
 ``$nnSSL_FINETUNE_SCHEDULE`` overrides any field (``epochs=20,iterations=50,val_iterations=5``,
-``pretrained_lr=3e-3``, ``freeze_fraction=0.1``, ...). Every run writes ``nnssl_finetune.json``
+``pretrained_lr=3e-3``, ``freeze_fraction=0.1``, ``l2sp=1e-3``, ...). Every run writes ``nnssl_finetune.json``
 (the resolved schedule, checkpoint and frozen parts) into its fold folder and says the same in its log.
 """
 
@@ -41,6 +41,7 @@ from nnssl.trainers.finetune_schedule import (
     FinetuneSchedule,
     ResolvedSchedule,
 )
+from nnssl.trainers.l2sp import AnchoredSGD
 
 RECORD_FILE = "nnssl_finetune.json"
 
@@ -110,19 +111,20 @@ class nnsslScratchTrainer(AtomicCheckpointMixin, nnUNetTrainer):
 
     def configure_optimizers(self):
         """nnU-Net's SGD with one group per role (fresh; transferred; transferred outside the freeze scope, e.g. a
-        transferred decoder with ``freeze_scope=encoder``) on the per-step warm-up/poly schedule."""
+        transferred decoder with ``freeze_scope=encoder``) on the per-step warm-up/poly schedule, plus the
+        schedule's L2-SP pull on the transferred group (``AnchoredSGD``; plain SGD when ``l2sp`` is 0)."""
         self.load_pretrained()
         transferred = {id(p) for p in self._transferred}
         fresh = [p for p in unwrap(self.network).parameters() if id(p) not in transferred]
         groups = [{"params": fresh, "nnssl_group": "fresh"}]
-        if self._frozen_scope:
-            groups.append({"params": self._frozen_scope, "nnssl_group": "transferred"})
+        if self._frozen_scope:  # the freeze and the L2-SP pull apply to this group only
+            groups.append({"params": self._frozen_scope, "nnssl_group": "transferred",
+                           "l2sp": self.finetune_schedule.l2sp})
         in_scope = {id(p) for p in self._frozen_scope}
         unfrozen = [p for p in self._transferred if id(p) not in in_scope]
         if unfrozen:  # a transferred decoder when only the encoder is frozen (freeze_scope=encoder)
             groups.append({"params": unfrozen, "nnssl_group": "transferred_unfrozen"})
-        optimizer = torch.optim.SGD(groups, self.initial_lr, weight_decay=self.weight_decay, momentum=0.99,
-                                    nesterov=True)
+        optimizer = AnchoredSGD(groups, self.initial_lr, weight_decay=self.weight_decay, momentum=0.99, nesterov=True)
         self._set_frozen(self.resolved_schedule.frozen("transferred", self.current_epoch), rewrap=False)
         return optimizer, GroupedLR(optimizer, self.resolved_schedule)
 

@@ -148,6 +148,14 @@ def test_schedule_override_reaches_the_trainer_and_guards_reuse(tmp_path, monkey
     assert benchmark.run_one(args, "Dataset200_X", "lr3", ckpt, 5, trainer, "pretrained_lr=3e-3")[0] is not None
     with pytest.raises(ValueError, match=r"pretrained_lr=0.003 \(asked: None\)"):
         benchmark.run_one(args, "Dataset200_X", "lr3", ckpt, 5, trainer)  # same init name, override dropped
+    record = json.loads((tmp_path / "runs/lr3/Dataset200_X" / f"{trainer}__nnsslPlans__2d/fold_5/nnssl_finetune.json")
+                        .read_text())
+    record.pop("l2sp")  # a run recorded before the field existed trained without it
+    (tmp_path / "runs/lr3/Dataset200_X" / f"{trainer}__nnsslPlans__2d/fold_5/nnssl_finetune.json").write_text(
+        json.dumps(record))
+    assert benchmark.run_one(args, "Dataset200_X", "lr3", ckpt, 5, trainer, "pretrained_lr=3e-3")[0] is not None
+    with pytest.raises(ValueError, match=r"l2sp=0.0 \(asked: 0.01\)"):
+        benchmark.run_one(args, "Dataset200_X", "lr3", ckpt, 5, trainer, "pretrained_lr=3e-3,l2sp=1e-2")
 
 
 def test_report_table_and_plot(tmp_path):

@@ -81,6 +81,16 @@ def test_freeze_scope_delays_only_the_scoped_group_and_is_validated():
         PRETRAINED.with_overrides("freeze_scope=decoder")
 
 
+def test_l2sp_is_parsed_validated_and_named_in_the_log():
+    s = PRETRAINED.with_overrides("l2sp=1e-3,freeze_scope=encoder")
+    assert (s.l2sp, PRETRAINED.l2sp) == (1e-3, 0.0)
+    text = s.resolve(10, 5).describe()
+    assert "L2-SP 0.001: transferred encoder weights pulled toward their pretrained values" in text
+    assert "L2-SP" not in PRETRAINED.resolve(10, 5).describe()
+    with pytest.raises(ValueError, match="l2sp must be >= 0"):
+        PRETRAINED.with_overrides("l2sp=-0.1")
+
+
 def test_overrides_key_value_and_legacy_forms():
     s = PRETRAINED.with_overrides("epochs=20,iterations=50,val_iterations=5,pretrained_lr=3e-3,freeze_fraction=0.1")
     assert (s.epochs, s.iterations, s.val_iterations, s.pretrained_lr, s.freeze_fraction) == (20, 50, 5, 3e-3, 0.1)

@@ -141,6 +141,22 @@ def test_encoder_freeze_scope_freezes_the_encoder_and_trains_the_transferred_dec
     assert "transferred encoder weights frozen for the whole run" in text and "linear probe" not in text
 
 
+def test_l2sp_pulls_the_transferred_group_toward_the_loaded_weights(pool_env, tmp_path, monkeypatch):
+    """``l2sp``: only the transferred group carries the pull, its anchor is the checkpoint's value, and the log
+    and the run record say so."""
+    t = build("MixCLFinetuneTrainer_nnUNetSchedule", pool_env, tmp_path, monkeypatch,
+              "epochs=4,iterations=5,val_iterations=1,l2sp=1e-2")
+    g = groups(t)
+    assert (g["transferred"]["l2sp"], g["fresh"]["l2sp"]) == (1e-2, 0.0)
+    stem = t.network.encoder.stages[0][0].convs[0].conv.weight
+    t.lr_scheduler.set_step(0)
+    step(t)
+    assert torch.all(t.optimizer.state[stem]["l2sp_anchor"] == 0.125)  # the pretrained value, not the moved one
+    assert not torch.all(stem == 0.125)
+    assert all("l2sp_anchor" not in t.optimizer.state[p] for p in g["fresh"]["params"])
+    assert "L2-SP 0.01" in t.resolved_schedule.describe() and t.resolved_schedule.to_json()["l2sp"] == 1e-2
+
+
 def test_scratch_trainers_have_one_group_and_say_random_init(pool_env, monkeypatch):
     from nnssl.trainers import finetune
 
