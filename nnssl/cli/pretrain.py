@@ -7,6 +7,7 @@ Example::
 """
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -21,7 +22,7 @@ from nnssl.cli._common import (
     translate_nnunet_error,
 )
 from nnssl.io import atomic_save_json, load_json
-from nnssl.trainers.config import RUN_CONFIG_ENV, PretrainConfig
+from nnssl.trainers.config import RUN_CONFIG_ENV, SAMPLING_MODES, PretrainConfig
 from nnssl.trainers.registry import METHODS
 
 
@@ -77,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="learning rate (default: the method's: mixcl 1e-4, or 5e-4 with --schedule cpu; global_local "
                         "1e-3; regression 1e-2)")
     g.add_argument("--save-every", type=int, default=PretrainConfig.save_every)
+    p.add_argument("--dataset-sampling", default=PretrainConfig.dataset_sampling, choices=SAMPLING_MODES,
+                   help="how a pool's cases are drawn: 'cases' uniformly (nnU-Net's draw: each source dataset in "
+                        "proportion to its size), 'datasets' each source dataset equally often")
     g.add_argument("--continue", dest="continue_training", action="store_true",
                    help="resume an interrupted run, or extend a finished one to more --epochs (a run that already "
                         "finished with the same flags is left as it is)")
@@ -166,7 +170,8 @@ def make_config(args: argparse.Namespace, target_name: str | None, stage: str = 
     method = METHODS[args.method]
     values = {"method": args.method, "run_name": args.run_name or args.method, "target_dataset": target_name,
               "epochs": args.epochs, "iterations_per_epoch": args.iterations, "val_iterations": args.val_iterations,
-              "batch_size": args.batch_size, "save_every": args.save_every}
+              "batch_size": args.batch_size, "save_every": args.save_every,
+              "dataset_sampling": args.dataset_sampling}
     if args.lr is not None:
         values["learning_rate"] = args.lr
     if args.method == "mixcl":
@@ -248,7 +253,10 @@ def already_finished(checkpoint: str, config: PretrainConfig) -> bool:
     if not os.path.isfile(checkpoint):
         return False
     state = safe_load(checkpoint)
-    same = json.dumps(state.get("nnssl_config"), sort_keys=True) == json.dumps(config.to_json(), sort_keys=True)
+    # a field missing from an older checkpoint's config did not exist then: that run used its default
+    defaults = {f.name: f.default for f in dataclasses.fields(config) if f.default is not dataclasses.MISSING}
+    recorded = {**defaults, **(state.get("nnssl_config") or {})}
+    same = json.dumps(recorded, sort_keys=True) == json.dumps(config.to_json(), sort_keys=True)
     return same and int(state.get("current_epoch", 0)) >= config.epochs
 
 

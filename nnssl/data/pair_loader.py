@@ -26,9 +26,10 @@ class MixCLPairLoader(nnUNetDataLoader):
 
     def __init__(self, data, batch_size, patch_size, final_patch_size, label_manager, *, base_transform,
                  view_transform, same_image_prob: float = 0.5, sample_labels: bool = True,
-                 sampler_kwargs: dict | None = None):
+                 sampler_kwargs: dict | None = None, sampling_probabilities=None):
         super().__init__(data, batch_size, patch_size, final_patch_size, label_manager,
-                         oversample_foreground_percent=1.0, transforms=None)
+                         oversample_foreground_percent=1.0, sampling_probabilities=sampling_probabilities,
+                         transforms=None)
         self.base_transform = base_transform
         self.view_transform = view_transform
         self.same_image_prob = same_image_prob

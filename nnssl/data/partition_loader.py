@@ -27,9 +27,10 @@ class PartitionLoader(nnUNetDataLoader):
     """
 
     def __init__(self, data, cases_per_batch: int, patch_size, label_manager, *, partitions: int,
-                 view_transform):
+                 view_transform, sampling_probabilities=None):
         super().__init__(data, cases_per_batch, patch_size, patch_size, label_manager,
-                         oversample_foreground_percent=0.0, transforms=None)
+                         oversample_foreground_percent=0.0, sampling_probabilities=sampling_probabilities,
+                         transforms=None)
         if partitions < 1:
             raise ValueError(f"partitions must be >= 1, got {partitions}")
         self.partitions = partitions
@@ -48,7 +49,8 @@ class PartitionLoader(nnUNetDataLoader):
 
     def generate_train_batch(self) -> dict:
         """One batch of cases_per_batch x partitions x 2 views."""
-        keys = np.random.choice(self.indices, self.batch_size, replace=len(self.indices) < self.batch_size)
+        keys = np.random.choice(self.indices, self.batch_size, replace=len(self.indices) < self.batch_size,
+                                p=self.sampling_probabilities)
         views, image, partition, view = [], [], [], []
         with torch.no_grad(), threadpool_limits(limits=1, user_api=None):
             for i, key in enumerate(keys):

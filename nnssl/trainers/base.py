@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 import nnssl
 from nnssl.checkpoint import FORMAT_VERSION, check_transfer, unwrap
+from nnssl.data.dataset_weights import case_probabilities, describe_sampling
 from nnssl.interop import DKFZ_KEY, adaptation_plan
 from nnssl.io import atomic_save_json, atomic_torch_save, load_json, remove_stale_temp_files, safe_load
 from nnssl.models.base import SSLModel
@@ -152,8 +153,13 @@ class SSLTrainerBase(nnUNetTrainer):
         raise NotImplementedError
 
     def build_loader(self, dataset, training: bool):
-        """A batchgenerators-style loader yielding the model's keyword inputs."""
+        """A batchgenerators-style loader yielding the model's keyword inputs; pass it
+        ``sampling_probabilities=self.case_probabilities(dataset)``."""
         raise NotImplementedError
+
+    def case_probabilities(self, dataset) -> np.ndarray | None:
+        """Draw probability per case of ``dataset`` under ``dataset_sampling`` (None: nnU-Net's uniform draw)."""
+        return case_probabilities(dataset.identifiers, self.ssl_config.dataset_sampling)
 
     # ---- nnU-Net hooks -----------------------------------------------------------------------
     def initialize(self):
@@ -211,6 +217,7 @@ class SSLTrainerBase(nnUNetTrainer):
 
     def get_dataloaders(self):
         tr, val = self.get_tr_and_val_datasets()
+        self.print_to_log_file("nnssl: " + describe_sampling(tr.identifiers, self.ssl_config.dataset_sampling))
         dl_tr, dl_val = self.build_loader(tr, True), self.build_loader(val, False)
         n = get_allowed_n_proc_DA()
         if n == 0:

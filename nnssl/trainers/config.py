@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass
 
 RUN_CONFIG_ENV = "nnSSL_RUN_CONFIG"
+#: how the pretraining loaders draw the cases of a pool (nnssl/data/dataset_weights.py)
+SAMPLING_MODES = ("cases", "datasets")
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,9 @@ class PretrainConfig:
         batch_size: None uses the plans' batch size.
         learning_rate, weight_decay: optimiser settings.
         save_every: epochs between ``checkpoint_latest.pth`` writes.
+        dataset_sampling: how the loaders draw cases of a pool: "cases" (uniform over cases, nnU-Net's draw, so
+            a dataset in proportion to its size) or "datasets" (each source dataset equally often;
+            ``nnssl/data/dataset_weights.py``).
     """
 
     method: str = ""
@@ -37,6 +42,7 @@ class PretrainConfig:
     learning_rate: float = 1e-4
     weight_decay: float = 1e-5
     save_every: int = 10
+    dataset_sampling: str = "cases"
 
     def __post_init__(self):
         for name in ("epochs", "iterations_per_epoch", "save_every"):
@@ -48,6 +54,9 @@ class PretrainConfig:
             raise ValueError(f"batch_size must be >= 1 or None, got {self.batch_size}")
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if self.dataset_sampling not in SAMPLING_MODES:
+            raise ValueError(f"dataset_sampling must be one of {', '.join(SAMPLING_MODES)}, got "
+                             f"{self.dataset_sampling!r}")
 
     def to_json(self) -> dict:
         """Plain dict (for JSON next to the checkpoint)."""

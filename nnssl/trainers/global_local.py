@@ -52,7 +52,8 @@ class _GlobalLocalBase(SSLTrainerBase):
     def build_loader(self, dataset, training: bool) -> PartitionLoader:
         patch = self.pretrain_patch_size()
         return PartitionLoader(dataset, self.ssl_config.cases_per_batch, patch, self.label_manager,
-                               partitions=self.ssl_config.partitions, view_transform=self.view_transform(patch))
+                               partitions=self.ssl_config.partitions, view_transform=self.view_transform(patch),
+                               sampling_probabilities=self.case_probabilities(dataset))
 
 
 class GlobalContrastivePretrainer(_GlobalLocalBase):

@@ -44,5 +44,6 @@ class MixCLPretrainer(SSLTrainerBase):
                                                 p_affine=0.5 if training else 0),
             view_transform=intensity_view_transform(cfg.view_probability),
             same_image_prob=cfg.same_image_prob, sample_labels=cfg.label_weight > 0,
+            sampling_probabilities=self.case_probabilities(dataset),
             sampler_kwargs={"per_class": cfg.per_class, "cap": cfg.sample_cap, "mu": cfg.boundary_mu,
                             "eps": cfg.boundary_eps})

@@ -49,4 +49,5 @@ class RegressionPretrainer(SSLTrainerBase):
         else:
             transforms = self.get_validation_transforms(None)
         return nnUNetDataLoader(dataset, self.batch_size, initial_patch if training else patch, patch,
-                                self.label_manager, self.oversample_foreground_percent, transforms=transforms)
+                                self.label_manager, self.oversample_foreground_percent,
+                                sampling_probabilities=self.case_probabilities(dataset), transforms=transforms)

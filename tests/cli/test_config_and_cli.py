@@ -141,6 +141,12 @@ def test_continue_skips_only_a_run_finished_with_the_same_config(tmp_path):
     assert not pretrain.already_finished(path, dataclasses.replace(cfg, recon_weight=0.0))
     torch.save({"current_epoch": cfg.epochs - 1, "nnssl_config": cfg.to_json(), "network_weights": {}}, path)
     assert not pretrain.already_finished(path, cfg)  # interrupted: resume
+    older = {k: v for k, v in cfg.to_json().items() if k != "dataset_sampling"}  # before the field existed
+    torch.save({"current_epoch": cfg.epochs, "nnssl_config": older, "network_weights": {}}, path)
+    assert pretrain.already_finished(path, cfg)  # it ran with the default, which this config asks for
+    balanced = pretrain.make_config(pretrain.build_parser().parse_args(
+        ["-d", "1", "--schedule", "cpu", "--dataset-sampling", "datasets"]), None)
+    assert balanced.dataset_sampling == "datasets" and not pretrain.already_finished(path, balanced)
 
 
 def _option_helps(parser):
