@@ -48,8 +48,8 @@
 # decoder trained with nnU-Net's recipe (linear_probe=1,freeze_scope=encoder; init mixcl_dec_encfrozen), beside the
 # reused scratch, mixcl_dec_nnunet and probe_mixcl runs (benchmarks/hippocampus_2d_<CASES>case(s)_1500it_encoder_frozen;
 # WITH_PROBE=0 leaves probe_mixcl out).
-# STAGE=decoder_long pretrains MixCL like mixcl_dec but 3x longer (36 x 50 = 1800 iterations, run name
-# mixcl_dec_1800it) and fine-tunes it like mixcl_dec_nnunet beside the reused scratch and mixcl_dec_nnunet runs
+# STAGE=decoder_long pretrains MixCL like mixcl_dec but 3x longer (DEC_EPOCHS, default 36 x 50 = 1800 iterations, run
+# name mixcl_dec_<iterations>it) and fine-tunes it like mixcl_dec_nnunet beside the reused scratch and mixcl_dec_nnunet runs
 # (benchmarks/hippocampus_2d_<CASES>case(s)_1500it_decoder_long).
 # STAGE=l2sp fine-tunes the mixcl_dec checkpoint with nnU-Net's recipe plus L2-SP (the transferred weights pulled toward
 # their pretrained values), one init per value of L2SP (default "1e-3 1e-2", init names mixcl_dec_l2sp<value>), beside
@@ -187,15 +187,16 @@ if [ "${STAGE:-all}" = decoder_long ]; then
   # Update 2 pretrained the encoder-only init 3x longer (no change); the decoder, trained only by L_recon, was not
   mkdir -p "$nnUNet_raw" "$nnUNet_preprocessed" "$nnUNet_results"
   python "$here/prepare_hippocampus.py" "$nnUNet_raw"
+  epochs=${DEC_EPOCHS:-36}; name=mixcl_dec_$((epochs * 50))it
   nnssl_pretrain --plans-from hippocampus_601_602_2d -d 601 -t 602 -c 2d -device "$device" -m mixcl \
-    --schedule cpu --epochs 36 --transfer-decoder --run-name mixcl_dec_1800it --continue
+    --schedule cpu --epochs "$epochs" --transfer-decoder --run-name "$name" --continue
   runs=$(ls -d "$work"/results/Dataset9*_nnsslPool_601)
   lng=(-t 602 -c 2d --schedule 30 50 5 -device "$device" --runs "$work/lowlabel_runs_1500" --scratch scratch
        --out "$here/../benchmarks/hippocampus_2d_${label}_1500it_decoder_long"
        --init "mixcl_dec_nnunet=$runs/MixCLPretrainer__nnsslPlans__2d__mixcl_dec/fold_all/checkpoint_final.pth"
        --variant mixcl_dec_nnunet=nnUNetSchedule
-       --init "mixcl_dec1800_nnunet=$runs/MixCLPretrainer__nnsslPlans__2d__mixcl_dec_1800it/fold_all/checkpoint_final.pth"
-       --variant mixcl_dec1800_nnunet=nnUNetSchedule)
+       --init "mixcl_dec$((epochs * 50))_nnunet=$runs/MixCLPretrainer__nnsslPlans__2d__$name/fold_all/checkpoint_final.pth"
+       --variant "mixcl_dec$((epochs * 50))_nnunet=nnUNetSchedule")
   for fold in ${folds[*]}; do nnssl_benchmark "${lng[@]}" --cases "$cases" --folds "$fold"; done
   nnssl_benchmark "${lng[@]}" --cases "$cases" --folds ${folds[*]} --report-only; exit
 fi
