@@ -142,32 +142,29 @@ if [ "${STAGE:-all}" = pool ]; then
   for fold in ${folds[*]}; do nnssl_benchmark "${pooled[@]}" --cases "$cases" --folds "$fold"; done
   nnssl_benchmark "${pooled[@]}" --cases "$cases" --folds ${folds[*]} --report-only; exit
 fi
+sweep() {
+  # sweep one fine-tuning schedule field over values on the mixcl_dec checkpoint, beside the reused scratch and
+  # mixcl_dec_nnunet runs: sweep <init prefix> <field> <report suffix> <values...> (init names <prefix><value>)
+  local prefix=$1 field=$2 suffix=$3; shift 3
+  local dec_ckpt
+  dec_ckpt=$(ls "$work"/results/Dataset9*_nnsslPool_601/MixCLPretrainer__nnsslPlans__2d__mixcl_dec/fold_all/checkpoint_final.pth)
+  local sw=(-t 602 -c 2d --schedule 30 50 5 -device "$device" --runs "$work/lowlabel_runs_1500" --scratch scratch
+            --out "$here/../benchmarks/hippocampus_2d_${label}_1500it_$suffix"
+            --init "mixcl_dec_nnunet=$dec_ckpt" --variant mixcl_dec_nnunet=nnUNetSchedule)
+  for value in "$@"; do
+    sw+=(--init "$prefix$value=$dec_ckpt" --variant "$prefix$value=nnUNetSchedule"
+         --schedule-override "$prefix$value=$field=$value")
+  done
+  for fold in ${folds[*]}; do nnssl_benchmark "${sw[@]}" --cases "$cases" --folds "$fold"; done
+  nnssl_benchmark "${sw[@]}" --cases "$cases" --folds ${folds[*]} --report-only
+}
 if [ "${STAGE:-all}" = pretrained_lr ]; then
   # does fine-tuning keep more of the pretrained init when its weights move more slowly than the fresh seg heads?
-  dec_ckpt=$(ls "$work"/results/Dataset9*_nnsslPool_601/MixCLPretrainer__nnsslPlans__2d__mixcl_dec/fold_all/checkpoint_final.pth)
-  plr=(-t 602 -c 2d --schedule 30 50 5 -device "$device" --runs "$work/lowlabel_runs_1500" --scratch scratch
-       --out "$here/../benchmarks/hippocampus_2d_${label}_1500it_pretrained_lr"
-       --init "mixcl_dec_nnunet=$dec_ckpt" --variant mixcl_dec_nnunet=nnUNetSchedule)
-  for lr in ${PRETRAINED_LRS:-3e-3 1e-3}; do
-    plr+=(--init "mixcl_dec_plr$lr=$dec_ckpt" --variant "mixcl_dec_plr$lr=nnUNetSchedule"
-          --schedule-override "mixcl_dec_plr$lr=pretrained_lr=$lr")
-  done
-  for fold in ${folds[*]}; do nnssl_benchmark "${plr[@]}" --cases "$cases" --folds "$fold"; done
-  nnssl_benchmark "${plr[@]}" --cases "$cases" --folds ${folds[*]} --report-only; exit
+  sweep mixcl_dec_plr pretrained_lr pretrained_lr ${PRETRAINED_LRS:-3e-3 1e-3}; exit
 fi
 if [ "${STAGE:-all}" = l2sp ]; then
   # between fine-tuning everything (the best init) and freezing the encoder (best and worst folds): a pull back
-  runs=$(ls -d "$work"/results/Dataset9*_nnsslPool_601)
-  dec_ckpt=$runs/MixCLPretrainer__nnsslPlans__2d__mixcl_dec/fold_all/checkpoint_final.pth
-  sp=(-t 602 -c 2d --schedule 30 50 5 -device "$device" --runs "$work/lowlabel_runs_1500" --scratch scratch
-      --out "$here/../benchmarks/hippocampus_2d_${label}_1500it_l2sp"
-      --init "mixcl_dec_nnunet=$dec_ckpt" --variant mixcl_dec_nnunet=nnUNetSchedule)
-  for value in ${L2SP:-1e-3 1e-2}; do
-    sp+=(--init "mixcl_dec_l2sp$value=$dec_ckpt" --variant "mixcl_dec_l2sp$value=nnUNetSchedule"
-         --schedule-override "mixcl_dec_l2sp$value=l2sp=$value")
-  done
-  for fold in ${folds[*]}; do nnssl_benchmark "${sp[@]}" --cases "$cases" --folds "$fold"; done
-  nnssl_benchmark "${sp[@]}" --cases "$cases" --folds ${folds[*]} --report-only; exit
+  sweep mixcl_dec_l2sp l2sp l2sp ${L2SP:-1e-3 1e-2}; exit
 fi
 if [ "${STAGE:-all}" = encoder_frozen ]; then
   # the frozen pretrained encoder beat scratch in STAGE=probe: keep it frozen and start the decoder from pretraining too
