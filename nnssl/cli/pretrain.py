@@ -108,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="pool datasets without labels; implies --no-label (identity + reconstruction only)")
     mix.add_argument("--label-loss", default="eq6", choices=["eq6", "supcon_out"])
     mix.add_argument("--bt-max-voxels", type=int, default=32768, help="L_id voxels per stage; 0 = all")
+    mix.add_argument("--bt-decoder-stages", type=int, nargs="+", default=(), metavar="S",
+                     help="decoder stages (0 = the one after the bottleneck) added to L_id, so the decoder learns "
+                          "from the views too, not only from L_recon (for --transfer-decoder; default: none)")
     mix.add_argument("--transfer-decoder", action="store_true",
                      help="also transfer decoder stages (mixcl and regression; default: encoder only)")
     gl = p.add_argument_group("global_local")
@@ -180,7 +183,8 @@ def make_config(args: argparse.Namespace, target_name: str | None, stage: str = 
                       recon_weight=0.0 if args.no_recon else args.recon_weight, label_loss=args.label_loss,
                       label_grad_ratio=args.label_grad_ratio or None, per_class=args.label_samples,
                       label_stage=args.label_stage,
-                      bt_max_voxels=args.bt_max_voxels or None, transfer_decoder=args.transfer_decoder)
+                      bt_max_voxels=args.bt_max_voxels or None, bt_decoder_stages=tuple(args.bt_decoder_stages),
+                      transfer_decoder=args.transfer_decoder)
     elif args.method == "global_local":
         values.update(stage=stage or "global", global_strategy=args.global_strategy,
                       local_strategy=args.local_strategy, partitions=args.partitions,

@@ -6,6 +6,8 @@ from nnssl.heads.modules import (
     RegressionHead,
     VoxelProjector,
     decoder_features,
+    decoder_stage_outputs,
 )
 
-__all__ = ["GlobalProjector", "LocalProjector", "RegressionHead", "VoxelProjector", "decoder_features"]
+__all__ = ["GlobalProjector", "LocalProjector", "RegressionHead", "VoxelProjector", "decoder_features",
+           "decoder_stage_outputs"]

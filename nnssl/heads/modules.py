@@ -48,24 +48,37 @@ class RegressionHead(nn.Module):
         return self.conv(x)
 
 
-def decoder_features(decoder: nn.Module, skips: list[torch.Tensor], num_stages: int | None = None) -> torch.Tensor:
-    """Features after the first ``num_stages`` decoder stages (all by default), without seg layers.
+def decoder_stage_outputs(decoder: nn.Module, skips: list[torch.Tensor],
+                          num_stages: int | None = None) -> list[torch.Tensor]:
+    """Output of each of the first ``num_stages`` decoder stages (all by default), without seg layers.
 
     Mirrors ``UNetDecoder.forward`` (transpconv, concat skip, stage) but stops early and skips the
     segmentation heads, so a partial decoder d_l or a full reconstructor can share nnU-Net's modules.
 
     Shape:
-        skips: encoder outputs, bottleneck last. Returns (B, F_{K-1-l}, ...) at skip resolution.
+        skips: encoder outputs, bottleneck last. Element s is (B, F_{K-2-s}, ...) at the resolution of
+        skip K-2-s (s = 0 is the stage right after the bottleneck).
     """
     n = len(decoder.stages) if num_stages is None else num_stages
     if not 0 < n <= len(decoder.stages):
         raise ValueError(f"num_stages must be in 1..{len(decoder.stages)}, got {num_stages}")
-    x = skips[-1]
+    x, outputs = skips[-1], []
     for s in range(n):
         x = decoder.transpconvs[s](x)
         x = torch.cat((x, skips[-(s + 2)]), 1)
         x = decoder.stages[s](x)
-    return x
+        outputs.append(x)
+    return outputs
+
+
+def decoder_features(decoder: nn.Module, skips: list[torch.Tensor], num_stages: int | None = None) -> torch.Tensor:
+    """Features after the first ``num_stages`` decoder stages (all by default): the last of
+    ``decoder_stage_outputs``.
+
+    Shape:
+        skips: encoder outputs, bottleneck last. Returns (B, F_{K-1-l}, ...) at skip resolution.
+    """
+    return decoder_stage_outputs(decoder, skips, num_stages)[-1]
 
 
 class GlobalProjector(nn.Module):

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from nnssl.distributed import global_mean
-from nnssl.heads import RegressionHead, VoxelProjector, decoder_features
+from nnssl.heads import RegressionHead, VoxelProjector, decoder_stage_outputs
 from nnssl.losses import barlow_twins_loss, reconstruction_loss
 from nnssl.losses.label_contrast import batched_label_contrast_loss, rows_by_item
 from nnssl.models.base import SSLModel
@@ -30,6 +30,21 @@ def default_label_stage(num_stages: int) -> int:
     return max(0, num_stages - 2)
 
 
+def _voxel_pairs(h: torch.Tensor, b: int, max_voxels: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows of views V1 (items :b) and V1' (items b:2b) of one feature map at the same voxels, optionally
+    the same random subsample of ``max_voxels`` of them.
+
+    Shape:
+        h: (>= 2B, F, *S). Returns two (M, F) tensors, M = min(B * prod(S), max_voxels).
+    """
+    rows = h[:b].movedim(1, -1).reshape(-1, h.shape[1])
+    rows_b = h[b:2 * b].movedim(1, -1).reshape(-1, h.shape[1])
+    if max_voxels is not None and rows.shape[0] > max_voxels:
+        pick = torch.randperm(rows.shape[0], device=rows.device)[:max_voxels]
+        rows, rows_b = rows[pick], rows_b[pick]
+    return rows, rows_b
+
+
 class MixCLModel(SSLModel):
     """Backbone + per-stage projectors + reconstruction head; forward returns the loss terms."""
 
@@ -37,15 +52,23 @@ class MixCLModel(SSLModel):
 
     def __init__(self, backbone: nn.Module, features_per_stage, strides, in_channels: int, conv_op,
                  config: MixCLConfig):
+        n = len(features_per_stage)
+        bt_decoder_stages = tuple(config.bt_decoder_stages)
+        if any(not 0 <= s < n - 1 for s in bt_decoder_stages):
+            raise ValueError(f"bt_decoder_stages {bt_decoder_stages} must index the {n - 1} decoder stages "
+                             f"(0..{n - 2}, 0 = the stage after the bottleneck)")
         heads = nn.ModuleDict({
             "projectors": nn.ModuleList([VoxelProjector(f) for f in features_per_stage]),
             "reconstruction": RegressionHead(features_per_stage[0], in_channels, conv_op),
         })
+        if bt_decoder_stages:  # decoder stage s outputs F_{K-2-s} channels (K = n stages)
+            heads["decoder_projectors"] = nn.ModuleDict(
+                {str(s): VoxelProjector(features_per_stage[n - 2 - s]) for s in bt_decoder_stages})
         super().__init__(backbone, heads)
         self.cfg = config
         self.strides = [tuple(int(x) for x in s) for s in np.cumprod(np.array(strides), axis=0)]
-        n = len(features_per_stage)
         self.bt_stages = tuple(range(n)) if config.bt_stages is None else tuple(config.bt_stages)
+        self.bt_decoder_stages = bt_decoder_stages
         self.label_stage = default_label_stage(n) if config.label_stage is None else config.label_stage
         if any(not 0 <= k < n for k in self.bt_stages) or not 0 <= self.label_stage < n:
             raise ValueError(f"bt_stages {self.bt_stages} / label_stage {self.label_stage} must index the "
@@ -89,12 +112,7 @@ class MixCLModel(SSLModel):
         identity = zero
         if cfg.identity_weight > 0:
             for k in self.bt_stages:
-                h = skips[k]
-                rows = h[:b].movedim(1, -1).reshape(-1, h.shape[1])
-                rows_b = h[b:2 * b].movedim(1, -1).reshape(-1, h.shape[1])
-                if cfg.bt_max_voxels is not None and rows.shape[0] > cfg.bt_max_voxels:
-                    pick = torch.randperm(rows.shape[0], device=rows.device)[:cfg.bt_max_voxels]
-                    rows, rows_b = rows[pick], rows_b[pick]
+                rows, rows_b = _voxel_pairs(skips[k], b, cfg.bt_max_voxels)
                 m = rows.shape[0]
                 if k == k_lab and label_rows_v1 is not None:  # one BN call for V1's BT and label rows
                     both = projectors[k](torch.cat([rows, label_rows_v1]))
@@ -103,6 +121,16 @@ class MixCLModel(SSLModel):
                     z1 = projectors[k](rows)
                 bt = barlow_twins_loss(z1, projectors[k](rows_b), off_diagonal_weight=cfg.off_diagonal_weight)
                 terms[f"id_stage{k}"] = bt.total
+                identity = identity + bt.total
+        decoder_outputs = None
+        if cfg.recon_weight > 0 or (cfg.identity_weight > 0 and self.bt_decoder_stages):
+            decoder_outputs = decoder_stage_outputs(self.backbone.decoder, skips)
+        if cfg.identity_weight > 0:
+            for s in self.bt_decoder_stages:
+                projector = self.heads["decoder_projectors"][str(s)]
+                rows, rows_b = _voxel_pairs(decoder_outputs[s], b, cfg.bt_max_voxels)
+                bt = barlow_twins_loss(projector(rows), projector(rows_b), off_diagonal_weight=cfg.off_diagonal_weight)
+                terms[f"id_dec{s}"] = bt.total
                 identity = identity + bt.total
             terms["identity"] = identity
         label_projected = use_label and cfg.identity_weight > 0 and k_lab in self.bt_stages
@@ -125,7 +153,7 @@ class MixCLModel(SSLModel):
 
         recon = zero
         if cfg.recon_weight > 0:
-            out = self.heads["reconstruction"](decoder_features(self.backbone.decoder, skips))
+            out = self.heads["reconstruction"](decoder_outputs[-1])
             recon = reconstruction_loss(out, torch.cat([p1, p1, p2]))
             terms["recon"] = recon
 

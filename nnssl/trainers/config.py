@@ -86,6 +86,9 @@ class MixCLConfig(PretrainConfig):
         per_class, sample_cap: label voxels per class and per patch.
         bt_max_voxels: voxel subsample per stage for L_id (None = all voxels).
         bt_stages: encoder stages in L_id (None = all).
+        bt_decoder_stages: decoder stages s (0 = the one after the bottleneck) whose outputs join L_id too,
+            each with its own projector (default none: L_id on the encoder, as the paper). Gives the
+            decoder a signal besides L_recon, for ``transfer_decoder``.
         same_image_prob: probability that P2 comes from the same case as P1.
         view_probability: per-transform probability of the intensity views.
         transfer_decoder: also transfer decoder stages (default: encoder only, as the paper).
@@ -106,6 +109,7 @@ class MixCLConfig(PretrainConfig):
     sample_cap: int = 4096
     bt_max_voxels: int | None = 32768
     bt_stages: tuple[int, ...] | None = None
+    bt_decoder_stages: tuple[int, ...] = ()
     same_image_prob: float = 0.5
     view_probability: float = 0.5
     transfer_decoder: bool = False
@@ -128,15 +132,18 @@ class MixCLConfig(PretrainConfig):
         if self.per_class < 1 or self.sample_cap < 1:
             raise ValueError(f"per_class (--label-samples) and sample_cap must be >= 1, got {self.per_class} and "
                              f"{self.sample_cap}")
+        if self.bt_decoder_stages and self.identity_weight == 0:
+            raise ValueError(f"bt_decoder_stages {self.bt_decoder_stages} add decoder stages to L_id, which "
+                             "--identity-weight 0 switches off; drop --bt-decoder-stages or keep L_id")
         if self.sample_cap > 16384:
             raise ValueError(f"sample_cap {self.sample_cap} exceeds the hard cap 16384 (pair matrices grow as n^2)")
 
     def caveats(self) -> list[str]:
         out = []
-        if self.transfer_decoder and self.recon_weight == 0:
+        if self.transfer_decoder and self.recon_weight == 0 and not self.bt_decoder_stages:
             out.append("--transfer-decoder with L_recon off (--no-recon / --recon-weight 0): only L_recon trains "
                        "the decoder, so the decoder stages transferred keep their random init and the fine-tune "
-                       "is encoder-only in effect; drop --transfer-decoder or keep L_recon")
+                       "is encoder-only in effect; drop --transfer-decoder, keep L_recon or add --bt-decoder-stages")
         if self.label_grad_ratio is not None and self.label_weight > 0 and self.identity_weight == 0:
             out.append(f"--label-grad-ratio needs L_id's gradient: with --identity-weight 0, alpha stays fixed at "
                        f"--label-weight ({self.label_weight})")
@@ -257,6 +264,7 @@ def load_run_config(config_class: type[PretrainConfig], plans: dict | None = Non
     unknown = sorted(set(values) - known)
     if unknown:
         raise ValueError(f"unknown fields {unknown} in {source} for {config_class.__name__}")
-    if values.get("bt_stages") is not None:
-        values["bt_stages"] = tuple(values["bt_stages"])
+    for name in ("bt_stages", "bt_decoder_stages"):  # JSON lists back to the dataclass's tuples
+        if values.get(name) is not None:
+            values[name] = tuple(values[name])
     return config_class(**values), source

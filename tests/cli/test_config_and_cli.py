@@ -24,13 +24,20 @@ def test_mixcl_config_rejects_bad_values(field, value, match):
         MixCLConfig(**{field: value})
 
 
+def test_decoder_barlow_twins_needs_the_identity_term():
+    with pytest.raises(ValueError, match=r"bt_decoder_stages \(0,\).*--identity-weight 0"):
+        MixCLConfig(identity_weight=0, bt_decoder_stages=(0,))
+    args = pretrain.build_parser().parse_args(["-d", "1", "--bt-decoder-stages", "0", "2"])
+    assert pretrain.make_config(args, None).bt_decoder_stages == (0, 2)
+
+
 def test_all_terms_off_is_rejected():
     with pytest.raises(ValueError, match="at least one"):
         MixCLConfig(identity_weight=0, label_weight=0, recon_weight=0)
 
 
 def test_run_config_round_trip_and_unknown_fields(tmp_path, monkeypatch):
-    cfg = MixCLConfig(label_weight=0.0, bt_stages=(0, 1), epochs=3)
+    cfg = MixCLConfig(label_weight=0.0, bt_stages=(0, 1), bt_decoder_stages=(1,), epochs=3)
     path = tmp_path / "run.json"
     path.write_text(json.dumps(cfg.to_json()))
     monkeypatch.setenv("nnSSL_RUN_CONFIG", str(path))
@@ -87,6 +94,7 @@ def test_config_from_flags_maps_ablations():
     (["--no-recon", "--transfer-decoder"], "random init"),
     (["--recon-weight", "0", "--transfer-decoder"], "random init"),
     (["--identity-weight", "0"], "alpha stays fixed"),
+    (["--no-recon", "--transfer-decoder", "--bt-decoder-stages", "0"], None),
     (["--no-recon"], None), (["--transfer-decoder"], None), (["--identity-weight", "0", "--no-label"], None),
     (["--identity-weight", "0", "--label-grad-ratio", "0"], None),
 ])

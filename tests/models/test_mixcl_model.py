@@ -4,7 +4,7 @@ import pytest
 import torch
 from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
 
-from nnssl.heads import decoder_features
+from nnssl.heads import decoder_features, decoder_stage_outputs
 from nnssl.models.mixcl import MixCLModel, gather_voxels
 from nnssl.trainers.config import MixCLConfig
 from tests.conftest import ARCH, REQ, network
@@ -19,6 +19,39 @@ def test_decoder_features_match_nnunet_decoder_output():
     torch.testing.assert_close(net.decoder.seg_layers[-1](decoder_features(net.decoder, skips)), net(x))
     with pytest.raises(ValueError, match="num_stages"):
         decoder_features(net.decoder, skips, 5)
+
+
+def test_decoder_stage_outputs_are_the_decoders_intermediate_maps():
+    """Stage s has the channels and grid of skip K-2-s, and the last stage is decoder_features."""
+    net = network().eval()
+    skips = net.encoder(torch.randn(1, 1, 8, 12, 8))
+    outs = decoder_stage_outputs(net.decoder, skips)
+    assert len(outs) == len(skips) - 1
+    for s, out in enumerate(outs):
+        assert out.shape[1:] == skips[-(s + 2)].shape[1:]
+    torch.testing.assert_close(outs[-1], decoder_features(net.decoder, skips))
+    assert [o.shape for o in decoder_stage_outputs(net.decoder, skips, 1)] == [outs[0].shape]
+
+
+def test_decoder_barlow_twins_adds_terms_and_trains_the_decoder_without_recon():
+    """bt_decoder_stages put decoder maps into L_id: their terms sum into it, and with L_recon and L_label off
+    the decoder stages get a gradient only through them (the fine-tune can then transfer a trained decoder)."""
+    def decoder_grad(m):
+        m.zero_grad()
+        terms = m(**batch())
+        terms["loss"].backward()
+        return terms, m.backbone.decoder.stages[0].convs[0].conv.weight.grad.abs().sum().item()
+
+    plain_terms, plain_grad = decoder_grad(model(label_weight=0.0, recon_weight=0.0))
+    terms, grad = decoder_grad(model(label_weight=0.0, recon_weight=0.0, bt_decoder_stages=(0, 1)))
+    assert not any(k.startswith("id_dec") for k in plain_terms) and plain_grad == 0.0
+    assert {"id_dec0", "id_dec1"} <= set(terms) and grad > 0
+    per_stage = sum(v for k, v in terms.items() if k.startswith(("id_stage", "id_dec")))
+    assert terms["identity"].item() == pytest.approx(per_stage.item(), rel=1e-6)
+    full = model(bt_decoder_stages=(1,))(**batch())  # beside L_recon, which uses the same decoder pass
+    assert {"id_dec1", "recon", "label"} <= set(full) and torch.isfinite(full["loss"])
+    with pytest.raises(ValueError, match=r"bt_decoder_stages \(2,\).*0\.\.1"):
+        model(bt_decoder_stages=(2,))
 
 
 def test_gather_voxels_maps_full_resolution_coords_to_stage_grid():
