@@ -55,7 +55,8 @@
 # their pretrained values), one init per value of L2SP (default "1e-3 1e-2", init names mixcl_dec_l2sp<value>), beside
 # the reused scratch and mixcl_dec_nnunet runs (benchmarks/hippocampus_2d_<CASES>case(s)_1500it_l2sp).
 # STAGE=decoder_bt pretrains MixCL like mixcl_dec with the pixel Barlow Twins term on every decoder stage too
-# (--bt-decoder-stages 0 1 2, run name mixcl_dec_btdec) and fine-tunes it like mixcl_dec_nnunet; scratch, mixcl_dec_nnunet
+# (--bt-decoder-stages 0 1 2, run name mixcl_dec_btdec; BT_DEC_SETS="012 01" adds stages 0 1 only, mixcl_dec_btdec01)
+# and fine-tunes it like mixcl_dec_nnunet; scratch, mixcl_dec_nnunet
 # and mixcl_dec_enc_nnunet are imported from benchmarks/hippocampus_2d_1case_1500it_decoder_pair (a fresh workdir needs
 # no earlier runs; benchmarks/hippocampus_2d_<CASES>case(s)_1500it_decoder_bt).
 # SAME_MACHINE_SCRATCH=1 CASES=4 STAGE=acdc_decoder ... x 0 1 2 is the 4-case row; STAGE=report_1500 then joins the 1-, 2-
@@ -205,14 +206,17 @@ if [ "${STAGE:-all}" = decoder_bt ]; then
   # the decoder transfer adds +0.009 on every fold with L_recon as the decoder's only signal: give it the views' too
   mkdir -p "$nnUNet_raw" "$nnUNet_preprocessed" "$nnUNet_results"
   python "$here/prepare_hippocampus.py" "$nnUNet_raw"
-  nnssl_pretrain --plans-from hippocampus_601_602_2d -d 601 -t 602 -c 2d -device "$device" -m mixcl \
-    --schedule cpu --transfer-decoder --bt-decoder-stages 0 1 2 --run-name mixcl_dec_btdec --continue
-  runs=$(ls -d "$work"/results/Dataset9*_nnsslPool_601)
   btd=(-t 602 -c 2d --schedule 30 50 5 -device "$device" --runs "$work/lowlabel_runs_1500" --scratch
        --import-report "$here/../benchmarks/hippocampus_2d_1case_1500it_decoder_pair"
-       --out "$here/../benchmarks/hippocampus_2d_${label}_1500it_decoder_bt"
-       --init "mixcl_dec_btdec_nnunet=$runs/MixCLPretrainer__nnsslPlans__2d__mixcl_dec_btdec/fold_all/checkpoint_final.pth"
-       --variant mixcl_dec_btdec_nnunet=nnUNetSchedule)
+       --out "$here/../benchmarks/hippocampus_2d_${label}_1500it_decoder_bt")
+  for set in ${BT_DEC_SETS:-012}; do  # decoder stage sets, digits: 012 = all three, 01 = all but the full-res stage
+    name=mixcl_dec_btdec; [ "$set" != 012 ] && name=mixcl_dec_btdec$set
+    nnssl_pretrain --plans-from hippocampus_601_602_2d -d 601 -t 602 -c 2d -device "$device" -m mixcl \
+      --schedule cpu --transfer-decoder --bt-decoder-stages $(echo "$set" | sed 's/./& /g') --run-name "$name" --continue
+    runs=$(ls -d "$work"/results/Dataset9*_nnsslPool_601)
+    btd+=(--init "${name}_nnunet=$runs/MixCLPretrainer__nnsslPlans__2d__$name/fold_all/checkpoint_final.pth"
+          --variant "${name}_nnunet=nnUNetSchedule")
+  done
   for fold in ${folds[*]}; do nnssl_benchmark "${btd[@]}" --cases "$cases" --folds "$fold"; done
   nnssl_benchmark "${btd[@]}" --cases "$cases" --folds ${folds[*]} --report-only; exit
 fi
