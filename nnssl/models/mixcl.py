@@ -123,7 +123,7 @@ class MixCLModel(SSLModel):
                 terms[f"id_stage{k}"] = bt.total
                 identity = identity + bt.total
         decoder_outputs = None
-        if cfg.recon_weight > 0 or (cfg.identity_weight > 0 and self.bt_decoder_stages):
+        if cfg.recon_weight > 0 or self.bt_decoder_stages:  # one decoder pass for both (config: L_id is on)
             decoder_outputs = decoder_stage_outputs(self.backbone.decoder, skips)
         if cfg.identity_weight > 0:
             for s in self.bt_decoder_stages:
