@@ -59,6 +59,10 @@
 # and fine-tunes it like mixcl_dec_nnunet; scratch, mixcl_dec_nnunet
 # and mixcl_dec_enc_nnunet are imported from benchmarks/hippocampus_2d_1case_1500it_decoder_pair (a fresh workdir needs
 # no earlier runs; benchmarks/hippocampus_2d_<CASES>case(s)_1500it_decoder_bt).
+# STAGE=label_decoder pretrains MixCL like mixcl_dec with L_label on a decoder stage instead of the encoder
+# (--label-decoder-stage LABEL_DEC_STAGE, default 2 = the full-resolution stage of the 4-stage 2d plan; run name
+# mixcl_dec_labdec<stage>) and fine-tunes it like mixcl_dec_nnunet, with the same imported baselines as decoder_bt
+# (benchmarks/hippocampus_2d_<CASES>case(s)_1500it_label_decoder).
 # SAME_MACHINE_SCRATCH=1 CASES=4 STAGE=acdc_decoder ... x 0 1 2 is the 4-case row; STAGE=report_1500 then joins the 1-, 2-
 # and 4-case rows into benchmarks/hippocampus_2d_1-4cases_1500it_decoder (Dice vs labelled cases), and the methods
 # rows into benchmarks/hippocampus_2d_1-4cases_1500it_methods.
@@ -219,6 +223,22 @@ if [ "${STAGE:-all}" = decoder_bt ]; then
   done
   for fold in ${folds[*]}; do nnssl_benchmark "${btd[@]}" --cases "$cases" --folds "$fold"; done
   nnssl_benchmark "${btd[@]}" --cases "$cases" --folds ${folds[*]} --report-only; exit
+fi
+if [ "${STAGE:-all}" = label_decoder ]; then
+  # the pool's labels teach only the encoder (stage 2 of 4); on a decoder stage they teach the transferred decoder too
+  mkdir -p "$nnUNet_raw" "$nnUNet_preprocessed" "$nnUNet_results"
+  python "$here/prepare_hippocampus.py" "$nnUNet_raw"
+  stage=${LABEL_DEC_STAGE:-2}; name=mixcl_dec_labdec$stage
+  nnssl_pretrain --plans-from hippocampus_601_602_2d -d 601 -t 602 -c 2d -device "$device" -m mixcl \
+    --schedule cpu --transfer-decoder --label-decoder-stage "$stage" --run-name "$name" --continue
+  runs=$(ls -d "$work"/results/Dataset9*_nnsslPool_601)
+  lbd=(-t 602 -c 2d --schedule 30 50 5 -device "$device" --runs "$work/lowlabel_runs_1500" --scratch
+       --import-report "$here/../benchmarks/hippocampus_2d_1case_1500it_decoder_pair"
+       --out "$here/../benchmarks/hippocampus_2d_${label}_1500it_label_decoder"
+       --init "${name}_nnunet=$runs/MixCLPretrainer__nnsslPlans__2d__$name/fold_all/checkpoint_final.pth"
+       --variant "${name}_nnunet=nnUNetSchedule")
+  for fold in ${folds[*]}; do nnssl_benchmark "${lbd[@]}" --cases "$cases" --folds "$fold"; done
+  nnssl_benchmark "${lbd[@]}" --cases "$cases" --folds ${folds[*]} --report-only; exit
 fi
 if [ "${STAGE:-all}" = local_ld ]; then
   # the L^R local loss is solved from the first epoch here (positive similarity 0.95, negative 0.02): is L^D harder?

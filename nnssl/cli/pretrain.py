@@ -99,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "0 keeps alpha fixed at --label-weight (the paper), and so does --identity-weight 0")
     mix.add_argument("--label-stage", type=int, default=None,
                      help="encoder stage of L_label (default: the second-deepest stage)")
+    mix.add_argument("--label-decoder-stage", type=int, default=None, metavar="S",
+                     help="take L_label on decoder stage S instead (0 = the one after the bottleneck), so the "
+                          "decoder learns the pool's labels (for --transfer-decoder; default: an encoder stage)")
     mix.add_argument("--recon-weight", type=float, default=0.01, help="beta; 0 switches L_recon off")
     mix.add_argument("--identity-weight", type=float, default=1.0, help="0 switches L_id off")
     mix.add_argument("--no-label", action="store_true", help="ablation: identity + reconstruction")
@@ -182,7 +185,7 @@ def make_config(args: argparse.Namespace, target_name: str | None, stage: str = 
                       label_weight=0.0 if (args.no_label or args.allow_unlabelled) else args.label_weight,
                       recon_weight=0.0 if args.no_recon else args.recon_weight, label_loss=args.label_loss,
                       label_grad_ratio=args.label_grad_ratio or None, per_class=args.label_samples,
-                      label_stage=args.label_stage,
+                      label_stage=args.label_stage, label_decoder_stage=args.label_decoder_stage,
                       bt_max_voxels=args.bt_max_voxels or None, bt_decoder_stages=tuple(args.bt_decoder_stages),
                       transfer_decoder=args.transfer_decoder)
     elif args.method == "global_local":

@@ -61,9 +61,14 @@ class MixCLModel(SSLModel):
             "projectors": nn.ModuleList([VoxelProjector(f) for f in features_per_stage]),
             "reconstruction": RegressionHead(features_per_stage[0], in_channels, conv_op),
         })
+        label_dec = config.label_decoder_stage
+        if label_dec is not None and not 0 <= label_dec < n - 1:
+            raise ValueError(f"label_decoder_stage {label_dec} must index the {n - 1} decoder stages (0..{n - 2})")
         if bt_decoder_stages:  # decoder stage s outputs F_{K-2-s} channels (K = n stages)
             heads["decoder_projectors"] = nn.ModuleDict(
                 {str(s): VoxelProjector(features_per_stage[n - 2 - s]) for s in bt_decoder_stages})
+        if label_dec is not None:
+            heads["label_projector"] = VoxelProjector(features_per_stage[n - 2 - label_dec])
         super().__init__(backbone, heads)
         self.cfg = config
         self.strides = [tuple(int(x) for x in s) for s in np.cumprod(np.array(strides), axis=0)]
@@ -73,6 +78,7 @@ class MixCLModel(SSLModel):
         if any(not 0 <= k < n for k in self.bt_stages) or not 0 <= self.label_stage < n:
             raise ValueError(f"bt_stages {self.bt_stages} / label_stage {self.label_stage} must index the "
                              f"{n} encoder stages")
+        self.label_decoder_stage = label_dec
         self.label_weight = config.label_weight
 
     def term_weights(self) -> dict[str, float]:
@@ -106,7 +112,8 @@ class MixCLModel(SSLModel):
 
         label_rows_v1 = None
         k_lab = self.label_stage
-        if use_label:
+        label_on_decoder = use_label and self.label_decoder_stage is not None
+        if use_label and not label_on_decoder:
             label_rows_v1 = gather_voxels(skips[k_lab][:b], coords1, self.strides[k_lab])
 
         identity = zero
@@ -123,7 +130,7 @@ class MixCLModel(SSLModel):
                 terms[f"id_stage{k}"] = bt.total
                 identity = identity + bt.total
         decoder_outputs = None
-        if cfg.recon_weight > 0 or self.bt_decoder_stages:  # one decoder pass for both (config: L_id is on)
+        if cfg.recon_weight > 0 or self.bt_decoder_stages or label_on_decoder:  # one decoder pass for all
             decoder_outputs = decoder_stage_outputs(self.backbone.decoder, skips)
         if cfg.identity_weight > 0:
             for s in self.bt_decoder_stages:
@@ -133,12 +140,18 @@ class MixCLModel(SSLModel):
                 terms[f"id_dec{s}"] = bt.total
                 identity = identity + bt.total
             terms["identity"] = identity
-        label_projected = use_label and cfg.identity_weight > 0 and k_lab in self.bt_stages
+        label_projected = label_rows_v1 is not None and cfg.identity_weight > 0 and k_lab in self.bt_stages
 
         label = zero
-        if use_label:
+        if label_on_decoder:  # decoder stage s has the resolution of encoder stage K-2-s
+            s_lab, projector = self.label_decoder_stage, self.heads["label_projector"]
+            h, stride = decoder_outputs[s_lab], self.strides[len(self.strides) - 2 - s_lab]
+            z1 = projector(gather_voxels(h[:b], coords1, stride))
+            z2 = projector(gather_voxels(h[2 * b:], coords2, stride))
+        elif use_label:
             z1 = label_rows_v1 if label_projected else projectors[k_lab](label_rows_v1)
             z2 = projectors[k_lab](gather_voxels(skips[k_lab][2 * b:], coords2, self.strides[k_lab]))
+        if use_label:
             # all pairs at once: rows grouped per pair (labels compared only inside a pair)
             a, ya = rows_by_item(z1, labels1, coords1[:, 0], b)
             c, yc = rows_by_item(z2, labels2, coords2[:, 0], b)

@@ -78,6 +78,9 @@ class MixCLConfig(PretrainConfig):
         label_stage: encoder stage of the label term. None (default) picks the second-deepest stage:
             the paper's "2nd layer" is a transformer block with a global receptive field, while stage 1
             of a CNN sees about 11 voxels, too little to tell anterior from posterior hippocampus.
+        label_decoder_stage: take L_label on the output of this decoder stage s instead (0 = the one after
+            the bottleneck; its own projector), so the transferred decoder learns the pool's labels; default
+            None (an encoder stage, as the paper). Needs L_label on; exclusive with ``label_stage``.
         label_grad_ratio: when set (default 1.0), alpha is re-set at the first step of every epoch so that
             alpha * |grad L_label| = ratio * identity_weight * |grad L_id| on the encoder; ``label_weight``
             is then only the starting value. None keeps alpha fixed at ``label_weight`` (the paper's 0.01).
@@ -101,6 +104,7 @@ class MixCLConfig(PretrainConfig):
     off_diagonal_weight: float = 5e-3
     temperature: float = 0.1
     label_stage: int | None = None
+    label_decoder_stage: int | None = None
     label_grad_ratio: float | None = 1.0
     label_loss: str = "eq6"
     boundary_mu: float = 8.0
@@ -135,15 +139,28 @@ class MixCLConfig(PretrainConfig):
         if self.bt_decoder_stages and self.identity_weight == 0:
             raise ValueError(f"bt_decoder_stages {self.bt_decoder_stages} add decoder stages to L_id, which "
                              "--identity-weight 0 switches off; drop --bt-decoder-stages or keep L_id")
+        if self.label_decoder_stage is not None and self.label_weight == 0:
+            raise ValueError(f"label_decoder_stage {self.label_decoder_stage} moves L_label to the decoder, which "
+                             "--no-label / --label-weight 0 switches off; drop --label-decoder-stage or keep L_label")
+        if self.label_decoder_stage is not None and self.label_stage is not None:
+            raise ValueError(f"label_stage {self.label_stage} (encoder) and label_decoder_stage "
+                             f"{self.label_decoder_stage} both place L_label; give one of --label-stage and "
+                             "--label-decoder-stage")
         if self.sample_cap > 16384:
             raise ValueError(f"sample_cap {self.sample_cap} exceeds the hard cap 16384 (pair matrices grow as n^2)")
 
     def caveats(self) -> list[str]:
         out = []
-        if self.transfer_decoder and self.recon_weight == 0 and not self.bt_decoder_stages:
+        if self.label_decoder_stage is not None and not self.transfer_decoder:
+            out.append(f"--label-decoder-stage {self.label_decoder_stage} without --transfer-decoder: the decoder "
+                       "stages L_label trains are not transferred, only what it taught the encoder; add "
+                       "--transfer-decoder")
+        if (self.transfer_decoder and self.recon_weight == 0 and not self.bt_decoder_stages
+                and self.label_decoder_stage is None):
             out.append("--transfer-decoder with L_recon off (--no-recon / --recon-weight 0): only L_recon trains "
                        "the decoder, so the decoder stages transferred keep their random init and the fine-tune "
-                       "is encoder-only in effect; drop --transfer-decoder, keep L_recon or add --bt-decoder-stages")
+                       "is encoder-only in effect; drop --transfer-decoder, keep L_recon or add --bt-decoder-stages "
+                       "or --label-decoder-stage")
         if self.label_grad_ratio is not None and self.label_weight > 0 and self.identity_weight == 0:
             out.append(f"--label-grad-ratio needs L_id's gradient: with --identity-weight 0, alpha stays fixed at "
                        f"--label-weight ({self.label_weight})")

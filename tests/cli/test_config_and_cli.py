@@ -31,6 +31,15 @@ def test_decoder_barlow_twins_needs_the_identity_term():
     assert pretrain.make_config(args, None).bt_decoder_stages == (0, 2)
 
 
+def test_label_decoder_stage_flag_reaches_the_config():
+    args = pretrain.build_parser().parse_args(["-d", "1", "--label-decoder-stage", "2", "--transfer-decoder"])
+    cfg = pretrain.make_config(args, None)
+    assert (cfg.label_decoder_stage, cfg.label_stage, cfg.transfer_decoder) == (2, None, True)
+    with pytest.raises(ValueError, match="label_decoder_stage 1.*--no-label"):
+        pretrain.make_config(pretrain.build_parser().parse_args(["-d", "1", "--label-decoder-stage", "1",
+                                                                 "--no-label"]), None)
+
+
 def test_all_terms_off_is_rejected():
     with pytest.raises(ValueError, match="at least one"):
         MixCLConfig(identity_weight=0, label_weight=0, recon_weight=0)
@@ -95,6 +104,8 @@ def test_config_from_flags_maps_ablations():
     (["--recon-weight", "0", "--transfer-decoder"], "random init"),
     (["--identity-weight", "0"], "alpha stays fixed"),
     (["--no-recon", "--transfer-decoder", "--bt-decoder-stages", "0"], None),
+    (["--label-decoder-stage", "2"], "not transferred"),
+    (["--no-recon", "--transfer-decoder", "--label-decoder-stage", "0"], None),
     (["--no-recon"], None), (["--transfer-decoder"], None), (["--identity-weight", "0", "--no-label"], None),
     (["--identity-weight", "0", "--label-grad-ratio", "0"], None),
 ])

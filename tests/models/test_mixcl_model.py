@@ -54,6 +54,35 @@ def test_decoder_barlow_twins_adds_terms_and_trains_the_decoder_without_recon():
         model(bt_decoder_stages=(2,))
 
 
+def test_label_term_on_a_decoder_stage_trains_the_decoder_up_to_that_stage():
+    """label_decoder_stage moves L_label to a decoder map (own projector): with L_id and L_recon off, the decoder
+    stages up to s and the encoder get a gradient from it, the later decoder stages none; on the encoder (the
+    default) the decoder gets none."""
+    def grads(m):
+        m.zero_grad()
+        terms = m(**batch())
+        terms["loss"].backward()
+        dec = [st.convs[0].conv.weight.grad.abs().sum().item() for st in m.backbone.decoder.stages]
+        return terms, dec, m.backbone.encoder.stages[0][0].convs[0].conv.weight.grad.abs().sum().item()
+
+    off = {"identity_weight": 0.0, "recon_weight": 0.0, "label_grad_ratio": None}
+    terms, dec, enc = grads(model(**off, label_decoder_stage=0))
+    assert terms["label"].item() > 0 and dec[0] > 0 and dec[1] == 0.0 and enc > 0
+    assert model(**off, label_decoder_stage=0).heads["label_projector"].mlp[0].in_features == ARCH["features_per_stage"][1]
+    terms, dec, _ = grads(model(**off, label_decoder_stage=1))  # the full-resolution stage, stride 1
+    assert terms["label"].item() > 0 and min(dec) > 0
+    _, dec, _ = grads(model(**off))
+    assert max(dec) == 0.0
+    full = model(label_decoder_stage=1)(**batch())  # beside L_id and L_recon (one decoder pass)
+    assert {"identity", "label", "recon"} <= set(full) and torch.isfinite(full["loss"])
+    with pytest.raises(ValueError, match=r"label_decoder_stage 2.*0\.\.1"):
+        model(label_decoder_stage=2)
+    with pytest.raises(ValueError, match="--label-decoder-stage"):
+        MixCLConfig(label_decoder_stage=0, label_weight=0.0)
+    with pytest.raises(ValueError, match="--label-stage and --label-decoder-stage"):
+        MixCLConfig(label_decoder_stage=0, label_stage=1)
+
+
 def test_gather_voxels_maps_full_resolution_coords_to_stage_grid():
     feats = torch.arange(2 * 3 * 4 * 6 * 4, dtype=torch.float32).reshape(2, 3, 4, 6, 4)
     coords = torch.tensor([[1, 7, 11, 7], [0, 0, 1, 2]])
