@@ -100,8 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     mix.add_argument("--label-stage", type=int, default=None,
                      help="encoder stage of L_label (default: the second-deepest stage)")
     mix.add_argument("--label-decoder-stage", type=int, default=None, metavar="S",
-                     help="take L_label on decoder stage S instead (0 = the one after the bottleneck), so the "
-                          "decoder learns the pool's labels (for --transfer-decoder; default: an encoder stage)")
+                     help="take L_label on decoder stage S instead (0 = the one after the bottleneck, -1 = the "
+                          "last, full-resolution one), so the decoder learns the pool's labels (for "
+                          "--transfer-decoder; default: an encoder stage)")
     mix.add_argument("--recon-weight", type=float, default=0.01, help="beta; 0 switches L_recon off")
     mix.add_argument("--identity-weight", type=float, default=1.0, help="0 switches L_id off")
     mix.add_argument("--no-label", action="store_true", help="ablation: identity + reconstruction")

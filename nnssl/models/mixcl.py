@@ -62,8 +62,11 @@ class MixCLModel(SSLModel):
             "reconstruction": RegressionHead(features_per_stage[0], in_channels, conv_op),
         })
         label_dec = config.label_decoder_stage
-        if label_dec is not None and not 0 <= label_dec < n - 1:
-            raise ValueError(f"label_decoder_stage {label_dec} must index the {n - 1} decoder stages (0..{n - 2})")
+        if label_dec is not None:  # negative: counted from the full-resolution end, -1 = the last stage
+            if not -(n - 1) <= label_dec < n - 1:
+                raise ValueError(f"label_decoder_stage {label_dec} must index the {n - 1} decoder stages (0..{n - 2}, "
+                                 f"or -1..-{n - 1} from the full-resolution end)")
+            label_dec %= n - 1
         if bt_decoder_stages:  # decoder stage s outputs F_{K-2-s} channels (K = n stages)
             heads["decoder_projectors"] = nn.ModuleDict(
                 {str(s): VoxelProjector(features_per_stage[n - 2 - s]) for s in bt_decoder_stages})

@@ -79,8 +79,9 @@ class MixCLConfig(PretrainConfig):
             the paper's "2nd layer" is a transformer block with a global receptive field, while stage 1
             of a CNN sees about 11 voxels, too little to tell anterior from posterior hippocampus.
         label_decoder_stage: take L_label on the output of this decoder stage s instead (0 = the one after
-            the bottleneck; its own projector), so the transferred decoder learns the pool's labels; default
-            None (an encoder stage, as the paper). Needs L_label on; exclusive with ``label_stage``.
+            the bottleneck, -1 the last, full-resolution one; its own projector), so the transferred decoder
+            learns the pool's labels; default None (an encoder stage, as the paper). Needs L_label on;
+            exclusive with ``label_stage``.
         label_grad_ratio: when set (default 1.0), alpha is re-set at the first step of every epoch so that
             alpha * |grad L_label| = ratio * identity_weight * |grad L_id| on the encoder; ``label_weight``
             is then only the starting value. None keeps alpha fixed at ``label_weight`` (the paper's 0.01).

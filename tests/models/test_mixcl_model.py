@@ -75,8 +75,10 @@ def test_label_term_on_a_decoder_stage_trains_the_decoder_up_to_that_stage():
     assert max(dec) == 0.0
     full = model(label_decoder_stage=1)(**batch())  # beside L_id and L_recon (one decoder pass)
     assert {"identity", "label", "recon"} <= set(full) and torch.isfinite(full["loss"])
-    with pytest.raises(ValueError, match=r"label_decoder_stage 2.*0\.\.1"):
-        model(label_decoder_stage=2)
+    assert model(label_decoder_stage=-1).label_decoder_stage == 1  # counted from the full-resolution end
+    for bad in (2, -3):
+        with pytest.raises(ValueError, match=rf"label_decoder_stage {bad}.*0\.\.1"):
+            model(label_decoder_stage=bad)
     with pytest.raises(ValueError, match="--label-decoder-stage"):
         MixCLConfig(label_decoder_stage=0, label_weight=0.0)
     with pytest.raises(ValueError, match="--label-stage and --label-decoder-stage"):
