@@ -61,8 +61,11 @@
 # no earlier runs; benchmarks/hippocampus_2d_<CASES>case(s)_1500it_decoder_bt).
 # STAGE=label_decoder pretrains MixCL like mixcl_dec with L_label on a decoder stage instead of the encoder
 # (--label-decoder-stage LABEL_DEC_STAGE, default 2 = the full-resolution stage of the 4-stage 2d plan; run name
-# mixcl_dec_labdec<stage>) and fine-tunes it like mixcl_dec_nnunet, with the same imported baselines as decoder_bt
-# (benchmarks/hippocampus_2d_<CASES>case(s)_1500it_label_decoder).
+# mixcl_dec_labdec<stage>) and fine-tunes it like mixcl_dec_nnunet; scratch and mixcl_dec_nnunet are imported (1 case:
+# from ..._1case_1500it_decoder_pair, as decoder_bt; CASES=2 or 4: from ..._<CASES>cases_1500it_decoder)
+# (benchmarks/hippocampus_2d_<CASES>case(s)_1500it_label_decoder). LABEL_DEC_POOL=603 pretrains on ACDC instead (its
+# labels mean other structures; run name mixcl_acdc_dec_labdec<stage>, 1 case, baselines from ..._1case_1500it_acdc_decoder,
+# benchmarks/hippocampus_2d_1case_1500it_label_decoder_acdc).
 # SAME_MACHINE_SCRATCH=1 CASES=4 STAGE=acdc_decoder ... x 0 1 2 is the 4-case row; STAGE=report_1500 then joins the 1-, 2-
 # and 4-case rows into benchmarks/hippocampus_2d_1-4cases_1500it_decoder (Dice vs labelled cases), and the methods
 # rows into benchmarks/hippocampus_2d_1-4cases_1500it_methods.
@@ -228,13 +231,17 @@ if [ "${STAGE:-all}" = label_decoder ]; then
   # the pool's labels teach only the encoder (stage 2 of 4); on a decoder stage they teach the transferred decoder too
   mkdir -p "$nnUNet_raw" "$nnUNet_preprocessed" "$nnUNet_results"
   python "$here/prepare_hippocampus.py" "$nnUNet_raw"
-  stage=${LABEL_DEC_STAGE:-2}; name=mixcl_dec_labdec$stage
-  nnssl_pretrain --plans-from hippocampus_601_602_2d -d 601 -t 602 -c 2d -device "$device" -m mixcl \
+  stage=${LABEL_DEC_STAGE:-2}; pool=${LABEL_DEC_POOL:-601}; name=mixcl_dec_labdec$stage; out=label_decoder
+  base=hippocampus_2d_${label}_1500it_decoder; [ "$cases" = 1 ] && base=hippocampus_2d_1case_1500it_decoder_pair
+  if [ "$pool" = 603 ]; then  # ACDC: its labels (RV, myocardium, LV) mean something else than the target's
+    name=mixcl_acdc_dec_labdec$stage; out=label_decoder_acdc; base=hippocampus_2d_1case_1500it_acdc_decoder
+  fi
+  nnssl_pretrain --plans-from hippocampus_601_602_2d -d "$pool" -t 602 -c 2d -device "$device" -m mixcl \
     --schedule cpu --transfer-decoder --label-decoder-stage "$stage" --run-name "$name" --continue
-  runs=$(ls -d "$work"/results/Dataset9*_nnsslPool_601)
+  runs=$(ls -d "$work"/results/Dataset9*_nnsslPool_"$pool")
   lbd=(-t 602 -c 2d --schedule 30 50 5 -device "$device" --runs "$work/lowlabel_runs_1500" --scratch
-       --import-report "$here/../benchmarks/hippocampus_2d_1case_1500it_decoder_pair"
-       --out "$here/../benchmarks/hippocampus_2d_${label}_1500it_label_decoder"
+       --import-report "$here/../benchmarks/$base"
+       --out "$here/../benchmarks/hippocampus_2d_${label}_1500it_$out"
        --init "${name}_nnunet=$runs/MixCLPretrainer__nnsslPlans__2d__$name/fold_all/checkpoint_final.pth"
        --variant "${name}_nnunet=nnUNetSchedule")
   for fold in ${folds[*]}; do nnssl_benchmark "${lbd[@]}" --cases "$cases" --folds "$fold"; done
