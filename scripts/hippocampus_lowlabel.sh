@@ -65,7 +65,13 @@
 # from ..._1case_1500it_decoder_pair, as decoder_bt; CASES=2 or 4: from ..._<CASES>cases_1500it_decoder)
 # (benchmarks/hippocampus_2d_<CASES>case(s)_1500it_label_decoder). LABEL_DEC_POOL=603 pretrains on ACDC instead (its
 # labels mean other structures; run name mixcl_acdc_dec_labdec<stage>, 1 case, baselines from ..._1case_1500it_acdc_decoder,
-# benchmarks/hippocampus_2d_1case_1500it_label_decoder_acdc).
+# benchmarks/hippocampus_2d_1case_1500it_label_decoder_acdc). MORE_REPORTS="dir ..." imports those reports too (folds of
+# the new init finished on another machine, e.g. ..._2cases_1500it_label_decoder_folds01; a run in two reports counts once)
+# and REPORT_FOLDS="0 1 2 3 4" reports those folds (default: the folds given), e.g. for
+# CASES=2 MORE_REPORTS=benchmarks/hippocampus_2d_2cases_1500it_label_decoder_folds01 REPORT_FOLDS="0 1 2 3 4" ... x 2 3 4.
+# STAGE=scratch_long trains scratch alone with nnU-Net's recipe twice as long (SCRATCH_EPOCHS, default 60 x 50 = 3000
+# iterations, poly over the whole run) at CASES (default 1) cases: has scratch levelled off at 1500 iterations?
+# (benchmarks/hippocampus_2d_<CASES>case(s)_<iterations>it_scratch; compare it fold by fold with the 1500-iteration reports).
 # SAME_MACHINE_SCRATCH=1 CASES=4 STAGE=acdc_decoder ... x 0 1 2 is the 4-case row; STAGE=report_1500 then joins the 1-, 2-
 # and 4-case rows into benchmarks/hippocampus_2d_1-4cases_1500it_decoder (Dice vs labelled cases), and the methods
 # rows into benchmarks/hippocampus_2d_1-4cases_1500it_methods.
@@ -244,8 +250,17 @@ if [ "${STAGE:-all}" = label_decoder ]; then
        --out "$here/../benchmarks/hippocampus_2d_${label}_1500it_$out"
        --init "${name}_nnunet=$runs/MixCLPretrainer__nnsslPlans__2d__$name/fold_all/checkpoint_final.pth"
        --variant "${name}_nnunet=nnUNetSchedule")
+  for more in ${MORE_REPORTS:-}; do lbd+=(--import-report "$(realpath "$more")"); done
   for fold in ${folds[*]}; do nnssl_benchmark "${lbd[@]}" --cases "$cases" --folds "$fold"; done
-  nnssl_benchmark "${lbd[@]}" --cases "$cases" --folds ${folds[*]} --report-only; exit
+  nnssl_benchmark "${lbd[@]}" --cases "$cases" --folds ${REPORT_FOLDS:-${folds[*]}} --report-only; exit
+fi
+if [ "${STAGE:-all}" = scratch_long ]; then
+  # the plateau check of the baseline: the target only (its plan comes from nnssl_pretrain -t 602 of any stage above)
+  epochs=${SCRATCH_EPOCHS:-60}
+  sl=(-t 602 -c 2d --schedule "$epochs" 50 5 -device "$device" --runs "$work/lowlabel_runs_$((epochs * 50))"
+      --scratch scratch --out "$here/../benchmarks/hippocampus_2d_${label}_$((epochs * 50))it_scratch")
+  for fold in ${folds[*]}; do nnssl_benchmark "${sl[@]}" --cases "$cases" --folds "$fold"; done
+  nnssl_benchmark "${sl[@]}" --cases "$cases" --folds ${folds[*]} --report-only; exit
 fi
 if [ "${STAGE:-all}" = local_ld ]; then
   # the L^R local loss is solved from the first epoch here (positive similarity 0.95, negative 0.02): is L^D harder?

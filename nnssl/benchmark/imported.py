@@ -17,8 +17,13 @@ def _key(fold: int, fraction: float) -> tuple[int, float]:
     return int(fold), round(float(fraction), 6)
 
 
+def run_key(row: dict) -> tuple[str, int, float]:
+    """(init, fold, fraction) of a result or not-run row: one fine-tuning run."""
+    return (row["init"], *_key(row["fold"], row["fraction"]))
+
+
 def import_report(report_dir: str, entries: list[dict], target: str, configuration: str, schedule,
-                  own_inits) -> tuple[list[dict], list[dict], dict]:
+                  own_rows: list[dict]) -> tuple[list[dict], list[dict], dict]:
     """Result rows and curve rows of an earlier report that fall inside this grid, and a record of the import.
 
     Args:
@@ -26,14 +31,17 @@ def import_report(report_dir: str, entries: list[dict], target: str, configurati
             label_fraction_splits.json; curves.csv where it exists).
         entries: this call's label-fraction entries (``fold``, ``fraction``, ``train``).
         target, configuration, schedule: this call's; the earlier report must match them.
-        own_inits: inits this call trains itself; the report must not hold any of them.
+        own_rows: the result rows this call already has (its own runs and earlier imports). A run of the
+            report that is among them with the same Dice is the same run imported twice (one report imported
+            the other) and is left out; with another Dice it is a second run of that init and fold, which
+            raises. Other runs of an init this call trains (folds finished on another machine) are imported.
 
     Returns:
         (rows, curves, record): rows of (fold, fraction) pairs in this grid only; record names the folder,
         its command and the imported inits, for benchmark.json.
 
     Raises:
-        ValueError: a missing file, another target/configuration/schedule, an init this call trains too, or
+        ValueError: a missing file, another target/configuration/schedule, a second run of one this call has, or
             a fold whose labelled cases differ from this call's.
     """
     files = {n: os.path.join(report_dir, n) for n in ("benchmark.json", "results.csv", "label_fraction_splits.json")}
@@ -61,13 +69,18 @@ def import_report(report_dir: str, entries: list[dict], target: str, configurati
     def inside(r):
         return _key(r["fold"], r["fraction"]) in our_train
 
+    own = {run_key(r): r["dice"] for r in own_rows if r["label"] == "mean"}
     rows = [r for r in read_csv(files["results.csv"]) if inside(r)]
-    clash = sorted({r["init"] for r in rows} & set(own_inits))
+    means = {run_key(r): r["dice"] for r in rows if r["label"] == "mean"}
+    clash = sorted(f"{k[0]} fold {k[1]}" for k, d in means.items() if k in own and abs(own[k] - d) > 1e-9)
     if clash:
-        raise ValueError(f"--import-report {report_dir}: holds {', '.join(clash)}, which this call trains too; "
+        raise ValueError(f"--import-report {report_dir}: holds {', '.join(clash)}, which this call has too; "
                          "leave it out of this call (e.g. --scratch with no names) or rename the new init")
+    rows = [r for r in rows if run_key(r) not in own]
     curves_csv = os.path.join(report_dir, "curves.csv")
-    curves = [r for r in read_curves(curves_csv) if inside(r)] if os.path.isfile(curves_csv) else []
+    curves = ([r for r in read_curves(curves_csv) if inside(r) and run_key(r) not in own]
+              if os.path.isfile(curves_csv) else [])
     record = {"report": os.path.abspath(report_dir), "command": meta.get("command"),
-              "inits": sorted({r["init"] for r in rows})}
+              "inits": sorted({r["init"] for r in rows}),
+              "runs": sorted(f"{r['init']} fold {r['fold']} {r['fraction']:g} %" for r in rows if r["label"] == "mean")}
     return rows, curves, record

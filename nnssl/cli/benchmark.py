@@ -24,7 +24,7 @@ import sys
 import time
 
 from nnssl.benchmark.curves import plateau_table, plot_curves, read_curve, write_curves
-from nnssl.benchmark.imported import import_report
+from nnssl.benchmark.imported import import_report, run_key
 from nnssl.benchmark.report import markdown_table, plot_dice_vs_fraction, plot_paired_differences, write_csv
 from nnssl.benchmark.splits import label_fraction_splits, register_splits
 from nnssl.cli._common import OneDefaultFormatter, SuggestingArgumentParser, add_device_argument, resolve_device
@@ -279,8 +279,10 @@ def run_benchmark(args) -> dict:
     imported = []
     for report_dir in args.import_report:
         more_rows, more_curves, record = import_report(report_dir, entries, target_name, args.configuration,
-                                                       args.schedule, inits)
+                                                       args.schedule, rows)
         rows, curves = rows + more_rows, curves + more_curves
+        filled = {run_key(r) for r in more_rows}
+        not_run = [r for r in not_run if run_key(r) not in filled]
         imported.append(record)
         print(f"imported {', '.join(record['inits']) or 'no runs'} from {report_dir}", flush=True)
     if not rows:

@@ -3,7 +3,7 @@
 import pytest
 
 from nnssl.benchmark.curves import read_curves, write_curves
-from nnssl.benchmark.imported import import_report
+from nnssl.benchmark.imported import import_report, run_key
 from nnssl.benchmark.report import paired_differences, write_csv
 from nnssl.benchmark.splits import label_fraction_splits
 from nnssl.io import atomic_save_json
@@ -32,7 +32,7 @@ def test_rows_inside_the_grid_are_imported_and_pair_with_new_runs(tmp_path):
     old = label_fraction_splits(SPLITS, [0, 1, 2], [], seed=0, cases=[1, 2])
     written = earlier_report(tmp_path / "old", old)
     grid = label_fraction_splits(SPLITS, [0, 1], [], seed=0, cases=[1])  # a subset of the old grid
-    rows, curves, record = import_report(str(tmp_path / "old"), grid, META["target"], "2d", (30, 50, 5), ["mixcl"])
+    rows, curves, record = import_report(str(tmp_path / "old"), grid, META["target"], "2d", (30, 50, 5), [])
     keys = {(e["fold"], e["fraction"]) for e in grid}
     assert rows == [r for r in written if (r["fold"], r["fraction"]) in keys] and len(rows) == 2
     assert {(r["fold"], r["fraction"]) for r in curves} == keys and len(curves) == 4
@@ -54,7 +54,7 @@ def test_another_target_configuration_or_schedule_is_refused(tmp_path, field, va
     grid = label_fraction_splits(SPLITS, [0], [], seed=0, cases=[1])
     earlier_report(tmp_path / "old", grid, meta={**META, field: value})
     with pytest.raises(ValueError, match=f"its {field} is"):
-        import_report(str(tmp_path / "old"), grid, META["target"], "2d", (30, 50, 5), ["mixcl"])
+        import_report(str(tmp_path / "old"), grid, META["target"], "2d", (30, 50, 5), [])
 
 
 def test_other_labelled_cases_are_refused(tmp_path):
@@ -62,14 +62,30 @@ def test_other_labelled_cases_are_refused(tmp_path):
     grid = label_fraction_splits(SPLITS, [0], [], seed=0, cases=[1])
     assert grid[0]["train"] != label_fraction_splits(SPLITS, [0], [], seed=1, cases=[1])[0]["train"]
     with pytest.raises(ValueError, match="not paired"):
-        import_report(str(tmp_path / "old"), grid, META["target"], "2d", (30, 50, 5), ["mixcl"])
+        import_report(str(tmp_path / "old"), grid, META["target"], "2d", (30, 50, 5), [])
 
 
-def test_an_init_trained_in_both_or_a_missing_file_is_refused(tmp_path):
+def test_a_run_in_both_or_a_missing_file_is_refused(tmp_path):
     grid = label_fraction_splits(SPLITS, [0], [], seed=0, cases=[1])
     earlier_report(tmp_path / "old", grid)
-    with pytest.raises(ValueError, match="scratch, which this call trains too"):
-        import_report(str(tmp_path / "old"), grid, META["target"], "2d", (30, 50, 5), ["scratch", "mixcl"])
+    own = [{"init": i, "fraction": grid[0]["fraction"], "fold": 0, "label": "mean", "dice": 0.9}
+           for i in ("scratch", "mixcl")]
+    with pytest.raises(ValueError, match="scratch fold 0, which this call has too"):
+        import_report(str(tmp_path / "old"), grid, META["target"], "2d", (30, 50, 5), own)
     (tmp_path / "old" / "results.csv").unlink()
     with pytest.raises(ValueError, match=r"missing .*results\.csv"):
-        import_report(str(tmp_path / "old"), grid, META["target"], "2d", (30, 50, 5), ["mixcl"])
+        import_report(str(tmp_path / "old"), grid, META["target"], "2d", (30, 50, 5), [])
+
+
+def test_folds_an_init_has_not_run_here_are_filled_from_the_report(tmp_path):
+    """Resuming on another machine: folds 0-1 of scratch finished earlier, this call ran fold 2 only."""
+    grid = label_fraction_splits(SPLITS, [0, 1, 2], [], seed=0, cases=[1])
+    written = earlier_report(tmp_path / "old", grid[:2])
+    own = [{"init": "scratch", "fraction": grid[2]["fraction"], "fold": 2, "label": "mean", "dice": 0.9}]
+    rows, curves, record = import_report(str(tmp_path / "old"), grid, META["target"], "2d", (30, 50, 5), own)
+    assert rows == written and {run_key(r) for r in rows}.isdisjoint(map(run_key, own))
+    assert {r["fold"] for r in curves} == {0, 1}
+    assert record["runs"] == [f"scratch fold {f} {grid[0]['fraction']:g} %" for f in (0, 1)]
+    # a report that imported the first one holds the same runs: imported a second time they count once
+    again, again_curves, _ = import_report(str(tmp_path / "old"), grid, META["target"], "2d", (30, 50, 5), own + rows)
+    assert again == [] and again_curves == []
