@@ -69,6 +69,9 @@
 # the new init finished on another machine, e.g. ..._2cases_1500it_label_decoder_folds01; a run in two reports counts once)
 # and REPORT_FOLDS="0 1 2 3 4" reports those folds (default: the folds given), e.g. for
 # CASES=2 MORE_REPORTS=benchmarks/hippocampus_2d_2cases_1500it_label_decoder_folds01 REPORT_FOLDS="0 1 2 3 4" ... x 2 3 4.
+# LABEL_DEC_EPOCHS=24 pretrains it twice as long (1200 iterations; run name mixcl_dec_labdec<stage>_1200it, report
+# ..._1500it_label_decoder_1200it): L_label was still falling at 600 iterations. Add the 600-iteration init's rows with
+# MORE_REPORTS=benchmarks/hippocampus_2d_<CASES>case(s)_1500it_label_decoder.
 # STAGE=scratch_long trains scratch alone with nnU-Net's recipe twice as long (SCRATCH_EPOCHS, default 60 x 50 = 3000
 # iterations, poly over the whole run) at CASES (default 1) cases: has scratch levelled off at 1500 iterations?
 # (benchmarks/hippocampus_2d_<CASES>case(s)_<iterations>it_scratch; compare it fold by fold with the 1500-iteration reports).
@@ -238,12 +241,14 @@ if [ "${STAGE:-all}" = label_decoder ]; then
   mkdir -p "$nnUNet_raw" "$nnUNet_preprocessed" "$nnUNet_results"
   python "$here/prepare_hippocampus.py" "$nnUNet_raw"
   stage=${LABEL_DEC_STAGE:-2}; pool=${LABEL_DEC_POOL:-601}; name=mixcl_dec_labdec$stage; out=label_decoder
+  epochs=${LABEL_DEC_EPOCHS:-12}  # pretraining epochs of 50 iterations; not 12: its own run name and report
+  if [ "$epochs" != 12 ]; then name=${name}_$((epochs * 50))it; out=${out}_$((epochs * 50))it; fi
   base=hippocampus_2d_${label}_1500it_decoder; [ "$cases" = 1 ] && base=hippocampus_2d_1case_1500it_decoder_pair
   if [ "$pool" = 603 ]; then  # ACDC: its labels (RV, myocardium, LV) mean something else than the target's
     name=mixcl_acdc_dec_labdec$stage; out=label_decoder_acdc; base=hippocampus_2d_1case_1500it_acdc_decoder
   fi
   nnssl_pretrain --plans-from hippocampus_601_602_2d -d "$pool" -t 602 -c 2d -device "$device" -m mixcl \
-    --schedule cpu --transfer-decoder --label-decoder-stage "$stage" --run-name "$name" --continue
+    --schedule cpu --epochs "$epochs" --transfer-decoder --label-decoder-stage "$stage" --run-name "$name" --continue
   runs=$(ls -d "$work"/results/Dataset9*_nnsslPool_"$pool")
   lbd=(-t 602 -c 2d --schedule 30 50 5 -device "$device" --runs "$work/lowlabel_runs_1500" --scratch
        --import-report "$here/../benchmarks/$base"
