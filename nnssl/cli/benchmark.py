@@ -31,7 +31,7 @@ from nnssl.cli._common import OneDefaultFormatter, SuggestingArgumentParser, add
 from nnssl.io import atomic_save_json, load_json
 
 TRAINER_FOR_METHOD = {"mixcl": "MixCLFinetuneTrainer", "global_local": "GlobalLocalFinetuneTrainer",
-                      "regression": "RegressionFinetuneTrainer"}
+                      "regression": "RegressionFinetuneTrainer", "supervised": "SupervisedFinetuneTrainer"}
 #: scratch baseline name -> trainer (nnU-Net's recipe; the pretrained trainers' warm-up shape)
 SCRATCH_TRAINERS = {"scratch": "nnsslScratchTrainer", "scratch_warmup": "nnsslScratchTrainer_warmup"}
 

@@ -22,7 +22,13 @@ from nnssl.cli._common import (
     translate_nnunet_error,
 )
 from nnssl.io import atomic_save_json, load_json
-from nnssl.trainers.config import RUN_CONFIG_ENV, SAMPLING_MODES, PretrainConfig
+from nnssl.trainers.config import (
+    RUN_CONFIG_ENV,
+    SAMPLING_MODES,
+    SUPERVISED_LOSSES,
+    PretrainConfig,
+    SupervisedConfig,
+)
 from nnssl.trainers.registry import METHODS
 
 
@@ -76,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--batch-size", type=int, default=None, help="pairs/items per step (default: plans)")
     g.add_argument("--lr", type=float, default=None,
                    help="learning rate (default: the method's: mixcl 1e-4, or 5e-4 with --schedule cpu; global_local "
-                        "1e-3; regression 1e-2)")
+                        "1e-3; regression and supervised 1e-2)")
     g.add_argument("--save-every", type=int, default=PretrainConfig.save_every)
     p.add_argument("--dataset-sampling", default=PretrainConfig.dataset_sampling, choices=SAMPLING_MODES,
                    help="how a pool's cases are drawn: 'cases' uniformly (nnU-Net's draw: each source dataset in "
@@ -134,6 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="random per-step shift of the region lattice in feature voxels (0 = fixed lattice)")
     gl.add_argument("--region-size", type=int, default=3, choices=[1, 3], help="K")
     gl.add_argument("--patch-fraction", type=float, default=0.5, help="3D pretraining patch / plan patch")
+    sv = p.add_argument_group("supervised")
+    sv.add_argument("--supervised-loss", default=SupervisedConfig.loss, choices=SUPERVISED_LOSSES,
+                    help="partial loss over each image's own dataset's classes: dc_ce (Dice + CE on a softmax over "
+                         "them) or dc_bce (one sigmoid per class, BCE + Dice; MultiTalent's)")
     rg = p.add_argument_group("regression")
     rg.add_argument("--mask-ratio", type=float, default=None,
                     help="fraction of voxels corrupted (default: about 256 voxels per patch, within 0.2-10 %%)")
@@ -196,6 +206,8 @@ def make_config(args: argparse.Namespace, target_name: str | None, stage: str = 
                       local_stride=args.local_stride, lattice_jitter=args.lattice_jitter,
                       region_size=args.region_size, patch_fraction=args.patch_fraction,
                       global_checkpoint=global_checkpoint)
+    elif args.method == "supervised":
+        values.update(loss=args.supervised_loss)
     elif args.method == "regression":
         values.update(mask_ratio=args.mask_ratio, mask_layout=args.mask_layout, replacement=args.replacement,
                       transfer_decoder=args.transfer_decoder)

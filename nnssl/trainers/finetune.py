@@ -322,5 +322,50 @@ class GlobalLocalFinetuneTrainer_2ep5it(GlobalLocalFinetuneTrainer):
     schedule = _short(PRETRAINED, "2ep5it", 2, 5, 2)
 
 
+# ---- supervised -----------------------------------------------------------------------------
+class SupervisedFinetuneTrainer(nnsslScratchTrainer):
+    """Fine-tune from ``nnssl_pretrain -m supervised -t <this dataset>`` (encoder and decoder; the pool's output
+    layer stays behind), warm-up schedule."""
+
+    ssl_run = "supervised"
+    schedule = PRETRAINED
+
+
+class SupervisedFinetuneTrainer_nnUNetSchedule(SupervisedFinetuneTrainer):
+    schedule = NNUNET_DEFAULT
+
+
+class SupervisedFinetuneTrainer_nnUNetSchedule_encoderOnly(SupervisedFinetuneTrainer_nnUNetSchedule):
+    """``_nnUNetSchedule`` loading only the encoder (the decoder stays fresh): isolates the decoder transfer."""
+
+    transfer_only = ENCODER_PREFIXES
+
+
+class SupervisedFinetuneTrainer_frozenEncoderWarmup(SupervisedFinetuneTrainer):
+    schedule = FROZEN_ENCODER_WARMUP
+
+
+class SupervisedFinetuneTrainer_linearProbe(SupervisedFinetuneTrainer):
+    schedule = LINEAR_PROBE
+
+
+class SupervisedFinetuneTrainer_warmup(SupervisedFinetuneTrainer):
+    """Pretrained init with exactly ``nnsslScratchTrainer_warmup``'s schedule (one lr for all weights)."""
+
+    schedule = WARMUP
+
+
+class SupervisedFinetuneTrainer_5epochs(SupervisedFinetuneTrainer):
+    schedule = _short(PRETRAINED, "5epochs", 5)
+
+
+class SupervisedFinetuneTrainer_2ep5it(SupervisedFinetuneTrainer):
+    schedule = _short(PRETRAINED, "2ep5it", 2, 5, 2)
+
+
+class SupervisedFinetuneTrainer_nnUNetSchedule_2ep5it(SupervisedFinetuneTrainer):
+    schedule = _short(NNUNET_DEFAULT, "2ep5it", 2, 5, 2)
+
+
 __all__ = [name for name, obj in list(globals().items())
            if isinstance(obj, type) and issubclass(obj, nnsslScratchTrainer)]

@@ -15,7 +15,7 @@ import warnings
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 
-from nnssl.trainers.config import GlobalLocalConfig, MixCLConfig, PretrainConfig, RegressionConfig
+from nnssl.trainers.config import GlobalLocalConfig, MixCLConfig, PretrainConfig, RegressionConfig, SupervisedConfig
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,10 @@ BUILTIN: dict[str, Method] = {
     "regression": Method("regression", (("", "RegressionPretrainer"),), "RegressionFinetuneTrainer", RegressionConfig,
                          False, "masked-noise regression pretext (L1 on masked voxels), transfers the encoder "
                                 "(--transfer-decoder adds the decoder)"),
+    "supervised": Method("supervised", (("", "SupervisedPretrainer"),), "SupervisedFinetuneTrainer", SupervisedConfig,
+                         True, "nnU-Net training on the whole pool with dataset-local classes (MultiTalent: one output "
+                               "per class of every dataset, each image scored on its own dataset's classes); "
+                               "transfers encoder and decoder"),
 }
 
 

@@ -16,7 +16,9 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 WORLD = 2
-METHODS = ("mixcl", "global", "local", "regression")
+METHODS = ("mixcl", "global", "local", "regression", "supervised")
+#: the supervised method's pool: dataset 0 annotates labels 1 and 2, dataset 1 label 1 (another class)
+LAYOUT_LABELS = {0: (1, 2), 1: (1,)}
 
 
 # ---- models and batches (built identically in every process from fixed seeds) ---------------------
@@ -27,6 +29,11 @@ def _model(method: str):
     from tests.conftest import mixcl_model, network
 
     torch.manual_seed(0)
+    if method == "supervised":  # batch Dice over all ranks
+        from nnssl.losses.partial import ClassLayout
+        from nnssl.models.supervised import SupervisedModel
+
+        return SupervisedModel(network(), ClassLayout(LAYOUT_LABELS), "dc_ce", batch_dice=True)
     if method == "mixcl":  # every voxel (no random subsample), fixed alpha
         return mixcl_model(bt_max_voxels=None, label_grad_ratio=None, label_weight=0.5)
     if method == "global":
@@ -50,6 +57,10 @@ def _batch(method: str, items: int) -> dict:
     if method in ("global", "local"):  # two views of each image, images alternate between 2 partitions
         image = torch.arange(items).repeat_interleave(2)
         return {"views": torch.randn(2 * items, 1, *shape), "image": image, "partition": image % 2}
+    if method == "supervised":  # items alternate between the two datasets, labels valid for each
+        source = torch.arange(items) % 2
+        target = torch.stack([torch.randint(0, len(LAYOUT_LABELS[int(d)]) + 1, (1, *shape)) for d in source])
+        return {"data": torch.randn(items, 1, *shape), "target": target, "dataset_index": source}
     return {"data": torch.randn(items, 1, *shape)}
 
 
@@ -69,7 +80,7 @@ def _part(method: str, batch: dict, rank: int, items: int) -> dict:
         rows = slice(2 * lo, 2 * hi)
         return {"views": batch["views"][rows], "image": batch["image"][rows] - lo,
                 "partition": batch["partition"][rows]}
-    return {"data": batch["data"][lo:hi]}
+    return {k: v[lo:hi] for k, v in batch.items()}
 
 
 def _deterministic_mask(x, ratio, layout, replacement, generator=None):
