@@ -8,7 +8,8 @@ fine-tuned with ``nnUNetv2_train`` on the same subset and schedule, and nnU-Net'
 command resumes where it stopped. Writes results.csv, table.md, dice_vs_fraction.png, benchmark.json,
 and from nnU-Net's epoch log curves.csv, plateau.md (did each run level off?) and pseudo_dice_curves.png.
 
-``nnssl_benchmark speed -d POOL ...`` is the step-time benchmark instead (``nnssl_benchmark speed -h``).
+``nnssl_benchmark speed -d POOL ...`` is the step-time benchmark instead (``nnssl_benchmark speed -h``), and
+``nnssl_benchmark run PROTOCOL`` carries out a benchmark protocol file (``nnssl_benchmark run -h``).
 
 Example::
 
@@ -23,8 +24,10 @@ import subprocess
 import sys
 import time
 
+from nnssl.benchmark import pool_direct
 from nnssl.benchmark.curves import plateau_table, plot_curves, read_curve, write_curves
 from nnssl.benchmark.imported import import_report, run_key
+from nnssl.benchmark.pool_direct import is_pool_direct
 from nnssl.benchmark.report import markdown_table, plot_dice_vs_fraction, plot_paired_differences, write_csv
 from nnssl.benchmark.splits import label_fraction_splits, register_splits
 from nnssl.cli._common import OneDefaultFormatter, SuggestingArgumentParser, add_device_argument, resolve_device
@@ -46,8 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="nnU-Net configuration")
     p.add_argument("-p", "--plans-name", default="nnsslPlans", help="plans identifier")
     p.add_argument("--init", action="append", default=[], metavar="NAME[=CHECKPOINT]",
-                   help="a pretrained init: a run name recorded in the target's plans, or NAME=path; repeatable "
-                        "(default: none; the --scratch baselines are always included)")
+                   help="a pretrained init: a run name recorded in the target's plans, or NAME=path; or "
+                        "pool_direct[_SUFFIX]=DATASET_ID, nnU-Net trained on that dataset (the target's plans and "
+                        "labels) and applied to the target without fine-tuning; repeatable (default: none; the "
+                        "--scratch baselines are always included)")
     p.add_argument("--fractions", type=float, nargs="+", default=None,
                    help="percent of each fold's training cases (default: 5 15 50 100 unless --cases is given)")
     p.add_argument("--cases", type=int, nargs="+", default=[],
@@ -85,10 +90,16 @@ def resolve_inits(specs: list[str], plans: dict, configuration: str,
     Raises:
         ValueError: if a run name is not recorded or a checkpoint file is missing.
     """
-    inits: dict[str, str | None] = dict.fromkeys(scratch)
+    inits: dict[str, str | dict | None] = dict.fromkeys(scratch)
     recorded = plans.get("nnssl", {}).get("pretrained", {}).get(configuration, {})
     for spec in specs:
         name, _, path = spec.partition("=")
+        if is_pool_direct(name):
+            if not path.isdigit():
+                raise ValueError(f"--init {spec}: give {name}=DATASET_ID, the id of the dataset whose nnU-Net model "
+                                 "is applied without fine-tuning")
+            inits[name] = {"pool_direct": int(path)}
+            continue
         if not path:
             if name not in recorded:
                 raise ValueError(f"--init {name}: no such run recorded for {configuration} (recorded: "
@@ -108,6 +119,10 @@ def trainer_for(checkpoint: str | None, init: str = "scratch", variants: dict | 
     """
     if checkpoint is None:
         return SCRATCH_TRAINERS[init]
+    if isinstance(checkpoint, dict):  # pool_direct: stock nnU-Net on the pool, no fine-tuning
+        if (variants or {}).get(init):
+            raise ValueError(f"--variant {init}: {init} is not fine-tuned, so it has no trainer variant")
+        return pool_direct.TRAINER
     from nnssl.io import safe_load
     from nnssl.trainers import finetune
 
@@ -143,9 +158,9 @@ def parse_schedule_overrides(specs: list[str], inits: dict, variants: dict) -> d
         if name not in inits or "=" not in text:
             raise ValueError(f"--schedule-override {spec!r}: give NAME=KEY=VALUE[,KEY=VALUE] for an --init NAME "
                              f"(inits: {', '.join(inits)})")
-        if inits[name] is None:
-            raise ValueError(f"--schedule-override {spec!r}: {name} is a scratch baseline; its recipe is fixed "
-                             "(scratch or scratch_warmup)")
+        if inits[name] is None or isinstance(inits[name], dict):
+            raise ValueError(f"--schedule-override {spec!r}: {name} is a scratch baseline or the pool-direct "
+                             "alternative; its recipe is fixed")
         trainer_schedule(trainer_for(inits[name], name, variants), text)  # raises on an unknown key or value
         overrides[name] = text
     return overrides
@@ -158,38 +173,59 @@ def trainer_schedule(trainer: str, env: str):
     return getattr(finetune, trainer).schedule.with_overrides(env)
 
 
-def run_one(args, target_name: str, init: str, checkpoint: str | None, fold_id: int,
-            trainer: str, override: str = "") -> tuple[dict, str]:
-    """Fine-tune one init on one registered fold (resumable); returns nnU-Net's validation summary and the
-    run's fold folder."""
+def run_pool_direct(args, target_name: str, init: str, dataset_id: int, entry: dict) -> tuple[dict | None, None]:
+    """The pool-direct alternative on one fold: nnU-Net trained on the pool dataset (once, resumable), scored on
+    the fold's validation cases without fine-tuning; the summary is the same for every label count of a fold."""
+    results = os.path.join(os.path.abspath(args.runs or os.path.join(args.out, "runs")), init)
+    pool_name = pool_direct.check_pool_dataset(dataset_id, target_name, args.plans_name, args.configuration)
+    summary = os.path.join(results, target_name, f"fold_{entry['fold']}", "summary.json")
+    if args.report_only:
+        return (load_json(summary) if os.path.isfile(summary) else None), None
+    pool_direct.train_pool_model(results, dataset_id, pool_name, args.configuration, args.plans_name, args.device,
+                                 schedule_env(args.schedule))
+    return pool_direct.score_fold(results, dataset_id, target_name, entry["fold"], entry["val"],
+                                  args.configuration, args.plans_name, args.device), None
+
+
+def finetune_plan(args, target_name: str, init: str, checkpoint: str | None, fold_id: int, trainer: str,
+                  override: str = "") -> dict:
+    """How one init is fine-tuned on one registered fold: {"cmd", "env" (what is set or removed on top of this
+    environment), "fold_dir", "summary", "results"}; shared by the run and ``nnssl_benchmark run --dry-run``."""
     from nnssl.cli.trainer_dir import trainer_dir
 
     results = os.path.join(os.path.abspath(args.runs or os.path.join(args.out, "runs")), init)
     fold_dir = os.path.join(results, target_name, f"{trainer}__{args.plans_name}__{args.configuration}",
                             f"fold_{fold_id}")
-    summary = os.path.join(fold_dir, "validation", "summary.json")
     env_schedule = schedule_env(args.schedule, override) or os.environ.get("nnSSL_FINETUNE_SCHEDULE", "")
-    check_recorded_schedule(fold_dir, args.schedule, trainer_schedule(trainer, env_schedule))
+    env = {"nnUNet_results": results,
+           "nnUNet_extTrainer": os.pathsep.join(p for p in (os.environ.get("nnUNet_extTrainer"), trainer_dir()) if p),
+           "nnSSL_PRETRAINED": checkpoint, "nnSSL_FINETUNE_SCHEDULE": env_schedule or None}  # None: unset
+    cmd = [os.path.join(os.path.dirname(sys.executable), "nnUNetv2_train"), str(args.target), args.configuration,
+           str(fold_id), "-tr", trainer, "-p", args.plans_name, "-device", args.device]
+    if os.path.isdir(fold_dir) and any(f.startswith("checkpoint") for f in os.listdir(fold_dir)):
+        cmd.append("--c")
+    return {"cmd": cmd, "env": env, "fold_dir": fold_dir, "results": results,
+            "summary": os.path.join(fold_dir, "validation", "summary.json"), "schedule": env_schedule}
+
+
+def run_one(args, target_name: str, init: str, checkpoint: str | None, fold_id: int,
+            trainer: str, override: str = "") -> tuple[dict, str]:
+    """Fine-tune one init on one registered fold (resumable); returns nnU-Net's validation summary and the
+    run's fold folder."""
+    plan = finetune_plan(args, target_name, init, checkpoint, fold_id, trainer, override)
+    fold_dir, summary = plan["fold_dir"], plan["summary"]
+    check_recorded_schedule(fold_dir, args.schedule, trainer_schedule(trainer, plan["schedule"]))
     if not os.path.isfile(summary) and args.report_only:
         return None, fold_dir
     if not os.path.isfile(summary):
-        env = {**os.environ, "nnUNet_results": results,
-               "nnUNet_extTrainer": os.pathsep.join(
-                   p for p in (os.environ.get("nnUNet_extTrainer"), trainer_dir()) if p)}
-        env.pop("nnSSL_PRETRAINED", None)
-        if checkpoint:
-            env["nnSSL_PRETRAINED"] = checkpoint
-        if env_schedule:
-            env["nnSSL_FINETUNE_SCHEDULE"] = env_schedule
-        cmd = [os.path.join(os.path.dirname(sys.executable), "nnUNetv2_train"), str(args.target),
-               args.configuration, str(fold_id), "-tr", trainer, "-p", args.plans_name, "-device", args.device]
-        if os.path.isdir(fold_dir) and any(f.startswith("checkpoint") for f in os.listdir(fold_dir)):
-            cmd.append("--c")
-        os.makedirs(results, exist_ok=True)
-        with open(os.path.join(results, f"fold_{fold_id}.log"), "a") as log:
-            proc = subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        env = {**os.environ, **{k: v for k, v in plan["env"].items() if v is not None}}
+        for k in (k for k, v in plan["env"].items() if v is None):
+            env.pop(k, None)
+        os.makedirs(plan["results"], exist_ok=True)
+        with open(os.path.join(plan["results"], f"fold_{fold_id}.log"), "a") as log:
+            proc = subprocess.run(plan["cmd"], env=env, stdout=log, stderr=subprocess.STDOUT)
         if proc.returncode != 0:
-            raise RuntimeError(f"{' '.join(cmd)} failed; see {log.name}")
+            raise RuntimeError(f"{' '.join(plan['cmd'])} failed; see {log.name}")
     return load_json(summary), fold_dir
 
 
@@ -261,21 +297,25 @@ def run_benchmark(args) -> dict:
         for init, ckpt in inits.items():
             k += 1
             t = time.time()
-            summary, fold_dir = run_one(args, target_name, init, ckpt, fold_id, trainer_for(ckpt, init, variants),
-                                        overrides.get(init, ""))
+            if isinstance(ckpt, dict):
+                summary, fold_dir = run_pool_direct(args, target_name, init, ckpt["pool_direct"], entry)
+            else:
+                summary, fold_dir = run_one(args, target_name, init, ckpt, fold_id, trainer_for(ckpt, init, variants),
+                                            overrides.get(init, ""))
             base = {"init": init, "fraction": entry["fraction"], "fold": entry["fold"],
                     "n_train": len(entry["train"])}
             if summary is None:
                 not_run.append(base)
                 continue
-            curves += [{**base, **r} for r in read_curve(os.path.join(fold_dir, "checkpoint_final.pth"))]
-            run_times.append(run_seconds(fold_dir))
+            if fold_dir is not None:  # pool_direct has no fine-tuning curve or run time
+                curves += [{**base, **r} for r in read_curve(os.path.join(fold_dir, "checkpoint_final.pth"))]
+                run_times.append(run_seconds(fold_dir))
             rows.append({**base, "label": "mean", "dice": summary["foreground_mean"]["Dice"]})
             rows += [{**base, "label": str(lab), "dice": v["Dice"]} for lab, v in summary["mean"].items()]
             print(f"[{k}/{total}] {init:<14} {entry['fraction']:>5g} % fold {entry['fold']} "
                   f"({len(entry['train'])} case{'s' if len(entry['train']) != 1 else ''}): "
                   f"Dice {summary['foreground_mean']['Dice']:.3f} "
-                  f"({time.time() - t:.0f} s, run {run_times[-1]:.0f} s)", flush=True)
+                  f"({time.time() - t:.0f} s" + (f", run {run_times[-1]:.0f} s)" if fold_dir else ")"), flush=True)
     imported = []
     for report_dir in args.import_report:
         more_rows, more_curves, record = import_report(report_dir, entries, target_name, args.configuration,
@@ -330,6 +370,10 @@ def main(argv=None) -> int:
         from nnssl.cli import speed
 
         return speed.main(words[1:])
+    if words[:1] == ["run"]:
+        from nnssl.cli import benchmark_run
+
+        return benchmark_run.main(words[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = list(argv) if argv is not None else sys.argv[1:]

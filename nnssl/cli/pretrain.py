@@ -411,19 +411,16 @@ def next_commands(target_id: int, args: argparse.Namespace, trainer: str, alias:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
-    """Entry point of ``nnssl_pretrain``."""
-    parser = build_parser()
+def parse_command(argv: list[str] | None = None, parser: argparse.ArgumentParser | None = None) -> argparse.Namespace:
+    """The parsed command with a ``--plans-from`` recipe applied (options typed on the command line win) and the
+    schedule resolved. Exits through ``parser.error`` on a usage error; raises ValueError for a bad plans file."""
+    parser = parser or build_parser()
     args = parser.parse_args(argv)
     args.frozen_plans = None
     if args.plans_from:
         from nnssl.planning import frozen
 
-        try:
-            args.frozen_plans = frozen.load(args.plans_from)
-        except (ValueError, OSError) as e:
-            print(f"nnssl_pretrain: error: {e}", file=sys.stderr)
-            return 2
+        args.frozen_plans = frozen.load(args.plans_from)
         words = sys.argv[1:] if argv is None else list(argv)
         given = {a.dest for a in parser._actions
                  if any(w == o or w.startswith(o + "=") for o in a.option_strings for w in words)}
@@ -433,6 +430,37 @@ def main(argv=None) -> int:
     if args.allow_unlabelled and args.method != "mixcl":
         parser.error("--allow-unlabelled only applies to -m mixcl (the other methods need no labels)")
     resolve_schedule(args)
+    return args
+
+
+def finished_checkpoint(args: argparse.Namespace, target_name: str) -> str | None:
+    """The checkpoint that the target's plans record for this run, if it finished exactly this command's config
+    (what ``--continue`` would leave alone), else None."""
+    plans_file = os.path.join(os.environ["nnUNet_preprocessed"], target_name, f"{args.plans_name}.json")
+    if not os.path.isfile(plans_file):
+        return None
+    recorded = (load_json(plans_file).get("nnssl") or {}).get("pretrained", {}).get(args.configuration, {})
+    path = recorded.get(args.run_name or args.method)
+    if not path or not os.path.isfile(path):
+        return None
+    stage, _ = selected_stages(args)[-1]
+    config = make_config(argparse.Namespace(**vars(args)), target_name, stage, warn=False)
+    if stage == "local":  # the local stage's config names the global checkpoint it started from
+        from nnssl.io import safe_load
+
+        config = dataclasses.replace(config, global_checkpoint=(safe_load(path).get("nnssl_config") or {})
+                                     .get("global_checkpoint"))
+    return path if already_finished(path, config) else None
+
+
+def main(argv=None) -> int:
+    """Entry point of ``nnssl_pretrain``."""
+    parser = build_parser()
+    try:
+        args = parse_command(argv, parser)
+    except (ValueError, OSError) as e:
+        print(f"nnssl_pretrain: error: {e}", file=sys.stderr)
+        return 2
     try:
         args.device = resolve_device(args.device) if not args.plan_only else (args.device or "cpu")
         pretrain(args)

@@ -142,8 +142,8 @@ class MixCLConfig(PretrainConfig):
                              "--identity-weight 0 switches off; drop --bt-decoder-stages or keep L_id")
         if self.label_decoder_stage is not None and self.label_weight == 0:
             raise ValueError(f"label_decoder_stage {self.label_decoder_stage} moves L_label to the decoder, which "
-                             "--no-label / --label-weight 0 / --allow-unlabelled switch off; drop --label-decoder-stage or keep "
-                             "L_label")
+                             "--no-label / --label-weight 0 / --allow-unlabelled switch off; drop "
+                             "--label-decoder-stage or keep L_label")
         if self.label_decoder_stage is not None and self.label_stage is not None:
             raise ValueError(f"label_stage {self.label_stage} (encoder) and label_decoder_stage "
                              f"{self.label_decoder_stage} both place L_label; give one of --label-stage and "

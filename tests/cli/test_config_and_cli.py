@@ -35,7 +35,7 @@ def test_label_decoder_stage_flag_reaches_the_config():
     args = pretrain.build_parser().parse_args(["-d", "1", "--label-decoder-stage", "2", "--transfer-decoder"])
     cfg = pretrain.make_config(args, None)
     assert (cfg.label_decoder_stage, cfg.label_stage, cfg.transfer_decoder) == (2, None, True)
-    with pytest.raises(ValueError, match="label_decoder_stage 1.*--no-label"):
+    with pytest.raises(ValueError, match=r"label_decoder_stage 1.*--no-label"):
         pretrain.make_config(pretrain.build_parser().parse_args(["-d", "1", "--label-decoder-stage", "1",
                                                                  "--no-label"]), None)
 

@@ -68,7 +68,8 @@ def test_label_term_on_a_decoder_stage_trains_the_decoder_up_to_that_stage():
     off = {"identity_weight": 0.0, "recon_weight": 0.0, "label_grad_ratio": None}
     terms, dec, enc = grads(model(**off, label_decoder_stage=0))
     assert terms["label"].item() > 0 and dec[0] > 0 and dec[1] == 0.0 and enc > 0
-    assert model(**off, label_decoder_stage=0).heads["label_projector"].mlp[0].in_features == ARCH["features_per_stage"][1]
+    projector = model(**off, label_decoder_stage=0).heads["label_projector"]
+    assert projector.mlp[0].in_features == ARCH["features_per_stage"][1]
     terms, dec, _ = grads(model(**off, label_decoder_stage=1))  # the full-resolution stage, stride 1
     assert terms["label"].item() > 0 and min(dec) > 0
     _, dec, _ = grads(model(**off))

@@ -1,0 +1,218 @@
+"""Benchmark protocols: parsing with clear errors, the dry run, and a real run that resumes after a kill."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from nnssl.benchmark import protocol as protocols
+from nnssl.benchmark.run_protocol import benchmark_argv
+from tests.conftest import tree_digest
+
+GOOD = {
+    "name": "tiny", "question": "does a tiny regression init run?",
+    "target": {"dataset": 200, "configuration": "3d_fullres"},
+    "pretrain": {"reg_proto": {"method": "regression", "datasets": [101, 102, 103], "schedule": "smoke",
+                              "epochs": 1, "flags": ["--iterations", "1", "--val-iterations", "1"]}},
+    "init": {"reg_proto_nnunet": {"run": "reg_proto", "variant": "nnUNetSchedule"}},
+    "finetune": {"schedule": [1, 2, 1], "cases": [1], "folds": [0], "scratch": ["scratch"]},
+}
+
+
+def toml(data: dict) -> str:
+    """A minimal TOML writer for the test protocols (tables one level deep, or two for pretrain/init)."""
+    def value(v):
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str):
+            return '"' + v.replace('"', '\\"') + '"'
+        if isinstance(v, list):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        return repr(v)
+
+    lines = [f"{k} = {value(v)}" for k, v in data.items() if not isinstance(v, dict)]
+    for k, v in data.items():
+        if not isinstance(v, dict):
+            continue
+        if all(isinstance(x, dict) for x in v.values()) and v:
+            for name, table in v.items():
+                lines += [f"[{k}.{name}]", *(f"{a} = {value(b)}" for a, b in table.items())]
+        else:
+            lines += [f"[{k}]", *(f"{a} = {value(b)}" for a, b in v.items())]
+    return "\n".join(lines) + "\n"
+
+
+def edited(**changes) -> dict:
+    import copy
+
+    data = copy.deepcopy(GOOD)
+    for path, v in changes.items():
+        node, *keys = path.split("__")
+        target = data
+        for key in [node, *keys][:-1]:
+            target = target[key]
+        if v is None:
+            target.pop([node, *keys][-1])
+        else:
+            target[[node, *keys][-1]] = v
+    return data
+
+
+def test_a_good_protocol_parses_and_round_trips_through_toml(tmp_path):
+    path = tmp_path / "p.toml"
+    path.write_text(toml(GOOD))
+    p = protocols.load(str(path))
+    assert p.pretrain["reg_proto"].argv(p.target, "cpu") == [
+        "-d", "101", "102", "103", "-t", "200", "-c", "3d_fullres", "-p", "nnsslPlans", "-device", "cpu",
+        "-m", "regression", "--schedule", "smoke", "--epochs", "1", "--iterations", "1", "--val-iterations", "1",
+        "--run-name", "reg_proto", "--continue"]
+    assert p.inits["reg_proto_nnunet"].variant == "nnUNetSchedule"
+    assert p.finetune.runs_folder == "lowlabel_runs_2"
+
+
+@pytest.mark.parametrize(("change", "match"), [
+    ({"colour": "blue"}, r"unknown key\(s\) \['colour'\] in the protocol"),
+    ({"finetune__epochs": 3}, r"unknown key\(s\) \['epochs'\] in \[finetune\]"),
+    ({"init__reg_proto_nnunet__varient": "x"}, r"\['varient'\] in \[init.reg_proto_nnunet\]"),
+    ({"question": None}, r"missing \['question'\]"),
+    ({"target__dataset": None}, r"\[target\] needs dataset"),
+    ({"pretrain__reg_proto__method": None}, r"\[pretrain.reg_proto\] needs method"),
+    ({"finetune__cases": [0]}, r"cases = \[0\] must hold integers >= 1"),
+    ({"finetune__cases": []}, "needs cases"),
+    ({"finetune__schedule": [1, 2]}, r"must be \[epochs, iterations, validation iterations\]"),
+    ({"target__dataset": "602"}, r"\[target\].dataset = '602' must be an int"),
+    ({"init__reg_proto_nnunet__checkpoint": "/x.pth"}, "needs exactly one of"),
+    ({"init__reg_proto_nnunet": {"pool_direct": 101}}, "name a pool_direct init pool_direct"),
+    ({"pretrain__reg_proto__flags": ["--run-name", "other"]}, "the protocol sets them"),
+    ({"finetune__scratch": ["scrach"]}, r"scratch \['scrach'\]"),
+])
+def test_bad_protocols_are_refused_naming_the_key(tmp_path, change, match):
+    path = tmp_path / "p.toml"
+    path.write_text(toml(edited(**change)))
+    with pytest.raises(ValueError, match=match):
+        protocols.load(str(path))
+
+
+def test_not_toml_and_missing_file(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("name = \n")
+    with pytest.raises(ValueError, match="not valid TOML"):
+        protocols.load(str(bad))
+    with pytest.raises(ValueError, match="no such file"):
+        protocols.load(str(tmp_path / "nope.toml"))
+
+
+def test_every_committed_protocol_parses():
+    folder = os.path.join(protocols.repository_folder("benchmarks"), "protocols")
+    names = sorted(f for f in os.listdir(folder) if f.endswith(".toml"))
+    assert names
+    for name in names:
+        p = protocols.load(os.path.join(folder, name))
+        assert p.report, name
+        for report in p.finetune.imports:  # every imported report is committed
+            protocols.resolve_report(report)
+        for init in p.inits.values():  # every init names a run of its own protocol (a fresh workdir can run it)
+            assert init.pool_direct is not None or init.run in p.pretrain, (name, init.name)
+
+
+def test_data_checks_label_count_and_unrecorded_run(pool_env, tmp_path):
+    p = protocols.parse(edited(finetune__cases=[9]), "p.toml")
+    with pytest.raises(ValueError, match=r"cases \[9\]: the smallest training set of Dataset200_\w+'s folds has 4"):
+        protocols.check_against_data(p, "Dataset200_SynthOrganLesion", {})
+    p = protocols.parse(edited(init__reg_proto_nnunet__run="never_ran"), "p.toml")
+    with pytest.raises(ValueError, match=r"run 'never_ran' is neither a \[pretrain.\*\] run of this protocol nor "
+                                         r"recorded"):
+        protocols.check_against_data(p, "Dataset200_SynthOrganLesion", {"other": "/x.pth"})
+
+
+def test_dry_run_lists_commands_and_writes_nothing(pool_env, tmp_path, capsys):
+    from nnssl.cli import benchmark
+
+    path = tmp_path / "p.toml"
+    path.write_text(toml(GOOD))
+    before = {k: tree_digest(pool_env["env"][k]) for k in ("nnUNet_raw", "nnUNet_preprocessed")}
+    out = tmp_path / "report"
+    assert benchmark.main(["run", str(path), "--out", str(out), "-device", "cpu", "--dry-run"]) == 0
+    text = capsys.readouterr().out
+    assert "[to run] nnssl_pretrain -d 101 102 103 -t 200" in text and "--run-name reg_proto --continue" in text
+    assert "[to run] scratch fold 0 1 case(s): env -u nnSSL_PRETRAINED" in text
+    assert "nnSSL_FINETUNE_SCHEDULE=1,2,1" in text and "-tr nnsslScratchTrainer" in text
+    assert "reg_proto_nnunet fold 0 1 case(s): (after pretraining reg_proto)" in text
+    assert "then: nnssl_benchmark -t 200 -c 3d_fullres" in text
+    assert not out.exists()
+    assert {k: tree_digest(pool_env["env"][k]) for k in before} == before
+
+
+def test_the_grid_command_is_the_scripts_for_a_committed_experiment():
+    """Equivalence: the label-decoder protocol resolves to the nnssl_benchmark command that produced its report
+    (scripts/hippocampus_lowlabel.sh STAGE=label_decoder, recorded in benchmark.json), up to the workdir."""
+    import shlex
+
+    from nnssl.io import load_json
+
+    bench = protocols.repository_folder("benchmarks")
+    p = protocols.load(os.path.join(bench, "protocols", "1case_1500it_label_decoder.toml"))
+    recorded = shlex.split(load_json(os.path.join(bench, p.report, "benchmark.json"))["command"])[1:]
+    work = "/work/bench"  # the script's workdir of that session
+    checkpoint = recorded[recorded.index("--init") + 1].split("=", 1)[1]
+    ours = benchmark_argv(p, recorded[recorded.index("--out") + 1], work, "cpu",
+                          {p.inits[n].run: checkpoint for n in p.inits}, report_only=True)
+
+    def options(argv):  # option -> values, order-free; repository paths compared by their last two parts
+        out, key = {}, None
+        for a in argv:
+            if a.startswith("-") and not a.lstrip("-").replace(".", "").isdigit():
+                key = a
+                out.setdefault(key, [])
+            else:
+                out[key].append("/".join(a.split("/")[-2:]) if "/" in a else a)
+        return {k: sorted(v) for k, v in out.items()}
+
+    theirs, mine = options(recorded), options(ours)
+    mine.pop("-p")  # the script relied on the default plans identifier
+    assert mine == theirs
+
+
+@pytest.mark.slow
+def test_a_smoke_protocol_runs_resumes_after_a_kill_and_records_itself(pool_env, tmp_path):
+    """2 inits (scratch, a regression init), 1 fold, 1 case: killed during fine-tuning, then run again."""
+    from nnssl.benchmark.report import read_csv
+    from nnssl.io import load_json
+
+    path = tmp_path / "p.toml"
+    path.write_text(toml(GOOD))
+    results = tmp_path / "work" / "results"
+    env = {**os.environ, "nnUNet_results": str(results)}
+    out = tmp_path / "report"
+    cmd = [os.path.join(os.path.dirname(sys.executable), "nnssl_benchmark"), "run", str(path), "--out", str(out),
+           "-device", "cpu"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    runs = tmp_path / "work" / "lowlabel_runs_2"
+    deadline = time.time() + 600
+    while time.time() < deadline and not list(runs.glob("*/fold_*.log")):  # the first fine-tune has started
+        assert proc.poll() is None, proc.stdout.read().decode()[-3000:]
+        time.sleep(1)
+    time.sleep(3)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    (checkpoint,) = results.glob("Dataset*_nnsslPool_101_102_103/RegressionPretrainer*reg_proto/fold_all/"
+                                 "checkpoint_final.pth")
+    pretrained_at = checkpoint.stat().st_mtime
+    assert not (out / "results.csv").exists()
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "pretraining reg_proto already done" in done.stdout
+    assert checkpoint.stat().st_mtime == pretrained_at  # not pretrained again
+    rows = read_csv(str(out / "results.csv"))
+    assert {r["init"] for r in rows} == {"scratch", "reg_proto_nnunet"}
+    assert {r["fold"] for r in rows} == {0}
+    assert (out / "protocol.toml").read_text() == path.read_text()
+    record = load_json(str(out / "protocol.resolved.json"))
+    assert record["resolved"]["inits"]["reg_proto_nnunet"] == str(checkpoint)
+    assert record["versions"]["nnssl"] and "nnssl_pretrain" in record["resolved"]["pretrain"]["reg_proto"]["command"]
+    # the dry run now says everything is done
+    listing = subprocess.run([*cmd, "--dry-run"], env=env, capture_output=True, text=True, timeout=300).stdout
+    assert "[to run]" not in listing and listing.count("[done]") == 3
