@@ -281,6 +281,8 @@ def run_benchmark(args) -> dict:
     if unknown:
         raise ValueError(f"--variant {unknown}: give NAME=SUFFIX for an --init NAME")
     overrides = parse_schedule_overrides(args.schedule_override, inits, variants)
+    for spec in (v for v in inits.values() if isinstance(v, dict)):  # before any work: scorable on the target?
+        pool_direct.check_pool_dataset(spec["pool_direct"], target_name, args.plans_name, args.configuration)
     if args.fractions is None:
         args.fractions = [] if args.cases else [5, 15, 50, 100]
     data_id = plans["configurations"][args.configuration]["data_identifier"]
@@ -341,10 +343,11 @@ def run_benchmark(args) -> dict:
     if any(r["init"] == "scratch" for r in rows):
         plot_paired_differences(rows, os.path.join(args.out, "paired_vs_scratch.png"), title=title)
     write_curves(curves, os.path.join(args.out, "curves.csv"))
-    plateau = plateau_table(curves)
+    plateau = plateau_table(curves) if curves else "No fine-tuning curves (pool_direct runs are not fine-tuned).\n"
     with open(os.path.join(args.out, "plateau.md"), "w") as f:
         f.write(plateau)
-    plot_curves(curves, os.path.join(args.out, "pseudo_dice_curves.png"), title=title)
+    if curves:
+        plot_curves(curves, os.path.join(args.out, "pseudo_dice_curves.png"), title=title)
     report = {"command": "nnssl_benchmark " + " ".join(args.argv), "target": target_name,
               "configuration": args.configuration, "inits": inits,
               "variants": variants, "schedule_overrides": overrides, "fractions": args.fractions,
