@@ -45,7 +45,7 @@ def test_a_pool_with_other_labels_or_no_plan_is_refused(nnunet_env):
     same = dataset(301, {"background": 0, "a": 1})
     assert check_pool_dataset(301, target, "nnsslPlans", "2d") == same
     dataset(302, {"background": 0, "b": 1})
-    with pytest.raises(ValueError, match="labels .* are not the target's"):
+    with pytest.raises(ValueError, match=r"labels .* are not the target.s"):
         check_pool_dataset(302, target, "nnsslPlans", "2d")
     with pytest.raises(ValueError, match="has no nnsslPlans 3d_fullres plan"):
         check_pool_dataset(301, target, "nnsslPlans", "3d_fullres")
