@@ -171,6 +171,9 @@ def test_synthetic_pretrain_finetune_predict(pool_env):
     # d_l by resolution: on this 4-stage network d_1 ends at 1/4 of the input
     ("global_local", "GlobalLocalFinetuneTrainer_2ep5it", ("--cases-per-batch", "2"),
      {"encoder.", "decoder.encoder.", "decoder.transpconvs.0.", "decoder.stages.0."}),
+    # supervised transfers encoder and decoder; its output layer (the pool's classes) stays behind
+    ("supervised", "SupervisedFinetuneTrainer_2ep5it", (),
+     {"encoder.", "decoder.encoder.", "decoder.transpconvs.", "decoder.stages."}),
 ])
 def test_other_methods_end_to_end(pool_env, method, trainer, extra, prefixes):
     env = pool_env["env"]
@@ -188,6 +191,14 @@ def test_other_methods_end_to_end(pool_env, method, trainer, extra, prefixes):
         for k, v in c1["network_weights"].items():
             if k.startswith("encoder."):
                 assert torch.equal(v, c["network_weights"][k]), k
+    if method == "supervised":  # one output per class of 101 (2), 102 (2), 103 (1) plus background
+        heads = [v for k, v in c["network_weights"].items() if ".seg_layers." in k and k.endswith("weight")]
+        assert heads and all(v.shape[0] == 6 for v in heads)
+        assert c["nnssl_adaptation_record"]["output_classes"] == ["background", "D101:1", "D101:2", "D102:1",
+                                                                  "D102:2", "D103:1"]
+        tuned = torch.load(os.path.join(fold, "checkpoint_final.pth"), map_location="cpu", weights_only=False)
+        assert all(v.shape[0] == 3 for k, v in tuned["network_weights"].items()
+                   if ".seg_layers." in k and k.endswith("weight"))  # the target's background, organ, lesion
     assert os.path.isfile(os.path.join(fold, "validation", "summary.json"))
     check_predictions(pred, tests, {0, 1, 2})
 

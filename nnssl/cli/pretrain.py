@@ -391,18 +391,22 @@ def next_commands(target_id: int, args: argparse.Namespace, trainer: str, alias:
     ``--run-name`` is not the one the fine-tune trainer looks up (the method's name), so its train command
     names the ``checkpoint`` through ``nnSSL_PRETRAINED``; prediction needs no pretrained weights.
     """
+    import shlex
+
     from nnssl.checkpoint import PRETRAINED_ENV
 
     device = f" -device {args.device}" if args.device != "cuda" else ""
-    plans = "" if alias else f" -p {args.plans_name}"
+    plans = "" if alias else f" -p {shlex.quote(args.plans_name)}"
     named = args.run_name not in (None, args.method) and checkpoint
-    train = (f"{PRETRAINED_ENV}={checkpoint} " if named else "") + f"nnUNetv2_train {target_id} {args.configuration} 0"
+    env = f"{PRETRAINED_ENV}={shlex.quote(checkpoint)} " if named else ""
+    train = f"nnUNetv2_train {target_id} {args.configuration} 0"
     lines = ["nnssl: next steps (fold 0 of 5; nnU-Net's default 1000 epochs, append a schedule suffix such as "
              "_5epochs for a short run):",
              "  export nnUNet_extTrainer=$(nnssl_trainer_dir)",
-             f"  {train} -tr {trainer}{plans}{device}",
-             f"  nnUNetv2_train {target_id} {args.configuration} 0 -tr nnsslScratchTrainer{plans}{device}"
-             "      # the random-init baseline",
+             f"  {env}{train} -tr {trainer}{plans}{device}",
+             "  # to measure what the init adds, train both with nnU-Net's recipe (only the init differs):",
+             f"  {env}{train} -tr {trainer}_nnUNetSchedule{plans}{device}",
+             f"  {train} -tr nnsslScratchTrainer{plans}{device}",
              f"  nnUNetv2_predict -i IN -o OUT -d {target_id} -c {args.configuration} -f 0 -tr {trainer}"
              f"{plans}{device}"]
     if not alias and args.plans_name != "nnUNetPlans":

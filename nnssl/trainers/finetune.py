@@ -240,6 +240,16 @@ class MixCLFinetuneTrainer_2ep5it(MixCLFinetuneTrainer):
     schedule = _short(PRETRAINED, "2ep5it", 2, 5, 2)
 
 
+class MixCLFinetuneTrainer_nnUNetSchedule_5epochs(MixCLFinetuneTrainer):
+    """nnU-Net's recipe on the pretrained init, 5 x 250 iterations: pairs with ``nnsslScratchTrainer_5epochs``."""
+
+    schedule = _short(NNUNET_DEFAULT, "5epochs", 5)
+
+
+class MixCLFinetuneTrainer_nnUNetSchedule_2ep5it(MixCLFinetuneTrainer):
+    schedule = _short(NNUNET_DEFAULT, "2ep5it", 2, 5, 2)
+
+
 class MixCLFinetuneTrainer_nnUNetSchedule_5ep20it(MixCLFinetuneTrainer):
     """nnU-Net's recipe on the MixCL init, 5 x 20 iterations: the demo's pair differs only in the init."""
 
@@ -280,6 +290,16 @@ class RegressionFinetuneTrainer_5ep20it(RegressionFinetuneTrainer):
     schedule = _short(PRETRAINED, "5ep20it", 5, 20, 5)
 
 
+class RegressionFinetuneTrainer_nnUNetSchedule_5epochs(RegressionFinetuneTrainer):
+    """nnU-Net's recipe on the pretrained init, 5 x 250 iterations: pairs with ``nnsslScratchTrainer_5epochs``."""
+
+    schedule = _short(NNUNET_DEFAULT, "5epochs", 5)
+
+
+class RegressionFinetuneTrainer_nnUNetSchedule_2ep5it(RegressionFinetuneTrainer):
+    schedule = _short(NNUNET_DEFAULT, "2ep5it", 2, 5, 2)
+
+
 class RegressionFinetuneTrainer_2ep5it(RegressionFinetuneTrainer):
     schedule = _short(PRETRAINED, "2ep5it", 2, 5, 2)
 
@@ -316,6 +336,16 @@ class GlobalLocalFinetuneTrainer_5epochs(GlobalLocalFinetuneTrainer):
 
 class GlobalLocalFinetuneTrainer_5ep20it(GlobalLocalFinetuneTrainer):
     schedule = _short(PRETRAINED, "5ep20it", 5, 20, 5)
+
+
+class GlobalLocalFinetuneTrainer_nnUNetSchedule_5epochs(GlobalLocalFinetuneTrainer):
+    """nnU-Net's recipe on the pretrained init, 5 x 250 iterations: pairs with ``nnsslScratchTrainer_5epochs``."""
+
+    schedule = _short(NNUNET_DEFAULT, "5epochs", 5)
+
+
+class GlobalLocalFinetuneTrainer_nnUNetSchedule_2ep5it(GlobalLocalFinetuneTrainer):
+    schedule = _short(NNUNET_DEFAULT, "2ep5it", 2, 5, 2)
 
 
 class GlobalLocalFinetuneTrainer_2ep5it(GlobalLocalFinetuneTrainer):
@@ -361,6 +391,12 @@ class SupervisedFinetuneTrainer_5epochs(SupervisedFinetuneTrainer):
 
 class SupervisedFinetuneTrainer_2ep5it(SupervisedFinetuneTrainer):
     schedule = _short(PRETRAINED, "2ep5it", 2, 5, 2)
+
+
+class SupervisedFinetuneTrainer_nnUNetSchedule_5epochs(SupervisedFinetuneTrainer):
+    """nnU-Net's recipe on the pretrained init, 5 x 250 iterations: pairs with ``nnsslScratchTrainer_5epochs``."""
+
+    schedule = _short(NNUNET_DEFAULT, "5epochs", 5)
 
 
 class SupervisedFinetuneTrainer_nnUNetSchedule_2ep5it(SupervisedFinetuneTrainer):

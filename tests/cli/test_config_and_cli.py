@@ -229,7 +229,10 @@ def test_next_commands_carry_device_and_plans():
     args = pretrain.build_parser().parse_args(["-d", "1", "-t", "2", "-c", "2d", "-device", "cpu"])
     text = pretrain.next_commands(2, args, "MixCLFinetuneTrainer")
     assert "nnUNetv2_train 2 2d 0 -tr MixCLFinetuneTrainer -p nnsslPlans -device cpu" in text
-    assert "nnUNetv2_predict" in text and text.count("-device cpu") == 3 and "keep -p nnsslPlans" in text
+    assert "nnUNetv2_predict" in text and text.count("-device cpu") == 4 and "keep -p nnsslPlans" in text
+    # the fair pair: the pretrained init and scratch with the same recipe (nnU-Net's), only the init differs
+    assert "nnUNetv2_train 2 2d 0 -tr MixCLFinetuneTrainer_nnUNetSchedule -p nnsslPlans -device cpu" in text
+    assert "nnUNetv2_train 2 2d 0 -tr nnsslScratchTrainer -p nnsslPlans -device cpu" in text
     args = pretrain.build_parser().parse_args(["-d", "1", "-t", "200", "-device", "cuda"])
     text = pretrain.next_commands(200, args, "MixCLFinetuneTrainer", alias=True)  # the card's command, verbatim
     assert "  nnUNetv2_train 200 3d_fullres 0 -tr MixCLFinetuneTrainer\n" in text and "-p " not in text
@@ -242,7 +245,10 @@ def test_next_commands_of_a_named_run_point_the_trainer_at_its_checkpoint():
                                               "-device", "cuda"])
     text = pretrain.next_commands(2, args, "MixCLFinetuneTrainer", alias=True, checkpoint=ckpt)
     assert f"  nnSSL_PRETRAINED={ckpt} nnUNetv2_train 2 2d 0 -tr MixCLFinetuneTrainer\n" in text
-    assert text.count("nnSSL_PRETRAINED") == 1  # neither the scratch baseline nor prediction loads it
+    assert f"  nnSSL_PRETRAINED={ckpt} nnUNetv2_train 2 2d 0 -tr MixCLFinetuneTrainer_nnUNetSchedule\n" in text
+    assert text.count("nnSSL_PRETRAINED") == 2  # neither the scratch baseline nor prediction loads it
+    spaced = pretrain.next_commands(2, args, "MixCLFinetuneTrainer", alias=True, checkpoint="/my results/c.pth")
+    assert "nnSSL_PRETRAINED='/my results/c.pth' nnUNetv2_train" in spaced  # pasted into a shell, it still works
     for run_name in ([], ["--run-name", "mixcl"]):  # the run the trainer finds by itself
         args = pretrain.build_parser().parse_args(["-d", "1", "-t", "2", "-c", "2d", "-device", "cuda", *run_name])
         assert "nnSSL_PRETRAINED" not in pretrain.next_commands(2, args, "MixCLFinetuneTrainer", checkpoint=ckpt)
