@@ -53,6 +53,6 @@ def test_pool_class_layout_reads_each_sources_labels(tmp_path, monkeypatch):
     assert layout.labels == {7: (1, 3), 8: (1,)} and layout.num_outputs == 4
     with pytest.raises(ValueError, match="is a region"):
         dataset_labels({"labels": {"background": 0, "r": [1, 2]}}, "X")
-    with pytest.raises(ValueError, match="no dataset.json"):
+    with pytest.raises(ValueError, match=r"no dataset\.json"):
         pool_class_layout({"9": "Dataset009_Missing"})
     assert os.path.isdir(tmp_path)
