@@ -107,6 +107,9 @@ def load_transferable_weights(network: nn.Module, path: str, expected_method: st
             finite, or (with ``expected_method``) the checkpoint comes from another method and
             ``$nnSSL_ALLOW_OTHER_METHOD`` is not set.
     """
+    if os.path.isdir(path):
+        raise ValueError(f"pretrained checkpoint {path} is a folder; set {PRETRAINED_ENV} to the checkpoint_final.pth "
+                         "inside it")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"pretrained checkpoint {path} does not exist; run nnssl_pretrain first or set "
                                 f"{PRETRAINED_ENV} to an existing checkpoint_final.pth")

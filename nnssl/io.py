@@ -80,6 +80,12 @@ def load_json(path: str):
         return json.load(f)
 
 
+def first_line(error: BaseException) -> str:
+    """The first line of an exception's message, or its type when the message is empty."""
+    lines = str(error).splitlines()
+    return lines[0] if lines and lines[0].strip() else type(error).__name__
+
+
 def safe_load(path: str, map_location="cpu") -> dict:
     """``torch.load`` with ``weights_only=True``: tensors and plain data only, never arbitrary objects.
 
@@ -96,17 +102,27 @@ def safe_load(path: str, map_location="cpu") -> dict:
     import numpy as np
     import torch
 
+    if os.path.isdir(path):
+        raise ValueError(f"checkpoint {path} is a folder; point to the checkpoint_final.pth inside it")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint {path} does not exist")
+    if os.path.getsize(path) == 0:
+        raise ValueError(f"checkpoint {path} is empty (0 bytes); re-run the step that wrote it, or point to another "
+                         "file")
     allowed = [np.dtype, np.core.multiarray.scalar, *(type(np.dtype(t)) for t in ("float64", "float32", "int64"))]
     try:
         with torch.serialization.safe_globals(allowed):
             return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
+        import zipfile
+
+        if not zipfile.is_zipfile(path):  # torch writes zip archives: this one is truncated or not a checkpoint
+            raise ValueError(f"{path} could not be read as a checkpoint (truncated or not a torch file?). Re-run the "
+                             "step that wrote it, or point to another file") from None
         raise ValueError(f"{path} holds objects other than tensors and plain data, so it is not loaded (a "
                          f"checkpoint can run code when unpickled). If you trust the file and need it, "
-                         f"re-save its tensors with torch.save; details: {str(e).splitlines()[0]}") from None
+                         f"re-save its tensors with torch.save; details: {first_line(e)}") from None
     except (RuntimeError, EOFError, OSError) as e:
         raise ValueError(f"{path} could not be read as a checkpoint (truncated or not a torch file?): "
-                         f"{str(e).splitlines()[0]}. Re-run the step that wrote it, or point to another "
+                         f"{first_line(e)}. Re-run the step that wrote it, or point to another "
                          f"file") from None

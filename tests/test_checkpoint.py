@@ -344,3 +344,18 @@ def test_the_plans_nnssl_block_is_validated():
     with pytest.raises(ValueError, match="configuration -> run name -> checkpoint path"):
         resolve_pretrained_checkpoint({"nnssl": {"role": "target", "sources": {}, "pretrained": {"2d": "x"}}},
                                       "2d", "mixcl")
+
+
+def test_an_empty_file_or_a_folder_is_named_not_a_traceback(tmp_path):
+    from nnssl.io import safe_load
+
+    empty = tmp_path / "empty.pth"
+    empty.write_bytes(b"")
+    with pytest.raises(ValueError, match="is empty"):
+        safe_load(str(empty))
+    with pytest.raises(ValueError, match="is a folder"):
+        safe_load(str(tmp_path))
+    garbage = tmp_path / "garbage.pth"
+    garbage.write_bytes(b"\x00" * 10)
+    with pytest.raises(ValueError, match="could not be read as a checkpoint"):
+        safe_load(str(garbage))

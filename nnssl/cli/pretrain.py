@@ -18,6 +18,7 @@ from nnssl.cli._common import (
     OneDefaultFormatter,
     SuggestingArgumentParser,
     add_device_argument,
+    finite_float,
     resolve_device,
     translate_nnunet_error,
 )
@@ -51,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dataset id of the pool (default: the existing pool of these sources, else the first "
                         "free id in 900..999)")
     p.add_argument("-np", "--num-processes", type=int, default=1, help="processes for fingerprint/preprocessing")
-    p.add_argument("--gpu-memory-target", type=float, default=None,
+    p.add_argument("--gpu-memory-target", type=finite_float, default=None,
                    help="nnU-Net planner VRAM target in GB (default: nnU-Net's 8)")
     p.add_argument("--plan-batch-size", type=int, default=None,
                    help="override the planned batch size in every written plan; fine-tuning uses it too "
@@ -80,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--val-iterations", type=int, default=None,
                    help="validation iterations per epoch (default: from --schedule)")
     g.add_argument("--batch-size", type=int, default=None, help="pairs/items per step (default: plans)")
-    g.add_argument("--lr", type=float, default=None,
+    g.add_argument("--lr", type=finite_float, default=None,
                    help="learning rate (default: the method's: mixcl 1e-4, or 5e-4 with --schedule cpu; global_local "
                         "1e-3; regression and supervised 1e-2)")
     g.add_argument("--save-every", type=int, default=PretrainConfig.save_every)
@@ -95,12 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_device_argument(g)
     g.add_argument("--num-gpus", type=int, default=1, help="DDP on this many GPUs (nnU-Net's -num_gpus)")
     mix = p.add_argument_group("mixcl")
-    mix.add_argument("--label-weight", type=float, default=0.01,
+    mix.add_argument("--label-weight", type=finite_float, default=0.01,
                      help="alpha (the starting value when --label-grad-ratio is set); 0 switches L_label off")
     mix.add_argument("--label-samples", type=int, default=512,
                      help="label voxels sampled per class and patch (r); the label term's cost grows with r^2, "
                           "not with the patch size")
-    mix.add_argument("--label-grad-ratio", type=float, default=1.0,
+    mix.add_argument("--label-grad-ratio", type=finite_float, default=1.0,
                      help="re-set alpha every epoch so that alpha*|grad L_label| = ratio*|grad L_id| on the encoder; "
                           "0 keeps alpha fixed at --label-weight (the paper), and so does --identity-weight 0")
     mix.add_argument("--label-stage", type=int, default=None,
@@ -109,8 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="take L_label on decoder stage S instead (0 = the one after the bottleneck, -1 = the "
                           "last, full-resolution one), so the decoder learns the pool's labels (for "
                           "--transfer-decoder; default: an encoder stage)")
-    mix.add_argument("--recon-weight", type=float, default=0.01, help="beta; 0 switches L_recon off")
-    mix.add_argument("--identity-weight", type=float, default=1.0, help="0 switches L_id off")
+    mix.add_argument("--recon-weight", type=finite_float, default=0.01, help="beta; 0 switches L_recon off")
+    mix.add_argument("--identity-weight", type=finite_float, default=1.0, help="0 switches L_id off")
     mix.add_argument("--no-label", action="store_true", help="ablation: identity + reconstruction")
     mix.add_argument("--no-recon", action="store_true",
                      help="ablation: identity + label (the decoder then gets no gradient)")
@@ -139,13 +140,13 @@ def build_parser() -> argparse.ArgumentParser:
     gl.add_argument("--lattice-jitter", type=int, default=1,
                     help="random per-step shift of the region lattice in feature voxels (0 = fixed lattice)")
     gl.add_argument("--region-size", type=int, default=3, choices=[1, 3], help="K")
-    gl.add_argument("--patch-fraction", type=float, default=0.5, help="3D pretraining patch / plan patch")
+    gl.add_argument("--patch-fraction", type=finite_float, default=0.5, help="3D pretraining patch / plan patch")
     sv = p.add_argument_group("supervised")
     sv.add_argument("--supervised-loss", default=SupervisedConfig.loss, choices=SUPERVISED_LOSSES,
                     help="partial loss over each image's own dataset's classes: dc_ce (Dice + CE on a softmax over "
                          "them) or dc_bce (one sigmoid per class, BCE + Dice; MultiTalent's)")
     rg = p.add_argument_group("regression")
-    rg.add_argument("--mask-ratio", type=float, default=None,
+    rg.add_argument("--mask-ratio", type=finite_float, default=None,
                     help="fraction of voxels corrupted (default: about 256 voxels per patch, within 0.2-10 %%)")
     rg.add_argument("--mask-layout", default="stratified", choices=["stratified", "bernoulli"])
     rg.add_argument("--replacement", default="gaussian", choices=["gaussian", "patch_gaussian"])
@@ -308,6 +309,17 @@ def pretrain(args: argparse.Namespace) -> str:
     stages = selected_stages(args)
     run_name = args.run_name or args.method
     make_config(args, target_name, stages[0][0], warn=rank0)  # validate every flag before any work; warn once
+    fold = "0"
+    target_json = os.path.join(os.environ.get("nnUNet_raw", ""), target[1], "dataset.json") if target else ""
+    if target and os.path.isfile(target_json):
+        n_target = int(load_json(target_json).get("numTraining", 5))
+        if n_target < 5:
+            fold = "all"
+            if rank0:
+                print(f"nnssl: warning: target {target[1]} has {n_target} training case(s); nnU-Net's 5-fold split "
+                      f"needs at least 5, so fold 0 would fail. Fine-tune on all of them with fold 'all' "
+                      f"(nnUNetv2_train {target[0]} {args.configuration} all ...) or write your own "
+                      "splits_final.json into its nnUNet_preprocessed folder", file=sys.stderr)
     pool_name = None
     if rank0:  # under torchrun the other ranks wait for rank 0's plans and preprocessed data
         pool = plan_and_preprocess_pool(args.datasets, args.target, args.plans_name, (args.configuration,),
@@ -378,12 +390,12 @@ def pretrain(args: argparse.Namespace) -> str:
         alias = record_checkpoint(target[1], args.plans_name, args.configuration, run_name, final)
     print(f"nnssl: pretrained checkpoint: {final}")
     if target:
-        print(next_commands(target[0], args, method.finetune_trainer, alias, checkpoint=final))
+        print(next_commands(target[0], args, method.finetune_trainer, alias, checkpoint=final, fold=fold))
     return final
 
 
 def next_commands(target_id: int, args: argparse.Namespace, trainer: str, alias: bool = False,
-                  checkpoint: str | None = None) -> str:
+                  checkpoint: str | None = None, fold: str = "0") -> str:
     """The exact next commands for this user: their device, configuration, plans and fine-tune trainer.
 
     With ``alias`` (the target's nnUNetPlans.json is nnssl's plan) the commands need no ``-p``, so on a
@@ -399,15 +411,16 @@ def next_commands(target_id: int, args: argparse.Namespace, trainer: str, alias:
     plans = "" if alias else f" -p {shlex.quote(args.plans_name)}"
     named = args.run_name not in (None, args.method) and checkpoint
     env = f"{PRETRAINED_ENV}={shlex.quote(checkpoint)} " if named else ""
-    train = f"nnUNetv2_train {target_id} {args.configuration} 0"
-    lines = ["nnssl: next steps (fold 0 of 5; nnU-Net's default 1000 epochs, append a schedule suffix such as "
+    train = f"nnUNetv2_train {target_id} {args.configuration} {fold}"
+    which = "fold 0 of 5" if fold == "0" else "every case (fold 'all': too few cases for 5 folds)"
+    lines = [f"nnssl: next steps ({which}; nnU-Net's default 1000 epochs, append a schedule suffix such as "
              "_5epochs for a short run):",
              "  export nnUNet_extTrainer=$(nnssl_trainer_dir)",
              f"  {env}{train} -tr {trainer}{plans}{device}",
              "  # to measure what the init adds, train both with nnU-Net's recipe (only the init differs):",
              f"  {env}{train} -tr {trainer}_nnUNetSchedule{plans}{device}",
              f"  {train} -tr nnsslScratchTrainer{plans}{device}",
-             f"  nnUNetv2_predict -i IN -o OUT -d {target_id} -c {args.configuration} -f 0 -tr {trainer}"
+             f"  nnUNetv2_predict -i IN -o OUT -d {target_id} -c {args.configuration} -f {fold} -tr {trainer}"
              f"{plans}{device}"]
     if not alias and args.plans_name != "nnUNetPlans":
         lines.append(f"  (target {target_id} has its own nnUNetPlans.json, which nnssl leaves alone: keep "

@@ -52,8 +52,8 @@ class PretrainConfig:
             raise ValueError(f"val_iterations must be >= 0, got {self.val_iterations}")
         if self.batch_size is not None and self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1 or None, got {self.batch_size}")
-        if self.learning_rate <= 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if not self.learning_rate > 0 or self.learning_rate == float("inf"):  # NaN fails every comparison
+            raise ValueError(f"learning_rate (--lr) must be a finite number > 0, got {self.learning_rate}")
         if self.dataset_sampling not in SAMPLING_MODES:
             raise ValueError(f"dataset_sampling must be one of {', '.join(SAMPLING_MODES)}, got "
                              f"{self.dataset_sampling!r}")

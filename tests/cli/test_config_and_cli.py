@@ -147,6 +147,43 @@ def test_caveats_print_once_per_run_and_on_rank0_only(rank0, monkeypatch, capsys
     assert "alpha stays fixed" in err or not rank0
 
 
+def test_a_target_with_fewer_cases_than_folds_is_warned_and_gets_fold_all(monkeypatch, capsys, tmp_path):
+    """nnU-Net's 5-fold split fails below 5 cases: the warning names fold 'all', and the printed commands use it."""
+    import json
+    from types import SimpleNamespace
+
+    from nnssl.cli import torchrun
+    from nnssl.planning import pooled
+
+    for var in ("results", "preprocessed", "raw"):
+        monkeypatch.setenv(f"nnUNet_{var}", str(tmp_path / var))
+    (tmp_path / "raw" / "Dataset200_Target").mkdir(parents=True)
+    (tmp_path / "raw" / "Dataset200_Target" / "dataset.json").write_text(json.dumps({"numTraining": 3}))
+    pool = "Dataset999_nnsslPool_101"
+    monkeypatch.setattr(pooled, "validate_pool", lambda *a: (None, (200, "Dataset200_Target")))
+    monkeypatch.setattr(pooled, "plan_and_preprocess_pool", lambda *a, **k: SimpleNamespace(pool_name=pool))
+    monkeypatch.setattr(torchrun, "broadcast", lambda value: pool)
+    monkeypatch.setattr(pretrain, "already_finished", lambda *a: True)
+    monkeypatch.setattr(pretrain, "check_written", lambda path: None)
+    monkeypatch.setattr(pretrain, "record_checkpoint", lambda *a: True)
+    args = pretrain.build_parser().parse_args(["-d", "101", "-t", "200", "--continue", "-device", "cpu"])
+    pretrain.resolve_schedule(args)
+    pretrain.pretrain(args)
+    captured = capsys.readouterr()
+    assert "has 3 training case(s)" in captured.err and "fold 'all'" in captured.err
+    assert "nnUNetv2_train 200 3d_fullres all -tr MixCLFinetuneTrainer -device cpu" in captured.out
+    assert " -f all " in captured.out and "3d_fullres 0 " not in captured.out
+
+
+@pytest.mark.parametrize("option", ["--lr", "--label-weight", "--recon-weight", "--mask-ratio"])
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_numeric_options_refuse_nan_and_inf_naming_the_option(option, value, capsys):
+    with pytest.raises(SystemExit):
+        pretrain.build_parser().parse_args(["-d", "1", f"{option}={value}"])
+    err = capsys.readouterr().err
+    assert option in err and "not a finite number" in err
+
+
 def test_continue_skips_only_a_run_finished_with_the_same_config(tmp_path):
     """--continue trains nothing when the checkpoint finished these epochs with exactly this config; more epochs
     or any other flag means there is work (nnU-Net then resumes or extends the run)."""
