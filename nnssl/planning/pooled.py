@@ -103,13 +103,17 @@ def validate_pool(source_ids, target_id, require_labels: bool) -> tuple[dict[int
     for d, name in [*sources.items(), *([target] if target else [])]:
         dj = load_json(os.path.join(raw, name, "dataset.json"))
         channels[d] = len(dj.get("channel_names", dj.get("modality", {})))
-        labels = dj.get("labels", {})
+        if "labels" not in dj:
+            raise ValueError(f"{name}/dataset.json has no 'labels' key; nnU-Net needs it, e.g. \"labels\": "
+                             "{\"background\": 0, \"liver\": 1} (an unlabelled dataset declares background only)")
+        labels = dj["labels"]
         if "ignore" in labels and d in sources:
             raise ValueError(f"dataset {name} has an ignore label; pooled pretraining does not support ignore "
                              f"labels yet. Remove it from the pool")
         if require_labels and d in sources and not any(v != 0 for k, v in labels.items() if k != "ignore"):
-            raise ValueError(f"dataset {name} has no foreground labels, but this method needs labels. Use "
-                             f"--allow-unlabelled to run without the label term")
+            raise ValueError(f"dataset {name} has no foreground labels, but this method needs labels. Remove it from "
+                             "-d, use a label-free method (-m regression, -m global_local), or, with -m mixcl, "
+                             "--allow-unlabelled (no label term)")
     if len(set(channels.values())) != 1:
         detail = ", ".join(f"{d}: {c}" for d, c in channels.items())
         raise ValueError(f"datasets have different numbers of input channels ({detail}); a pool needs the same "

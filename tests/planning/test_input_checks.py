@@ -110,7 +110,7 @@ def test_passing_check_is_remembered_until_a_file_changes(nnunet_env, monkeypatc
     names, needs = {101: "Dataset101_Cached"}, {101: True}
     checks.check_inputs(names, needs)
     calls = []
-    monkeypatch.setattr(checks, "check_case", lambda *a: calls.append(a[0]) or ([], True))
+    monkeypatch.setattr(checks, "check_case", lambda *a: calls.append(a[0]) or ([], True, 3))
     checks.check_inputs(names, needs)
     assert calls == []  # nothing read again
     _edit(os.path.join(folder, "labelsTr", "case_001.nii.gz"), lambda a: a)  # rewritten: new mtime
@@ -244,3 +244,64 @@ def test_unlabelled_sources_plan_and_pretrain(nnunet_env):
     results = nnunet_env["nnUNet_results"]
     finals = [os.path.join(r, f) for r, _, fs in os.walk(results) for f in fs if f == "checkpoint_final.pth"]
     assert len(finals) == 1
+
+
+def test_geometry_dimensionality_truncation_and_hidden_nan_are_caught(nnunet_env):
+    """Issue 33: a flipped or shifted label, a 2D image among 3D ones, a truncated .nii.gz and NaN voxels that
+    ITK's reader turns into 0 (the default reader here): one error, one line each, nothing written."""
+    import gzip
+
+    from nnssl.planning.checks import check_inputs
+
+    raw = nnunet_env["nnUNet_raw"]
+    bad = _dataset(raw, 111, "Geometry", cases=6)
+    label = os.path.join(bad, "labelsTr", "case_000.nii.gz")
+    img = sitk.ReadImage(label)
+    img.SetDirection((-1, 0, 0, 0, 1, 0, 0, 0, 1))  # flipped against its image
+    sitk.WriteImage(img, label)
+    label = os.path.join(bad, "labelsTr", "case_001.nii.gz")
+    img = sitk.ReadImage(label)
+    img.SetOrigin((5.0, 0.0, 0.0))  # shifted
+    sitk.WriteImage(img, label)
+    flat = sitk.GetImageFromArray(np.zeros((20, 16), np.float32))  # case_002: a 2D image and label
+    sitk.WriteImage(flat, os.path.join(bad, "imagesTr", "case_002_0000.nii.gz"))
+    sitk.WriteImage(sitk.GetImageFromArray(np.zeros((20, 16), np.uint8)), os.path.join(bad, "labelsTr",
+                                                                                           "case_002.nii.gz"))
+    path = os.path.join(bad, "imagesTr", "case_003_0000.nii.gz")
+    with open(path, "rb") as f:
+        blob = f.read()
+    with open(path, "wb") as f:
+        f.write(blob[: len(blob) // 2])  # truncated
+    _edit(os.path.join(bad, "imagesTr", "case_004_0000.nii.gz"), lambda a: np.where(a > 50, np.nan, a))
+    raw_before = tree_digest(raw)
+    with pytest.raises(ValueError) as err:
+        check_inputs({111: "Dataset111_Geometry"}, {111: True}, use_cache=False)
+    text = str(err.value)
+    assert "case case_000: label direction" in text and "resample or re-export the label" in text
+    assert "case case_001: label origin" in text
+    assert "case case_002: a 2D image (no third axis) in a dataset of 3D images" in text
+    assert "case case_003:" in text and "truncated or corrupt" in text
+    assert "case case_004:" in text and "NaN" in text and "some readers turn them into 0" in text
+    assert "case_005" not in text
+    assert tree_digest(raw) == raw_before
+    with gzip.open(os.path.join(bad, "imagesTr", "case_005_0000.nii.gz")) as f:
+        assert f.read()  # the untouched files still read
+
+
+def test_messages_name_the_real_fix(nnunet_env):
+    from nnssl.planning.checks import check_inputs
+    from nnssl.planning.pooled import validate_pool
+
+    raw = nnunet_env["nnUNet_raw"]
+    ending = _dataset(raw, 121, "Ending", cases=2)
+    _set_json(ending, file_ending=".nii")
+    with pytest.raises(ValueError, match=r"file_ending is '.nii' in dataset.json, but imagesTr holds \['.nii.gz'\]"):
+        check_inputs({121: "Dataset121_Ending"}, {121: True}, use_cache=False)
+    nolabels = _dataset(raw, 122, "NoLabels", cases=2)
+    with open(os.path.join(nolabels, "dataset.json")) as f:
+        dj = json.load(f)
+    dj.pop("labels")
+    with open(os.path.join(nolabels, "dataset.json"), "w") as f:
+        json.dump(dj, f)
+    with pytest.raises(ValueError, match="has no 'labels' key; nnU-Net needs it"):
+        validate_pool([122], None, True)
