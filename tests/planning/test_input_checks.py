@@ -274,7 +274,7 @@ def test_geometry_dimensionality_truncation_and_hidden_nan_are_caught(nnunet_env
         f.write(blob[: len(blob) // 2])  # truncated
     _edit(os.path.join(bad, "imagesTr", "case_004_0000.nii.gz"), lambda a: np.where(a > 50, np.nan, a))
     raw_before = tree_digest(raw)
-    with pytest.raises(ValueError) as err:
+    with pytest.raises(ValueError, match=r"^5 problem\(s\)") as err:
         check_inputs({111: "Dataset111_Geometry"}, {111: True}, use_cache=False)
     text = str(err.value)
     assert "case case_000: label direction" in text and "resample or re-export the label" in text
