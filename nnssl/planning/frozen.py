@@ -19,6 +19,61 @@ RECIPE_OPTIONS = {"sources": "datasets", "target": "target", "configuration": "c
                   "plan_batch_size": "plan_batch_size", "method": "method", "schedule": "schedule"}
 REQUIRED_CONFIGURATION_KEYS = ("data_identifier", "preprocessor_name", "batch_size", "patch_size", "spacing",
                                "normalization_schemes", "architecture")
+REQUIRED_PLAN_KEYS = ("transpose_forward", "transpose_backward", "configurations")
+#: refuse patches and batches that no machine trains: voxels per patch, and voxels per batch (patch x batch);
+#: nnU-Net's own plans for 8 GB GPUs stay far below (e.g. 128^3 x 2 = 4.2e6)
+MAX_PATCH_VOXELS = 512 ** 3
+MAX_BATCH_VOXELS = 2 ** 28
+
+
+def _is_number(v) -> bool:
+    import math
+
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def plan_problems(plan: dict, configuration: str) -> list[str]:
+    """What makes a frozen plan unusable, checked as a whole before anything is written (types, keys, ranges)."""
+    problems = [f"the plan lacks {k!r}" for k in REQUIRED_PLAN_KEYS if k not in plan]
+    for key in ("transpose_forward", "transpose_backward"):
+        value = plan.get(key)
+        if key in plan and (not isinstance(value, list) or sorted(value) != list(range(len(value)))):
+            problems.append(f"{key} = {value!r} must be a permutation such as [0, 1, 2]")
+    conf = plan.get("configurations", {}).get(configuration)
+    if not isinstance(conf, dict):
+        return problems
+    problems += [f"configuration {configuration!r} lacks {k!r}" for k in REQUIRED_CONFIGURATION_KEYS if k not in conf]
+    batch, patch, spacing = conf.get("batch_size"), conf.get("patch_size"), conf.get("spacing")
+    if "batch_size" in conf and (not isinstance(batch, int) or isinstance(batch, bool) or batch < 1):
+        problems.append(f"batch_size = {batch!r} must be an integer >= 1")
+    if "patch_size" in conf and (not isinstance(patch, list) or not patch
+                                 or not all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in patch)):
+        problems.append(f"patch_size = {patch!r} must be a list of positive integers")
+        patch = None
+    if "spacing" in conf and (not isinstance(spacing, list) or not all(_is_number(x) and x > 0 for x in spacing)):
+        problems.append(f"spacing = {spacing!r} must be a list of positive numbers")
+    elif isinstance(patch, list) and isinstance(spacing, list) and len(spacing) != len(patch):
+        problems.append(f"spacing {spacing} and patch_size {patch} have different lengths")
+    if isinstance(patch, list) and patch:
+        voxels = 1
+        for x in patch:
+            voxels *= x
+        if voxels > MAX_PATCH_VOXELS:
+            problems.append(f"patch_size {patch} has {voxels:.3g} voxels (limit {MAX_PATCH_VOXELS:.3g}); no GPU or CPU "
+                            "trains it. Use the plan nnU-Net made, or a smaller patch")
+        elif isinstance(batch, int) and batch >= 1 and voxels * batch > MAX_BATCH_VOXELS:
+            problems.append(f"batch_size {batch} x patch_size {patch} = {voxels * batch:.3g} voxels per step (limit "
+                            f"{MAX_BATCH_VOXELS:.3g}); lower batch_size or the patch")
+    arch = conf.get("architecture")
+    if "architecture" in conf and (not isinstance(arch, dict) or not {"network_class_name", "arch_kwargs"} <= set(arch)):
+        problems.append("architecture must hold network_class_name and arch_kwargs")
+    schemes = conf.get("normalization_schemes")
+    if "normalization_schemes" in conf and (not isinstance(schemes, list) or not all(isinstance(x, str) for x in schemes)):
+        problems.append(f"normalization_schemes = {schemes!r} must be a list of scheme names")
+    for key in ("data_identifier", "preprocessor_name"):
+        if key in conf and not isinstance(conf[key], str):
+            problems.append(f"{key} = {conf[key]!r} must be a string")
+    return problems
 
 
 def plans_folder() -> str:
@@ -66,9 +121,9 @@ def load(name_or_path: str) -> dict:
     confs = plan.get("configurations", {})
     if configuration not in confs:
         raise ValueError(f"{path}: the plan has no configuration {configuration!r} (it has {sorted(confs)})")
-    missing = [k for k in REQUIRED_CONFIGURATION_KEYS if k not in confs[configuration]]
-    if missing:
-        raise ValueError(f"{path}: configuration {configuration!r} lacks {missing}")
+    problems = plan_problems(plan, configuration)
+    if problems:
+        raise ValueError(f"{path}: the frozen plan cannot be used, nothing was written: " + "; ".join(problems))
     return data
 
 

@@ -332,6 +332,24 @@ def plan_and_preprocess_pool(source_ids, target_id: int | None = None, plans_nam
                              gpu_memory_target_in_gb: float | None = None,
                              batch_size: int | None = None, plan_from_target: bool = False,
                              check_inputs: bool = True, frozen: dict | None = None) -> PoolPlan:
+    """:func:`_plan_and_preprocess_pool` holding the locks of every dataset it writes (``nnssl/planning/locks.py``):
+    a second run on the same datasets waits, then finds the preprocessing current."""
+    from nnssl.planning.locks import dataset_locks
+
+    sources, target = validate_pool(list(source_ids), target_id, require_labels)
+    names = [*sources.values(), *([target[1]] if target else []), pool_dataset_name(sources, pool_id)[1]]
+    with dataset_locks(names):
+        return _plan_and_preprocess_pool(source_ids, target_id, plans_name, configurations, num_processes,
+                                         require_labels, pool_id, gpu_memory_target_in_gb, batch_size,
+                                         plan_from_target, check_inputs, frozen)
+
+
+def _plan_and_preprocess_pool(source_ids, target_id: int | None = None, plans_name: str = "nnsslPlans",
+                              configurations=("3d_fullres",), num_processes: int = 1,
+                              require_labels: bool = True, pool_id: int | None = None,
+                              gpu_memory_target_in_gb: float | None = None,
+                              batch_size: int | None = None, plan_from_target: bool = False,
+                              check_inputs: bool = True, frozen: dict | None = None) -> PoolPlan:
     """Plan one configuration for all source datasets, preprocess them (and the target), build the pool.
 
     Every dataset is checked first (:func:`nnssl.planning.checks.check_inputs`, skipped with

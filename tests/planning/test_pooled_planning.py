@@ -244,3 +244,29 @@ def test_plans_from_a_saved_file_reuses_the_frozen_plan_without_planning(nnunet_
     for key in ("architecture", "patch_size", "spacing", "batch_size", "data_identifier"):
         assert target[key] == frozen_conf[key], key
     assert main(["--plans-from", saved, "-c", "2d", "--plan-only"]) == 2  # the command line wins: no 2d plan
+
+
+@pytest.mark.parametrize(("edit", "match"), [
+    (lambda p, c: p.pop("transpose_forward"), "the plan lacks 'transpose_forward'"),
+    (lambda p, c: p.update(transpose_backward=[0, 0, 2]), r"transpose_backward = \[0, 0, 2\] must be a permutation"),
+    (lambda p, c: c.update(spacing="abc"), "spacing = 'abc' must be a list of positive numbers"),
+    (lambda p, c: c.update(batch_size="two"), "batch_size = 'two' must be an integer >= 1"),
+    (lambda p, c: c.update(batch_size=0), "batch_size = 0 must be an integer >= 1"),
+    (lambda p, c: c.update(patch_size=[10000, 10000, 10000]), r"patch_size \[10000, 10000, 10000\] has 1e\+12 voxels"),
+    (lambda p, c: c.update(batch_size=4096), "voxels per step"),
+    (lambda p, c: c.update(patch_size=[40, 56]), "have different lengths"),
+    (lambda p, c: c.pop("architecture"), "lacks 'architecture'"),
+])
+def test_a_tampered_frozen_plan_is_refused_as_a_whole_before_any_work(tmp_path, edit, match):
+    """Issue 33: a bad --plans-from file never reaches the target's plans (nor deletes preprocessed data)."""
+    import copy
+
+    from nnssl.planning import frozen
+
+    data = copy.deepcopy(frozen.load("demo_synthetic_3d"))
+    edit(data["plan"], data["plan"]["configurations"]["3d_fullres"])
+    path = tmp_path / "tampered.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=match) as err:
+        frozen.load(str(path))
+    assert "nothing was written" in str(err.value)
