@@ -65,10 +65,12 @@ def plan_problems(plan: dict, configuration: str) -> list[str]:
             problems.append(f"batch_size {batch} x patch_size {patch} = {voxels * batch:.3g} voxels per step (limit "
                             f"{MAX_BATCH_VOXELS:.3g}); lower batch_size or the patch")
     arch = conf.get("architecture")
-    if "architecture" in conf and (not isinstance(arch, dict) or not {"network_class_name", "arch_kwargs"} <= set(arch)):
+    arch_ok = isinstance(arch, dict) and {"network_class_name", "arch_kwargs"} <= set(arch)
+    if "architecture" in conf and not arch_ok:
         problems.append("architecture must hold network_class_name and arch_kwargs")
     schemes = conf.get("normalization_schemes")
-    if "normalization_schemes" in conf and (not isinstance(schemes, list) or not all(isinstance(x, str) for x in schemes)):
+    schemes_ok = isinstance(schemes, list) and all(isinstance(x, str) for x in schemes)
+    if "normalization_schemes" in conf and not schemes_ok:
         problems.append(f"normalization_schemes = {schemes!r} must be a list of scheme names")
     for key in ("data_identifier", "preprocessor_name"):
         if key in conf and not isinstance(conf[key], str):
