@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-m", "--method", choices=sorted(METHODS), default="mixcl", help="pretraining method")
     p.add_argument("-t", "--target", type=int, default=None,
                    help="target dataset: gets the same plans and records the checkpoint for fine-tuning")
-    p.add_argument("-c", "--configuration", default="3d_fullres", choices=["3d_fullres", "2d"])
+    p.add_argument("-c", "--configuration", default="3d_fullres", choices=["3d_fullres", "2d"],
+                   help="nnU-Net configuration planned and pretrained")
     p.add_argument("-p", "--plans-name", default="nnsslPlans", help="plans identifier written to every dataset")
     p.add_argument("--run-name", default=None, help="names this run (output folder suffix, key in target plans); "
                    "default: the method name")
@@ -84,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--lr", type=finite_float, default=None,
                    help="learning rate (default: the method's: mixcl 1e-4, or 5e-4 with --schedule cpu; global_local "
                         "1e-3; regression and supervised 1e-2)")
-    g.add_argument("--save-every", type=int, default=PretrainConfig.save_every)
+    g.add_argument("--save-every", type=int, default=PretrainConfig.save_every,
+                   help="epochs between checkpoint_latest.pth writes")
     p.add_argument("--dataset-sampling", default=PretrainConfig.dataset_sampling, choices=SAMPLING_MODES,
                    help="how a pool's cases are drawn: 'cases' uniformly (nnU-Net's draw: each source dataset in "
                         "proportion to its size), 'datasets' each source dataset equally often")
@@ -117,7 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="ablation: identity + label (the decoder then gets no gradient)")
     mix.add_argument("--allow-unlabelled", action="store_true",
                      help="pool datasets without labels; implies --no-label (identity + reconstruction only)")
-    mix.add_argument("--label-loss", default="eq6", choices=["eq6", "supcon_out"])
+    mix.add_argument("--label-loss", default="eq6", choices=["eq6", "supcon_out"],
+                     help="form of the label term: the paper's Eq. 6, or SupCon with the sum outside the log")
     mix.add_argument("--bt-max-voxels", type=int, default=32768, help="L_id voxels per stage; 0 = all")
     mix.add_argument("--bt-decoder-stages", type=int, nargs="+", default=(), metavar="S",
                      help="decoder stages (0 = the one after the bottleneck) added to L_id, so the decoder learns "
@@ -127,7 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     gl = p.add_argument_group("global_local")
     gl.add_argument("--gl-stage", default="both", choices=["both", "global", "local"],
                     help="run both stages in turn, or one (local needs the global stage's checkpoint)")
-    gl.add_argument("--global-strategy", default="GD", choices=["GR", "GD-", "GD"])
+    gl.add_argument("--global-strategy", default="GD", choices=["GR", "GD-", "GD"],
+                    help="positives of the global loss: GR the two views only; GD- also the same partition of other "
+                         "volumes; GD both (Chaitanya et al.)")
     gl.add_argument("--local-strategy", default="LR", choices=["LR", "LD"],
                     help="LR: the positive is the same position in the other view (the paper's proposal); LD: also "
                          "in other volumes of the same partition (a harder task, but no better an init on "
@@ -148,8 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
     rg = p.add_argument_group("regression")
     rg.add_argument("--mask-ratio", type=finite_float, default=None,
                     help="fraction of voxels corrupted (default: about 256 voxels per patch, within 0.2-10 %%)")
-    rg.add_argument("--mask-layout", default="stratified", choices=["stratified", "bernoulli"])
-    rg.add_argument("--replacement", default="gaussian", choices=["gaussian", "patch_gaussian"])
+    rg.add_argument("--mask-layout", default="stratified", choices=["stratified", "bernoulli"],
+                    help="masked voxels: one per grid cell (stratified) or independent draws (bernoulli)")
+    rg.add_argument("--replacement", default="gaussian", choices=["gaussian", "patch_gaussian"],
+                    help="what replaces a masked voxel: N(0, 1), or N(mean, std) of its patch")
     return p
 
 
@@ -472,6 +479,14 @@ def finished_checkpoint(args: argparse.Namespace, target_name: str) -> str | Non
 
 def main(argv=None) -> int:
     """Entry point of ``nnssl_pretrain``."""
+    words = sys.argv[1:] if argv is None else list(argv)
+    if not words:  # the one useful line first, then a short usage (-h has the rest)
+        print("nnssl_pretrain: give the source datasets, e.g. nnssl_pretrain -d 101 102 103 -m mixcl -t 200 "
+              "(or a recipe: --plans-from NAME)\n"
+              f"usage: nnssl_pretrain -d ID [ID ...] [-m {{{','.join(sorted(METHODS))}}}] [-t TARGET] "
+              "[-c {3d_fullres,2d}] [--schedule {full,cpu,smoke}] [-device DEVICE] ...\n"
+              "nnssl_pretrain -h lists every option with its default", file=sys.stderr)
+        return 2
     parser = build_parser()
     try:
         args = parse_command(argv, parser)

@@ -315,3 +315,35 @@ def test_demo_low_label_split_and_final_report(nnunet_env, tmp_path):
     for path in ("/r/s/fold_0/progress.png", "/r/m/fold_0/progress.png", str(tmp_path / "demo_results.json"),
                  str(tmp_path / "predictions" / "MixCLFinetuneTrainer_nnUNetSchedule_5ep20it")):
         assert path in text
+
+
+def _parsers():
+    from nnssl.cli import benchmark, benchmark_run, demo, speed
+
+    return {"nnssl_pretrain": pretrain.build_parser(), "nnssl_benchmark": benchmark.build_parser(),
+            "nnssl_benchmark run": benchmark_run.build_parser(), "nnssl_benchmark speed": speed.build_parser(),
+            "nnssl_demo": demo.build_parser()}
+
+
+@pytest.mark.parametrize("name", ["nnssl_pretrain", "nnssl_benchmark", "nnssl_benchmark run",
+                                  "nnssl_benchmark speed", "nnssl_demo"])
+def test_every_option_in_help_has_a_text_and_states_its_default(name):
+    import argparse
+
+    parser = _parsers()[name]
+    formatter = parser._get_formatter()
+    bare = []
+    for action in parser._actions:
+        if not action.option_strings or isinstance(action, argparse._HelpAction):
+            continue
+        text = formatter._get_help_string(action) if action.help else ""
+        if not text or ("default" not in text.lower() and "required" not in text.lower()):
+            bare.append(action.option_strings[0])
+    assert not bare, f"{name}: options without a stated default in --help: {bare}"
+
+
+def test_no_arguments_prints_the_useful_line_first(capsys):
+    assert pretrain.main([]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("nnssl_pretrain: give the source datasets, e.g. nnssl_pretrain -d 101 102 103")
+    assert len(lines) <= 4 and "-h lists every option" in lines[-1]
