@@ -111,7 +111,7 @@ def test_synthetic_pretrain_finetune_predict(pool_env):
     assert set(c["nnssl_term_log"]["train"]) >= {"identity", "label", "recon", "loss"}
     assert len(c["nnssl_term_log"]["train"]["loss"]) == 2
     folder = os.path.dirname(ckpt)
-    for f in ("adaptation_record.json", "nnssl_config.json", "loss_terms.png"):
+    for f in ("adaptation_record.json", "nnssl_config.json", "loss_terms.png", "progress.png"):
         assert os.path.isfile(os.path.join(folder, f)), f
     # the run configuration also travels in the pool's plans (a stock --c resume finds it there)
     pool = ckpt.split(os.sep)[-4]

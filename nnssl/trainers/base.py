@@ -30,7 +30,7 @@ from nnssl.data.dataset_weights import case_probabilities, describe_sampling
 from nnssl.interop import DKFZ_KEY, adaptation_plan
 from nnssl.io import atomic_save_json, atomic_torch_save, load_json, remove_stale_temp_files, safe_load
 from nnssl.models.base import SSLModel
-from nnssl.plotting import plot_loss_terms
+from nnssl.plotting import plot_loss_terms, plot_progress
 from nnssl.trainers.config import PretrainConfig, load_run_config
 from nnssl.trainers.diagnostics import encoder_stage, relative_movement, term_gradient_norms
 
@@ -372,8 +372,10 @@ class SSLTrainerBase(nnUNetTrainer):
             self._best_val = val
             self.save_checkpoint(os.path.join(self.output_folder, "checkpoint_best.pth"))
         if self.local_rank == 0:
+            title = f"{self.method} pretraining" + (f", run {self.run_name}" if self.run_name != self.method else "")
             plot_loss_terms(self.term_log, os.path.join(self.output_folder, "loss_terms.png"),
-                            title=f"{self.method} ({self.run_name})")
+                            title=f"{title}: every loss term")
+            plot_progress(self.logger.get_checkpoint(), os.path.join(self.output_folder, "progress.png"), title=title)
         self.current_epoch += 1
 
     def is_new_best(self, val: float | None) -> bool:
