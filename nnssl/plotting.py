@@ -9,7 +9,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator, ScalarFormatter
 
-
 #: y-axis label per kind of logged value (the key's prefix), and what the kind means, for the figure's caption
 KINDS = {"grad_": ("|gradient| on the encoder", "grad_*: gradient norm of each weighted term on the encoder, "
                                                  "measured at the first step of each epoch"),
