@@ -14,8 +14,10 @@ import contextlib
 import glob
 import json
 import os
+import re
 import sys
 import time
+import warnings
 
 import torch
 
@@ -42,17 +44,63 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class _Progress:
+    """A file for redirected output: everything goes to the log; nnU-Net's "Epoch N" lines also update one
+    progress line on the terminal (epoch, elapsed time, ETA)."""
+
+    EPOCH = re.compile(r"\bEpoch (\d+)\s*$")
+
+    def __init__(self, log, terminal, total_epochs: int | None):
+        self.log, self.terminal, self.total = log, terminal, total_epochs
+        self.start, self.pending, self.shown = time.time(), "", False
+
+    def write(self, text: str) -> int:
+        self.log.write(text)
+        self.pending += text
+        *lines, self.pending = self.pending.split("\n")
+        for line in lines:
+            m = self.EPOCH.search(line)
+            if m and self.total:
+                self.show(int(m.group(1)))
+        return len(text)
+
+    def show(self, epoch: int) -> None:
+        elapsed = time.time() - self.start
+        eta = f", about {elapsed / epoch * (self.total - epoch) / 60:.0f} min left" if epoch else ""
+        line = f"nnssl_demo:   epoch {epoch + 1}/{self.total} ({elapsed / 60:.1f} min{eta})"
+        tty = self.terminal.isatty()
+        self.terminal.write(("\r" + line.ljust(70)) if tty else line + "\n")
+        self.terminal.flush()
+        self.shown = tty
+
+    def flush(self) -> None:
+        self.log.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+
 @contextlib.contextmanager
-def _step(title: str, log: str | None):
-    """Print one line per step; nnU-Net's stdout goes to ``log`` (None: to the terminal)."""
+def _step(title: str, log: str | None, total_epochs: int | None = None):
+    """Print one line per step and a live epoch line; nnU-Net's output, progress bars and dependency warnings go
+    to ``log`` (None: everything to the terminal)."""
     print(f"nnssl_demo: {title} ...", flush=True)
     t = time.time()
     if log is None:
         yield
     else:
         os.makedirs(os.path.dirname(log), exist_ok=True)
-        with open(log, "a") as f, contextlib.redirect_stdout(f):
-            yield
+        terminal = sys.stdout
+        with open(log, "a") as f:
+            progress = _Progress(f, terminal, total_epochs)
+            with contextlib.redirect_stdout(progress), contextlib.redirect_stderr(progress), \
+                    warnings.catch_warnings():
+                warnings.simplefilter("default")  # shown once each, into the log
+                warnings.showwarning = lambda message, category, filename, lineno, file=None, line=None: f.write(
+                    warnings.formatwarning(message, category, filename, lineno, line))
+                yield
+        if progress.shown:
+            terminal.write("\n")
     print(f"nnssl_demo:   done in {time.time() - t:.0f} s" + (f" (log: {log})" if log else ""), flush=True)
 
 
@@ -121,6 +169,7 @@ def run_demo(out: str, device: str, pretrain_epochs: int, pretrain_iterations: i
     from nnssl.cli import pretrain
     from nnssl.cli.trainer_dir import ensure_ext_trainer_env
     from nnssl.data.synthetic import write_demo_pool
+    from nnssl.trainers import finetune
 
     out = os.path.abspath(out)
     logs = None if verbose else os.path.join(out, "logs")
@@ -132,12 +181,12 @@ def run_demo(out: str, device: str, pretrain_epochs: int, pretrain_iterations: i
     t0 = time.time()
     resume = ["--continue"] if _pretrain_checkpoints(os.environ["nnUNet_results"]) else []
     with _step(f"pool 101-103 under one plan, pretrain MixCL ({pretrain_epochs} x {pretrain_iterations} iterations)",
-               logs and os.path.join(logs, "pretrain.log")):
+               logs and os.path.join(logs, "pretrain.log"), pretrain_epochs):
         code = pretrain.main(["-d", "101", "102", "103", "-m", "mixcl", "-t", str(TARGET), "-c", CONFIG,
                               "--epochs", str(pretrain_epochs), "--iterations", str(pretrain_iterations),
                               "--val-iterations", "2", "--device", device, *resume])
     if code != 0:
-        raise RuntimeError("pretraining failed (see the error above)")
+        raise RuntimeError("pretraining failed; see " + (os.path.join(logs, "pretrain.log") if logs else "the error above"))
     split = write_low_label_split(target_name)
     results, timings = {}, {"pool_and_pretrain_s": round(time.time() - t0, 1)}
     folders_out = {}
@@ -145,7 +194,8 @@ def run_demo(out: str, device: str, pretrain_epochs: int, pretrain_iterations: i
         t = time.time()
         title = (f"fine-tune target 200 on {len(split['train'])} labelled cases from {name} ({trainer}), "
                  f"validate on {len(split['val'])}, predict 4 test cases")
-        with _step(title, logs and os.path.join(logs, f"{name}.log")):
+        epochs = getattr(finetune, trainer).schedule.epochs
+        with _step(title, logs and os.path.join(logs, f"{name}.log"), epochs):
             val = _finetune(trainer, device, target_name)
             test = _predict_and_score(trainer, device, target_name, out)
         timings[f"{name}_s"] = round(time.time() - t, 1)

@@ -347,3 +347,27 @@ def test_no_arguments_prints_the_useful_line_first(capsys):
     lines = capsys.readouterr().err.splitlines()
     assert lines[0].startswith("nnssl_pretrain: give the source datasets, e.g. nnssl_pretrain -d 101 102 103")
     assert len(lines) <= 4 and "-h lists every option" in lines[-1]
+
+
+def test_demo_steps_show_live_epochs_and_send_dependency_output_to_the_log(tmp_path, capsys):
+    """Issue 34: the terminal gets one line per step plus an epoch line; nnU-Net's prints, progress bars and
+    warnings go to the step's log."""
+    import sys
+    import warnings
+
+    from nnssl.cli import demo
+
+    log = tmp_path / "logs" / "step.log"
+    with demo._step("fine-tune", str(log), total_epochs=5):
+        print("2026-12-03 10:00:00.000000: Epoch 0")
+        print("2026-12-03 10:00:01.000000: train_loss 0.5")
+        print("2026-12-03 10:00:02.000000: Epoch 1")
+        print("Extracting dataset fingerprint: 100%", file=sys.stderr)
+        warnings.warn("torch.jit.interface is deprecated", FutureWarning, stacklevel=1)
+    out = capsys.readouterr()
+    assert "nnssl_demo: fine-tune ..." in out.out and "done in" in out.out
+    assert "epoch 1/5" in out.out and "epoch 2/5" in out.out and "min left" in out.out
+    assert "train_loss" not in out.out + out.err and "fingerprint" not in out.out + out.err
+    assert "deprecated" not in out.out + out.err
+    text = log.read_text()
+    assert "train_loss 0.5" in text and "fingerprint" in text and "deprecated" in text
