@@ -186,7 +186,8 @@ def run_demo(out: str, device: str, pretrain_epochs: int, pretrain_iterations: i
                               "--epochs", str(pretrain_epochs), "--iterations", str(pretrain_iterations),
                               "--val-iterations", "2", "--device", device, *resume])
     if code != 0:
-        raise RuntimeError("pretraining failed; see " + (os.path.join(logs, "pretrain.log") if logs else "the error above"))
+        where = os.path.join(logs, "pretrain.log") if logs else "the error above"
+        raise RuntimeError(f"pretraining failed; see {where}")
     split = write_low_label_split(target_name)
     results, timings = {}, {"pool_and_pretrain_s": round(time.time() - t0, 1)}
     folders_out = {}
