@@ -19,7 +19,7 @@ README = os.path.join(os.path.dirname(__file__), "..", "README.md")
 SMOKE = {
     "nnssl_make_synthetic $nnUNet_raw": "nnssl_make_synthetic $nnUNet_raw --cases 2 --target-cases 5",
     "--schedule cpu": "--schedule smoke --plan-batch-size 2",
-    "MixCLFinetuneTrainer_5epochs": "MixCLFinetuneTrainer_2ep5it",
+    "MixCLFinetuneTrainer_nnUNetSchedule_5epochs": "MixCLFinetuneTrainer_nnUNetSchedule_2ep5it",
     "nnsslScratchTrainer_5epochs": "nnsslScratchTrainer_2ep5it",
 }
 
@@ -70,6 +70,6 @@ def test_readme_recipe_runs_as_written(tmp_path):
     assert set(summary["mean"]) == {"1", "2"}  # scored per label by nnU-Net's evaluation
     assert all(0 <= v["Dice"] <= 1 or v["Dice"] != v["Dice"] for v in summary["mean"].values())
     # no -p in the recipe: nnU-Net's default identifier found nnssl's plan (the alias) and its checkpoint
-    log = next((tmp_path / "nnUNet_results").rglob("MixCLFinetuneTrainer_2ep5it__nnUNetPlans__3d_fullres"))
+    log = next((tmp_path / "nnUNet_results").rglob("MixCLFinetuneTrainer_nnUNetSchedule_2ep5it__nnUNetPlans__3d_fullres"))
     record = json.loads((log / "fold_0" / "nnssl_finetune.json").read_text())
     assert record["pretrained_checkpoint"] and record["transferred_parameters"] > 0  # really the pretrained init
