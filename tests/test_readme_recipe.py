@@ -70,6 +70,7 @@ def test_readme_recipe_runs_as_written(tmp_path):
     assert set(summary["mean"]) == {"1", "2"}  # scored per label by nnU-Net's evaluation
     assert all(0 <= v["Dice"] <= 1 or v["Dice"] != v["Dice"] for v in summary["mean"].values())
     # no -p in the recipe: nnU-Net's default identifier found nnssl's plan (the alias) and its checkpoint
-    log = next((tmp_path / "nnUNet_results").rglob("MixCLFinetuneTrainer_nnUNetSchedule_2ep5it__nnUNetPlans__3d_fullres"))
+    trainer = "MixCLFinetuneTrainer_nnUNetSchedule_2ep5it"
+    log = next((tmp_path / "nnUNet_results").rglob(f"{trainer}__nnUNetPlans__3d_fullres"))
     record = json.loads((log / "fold_0" / "nnssl_finetune.json").read_text())
     assert record["pretrained_checkpoint"] and record["transferred_parameters"] > 0  # really the pretrained init
