@@ -30,7 +30,7 @@ def paired(dice: dict, init: str, baseline: str) -> tuple[list[float], list[int]
 
 def _cell(diffs: list[float]) -> str:
     if not diffs:
-        return "–"
+        return "-"
     won = sum(d > 0 for d in diffs)
     return f"{np.mean(diffs):+.3f} ± {sample_std(diffs):.3f} ({won}/{len(diffs)})"
 
@@ -43,7 +43,7 @@ def scenario_rows(report: str, inits: list[str], alternative: str | None) -> lis
         values = [d for (i, _), d in dice.items() if i == init]
         if not values:
             continue
-        to_scratch, folds = paired(dice, init, "scratch")
+        to_scratch, _ = paired(dice, init, "scratch")
         to_alt = paired(dice, init, alternative)[0] if alternative and alternative not in ("scratch", init) else []
         out.append({"init": init, "dice": float(np.mean(values)), "folds": len(values),
                     "vs_scratch": _cell(to_scratch) if init != "scratch" else "", "vs_alternative": _cell(to_alt)
