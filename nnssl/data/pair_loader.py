@@ -17,6 +17,11 @@ from nnssl.planning.pooled import case_dataset_id
 from nnssl.sampling import sample_class_voxels
 
 
+def _max_label(labels: torch.Tensor) -> int:
+    """Largest label id of a CPU tensor of sampled labels (0 when empty)."""
+    return int(labels.max()) if labels.numel() else 0
+
+
 class MixCLPairLoader(nnUNetDataLoader):
     """Yields dicts with p1, p2, v1, v1b, v2 (B, C, ...), sampled label voxels and dataset ids.
 
@@ -64,12 +69,14 @@ class MixCLPairLoader(nnUNetDataLoader):
         return self.view_transform(image=image.clone())["image"]
 
     def _samples(self, labels: list[torch.Tensor], generator: torch.Generator):
+        """Sampled voxels of every patch: coords (N, 1 + ndim) with the patch index first, labels (N,), and the
+        largest number of rows of one patch (a python int, so the model pads without a host sync)."""
         coords, values = [], []
         for j, seg in enumerate(labels):
             c, v = sample_class_voxels(seg[0].numpy(), generator=generator, **self.sampler_kwargs)
             coords.append(torch.cat([torch.full((len(c), 1), j, dtype=torch.int64), c], 1))
             values.append(v)
-        return torch.cat(coords), torch.cat(values)
+        return torch.cat(coords), torch.cat(values), max((len(v) for v in values), default=0)
 
     def generate_train_batch(self) -> dict:
         """One batch of ``batch_size`` pairs."""
@@ -93,6 +100,8 @@ class MixCLPairLoader(nnUNetDataLoader):
             }
             if self.sample_labels:
                 generator = torch.Generator().manual_seed(int(np.random.randint(0, 2**31 - 1)))
-                batch["coords1"], batch["labels1"] = self._samples(s1, generator)
-                batch["coords2"], batch["labels2"] = self._samples(s2, generator)
+                batch["coords1"], batch["labels1"], batch["label_rows1"] = self._samples(s1, generator)
+                batch["coords2"], batch["labels2"], batch["label_rows2"] = self._samples(s2, generator)
+                # python ints: the label term pads and one-hot encodes without reading sizes back from the GPU
+                batch["num_labels"] = 1 + max(_max_label(batch["labels1"]), _max_label(batch["labels2"]))
         return batch

@@ -103,8 +103,11 @@ class MixCLModel(SSLModel):
         return (self.cfg.identity_weight * terms.get("identity", zero) + self.label_weight * terms.get("label", zero)
                 + self.cfg.recon_weight * terms.get("recon", zero) + zero)
 
-    def forward(self, v1, v1b, v2, p1, p2, coords1=None, labels1=None, coords2=None, labels2=None, **_):
-        """Loss terms of one batch of B pairs (all (B, C, *S) tensors; coords as in the loader)."""
+    def forward(self, v1, v1b, v2, p1, p2, coords1=None, labels1=None, coords2=None, labels2=None,
+                label_rows1=None, label_rows2=None, num_labels=None, **_):
+        """Loss terms of one batch of B pairs (all (B, C, *S) tensors; coords as in the loader; the loader's
+        python ints ``label_rows1/2`` (most rows of one patch) and ``num_labels`` spare the label term
+        its host syncs, and are read from the tensors when absent)."""
         cfg, b = self.cfg, v1.shape[0]
         use_label = cfg.label_weight > 0 and coords1 is not None
         use_v2 = use_label or cfg.recon_weight > 0
@@ -156,10 +159,10 @@ class MixCLModel(SSLModel):
             z2 = projectors[k_lab](gather_voxels(skips[k_lab][2 * b:], coords2, self.strides[k_lab]))
         if use_label:
             # all pairs at once: rows grouped per pair (labels compared only inside a pair)
-            a, ya = rows_by_item(z1, labels1, coords1[:, 0], b)
-            c, yc = rows_by_item(z2, labels2, coords2[:, 0], b)
+            a, ya = rows_by_item(z1, labels1, coords1[:, 0], b, k=label_rows1)
+            c, yc = rows_by_item(z2, labels2, coords2[:, 0], b, k=label_rows2)
             per_pair, informative = batched_label_contrast_loss(a, ya, c, yc, temperature=cfg.temperature,
-                                                                variant=cfg.label_loss)
+                                                                variant=cfg.label_loss, num_labels=num_labels)
             # a pair teaches the label term only if both patches show a common foreground label; the mean
             # is over those pairs only (the others would add zeros), of all ranks under DDP; no host sync
             weight = informative.to(per_pair.dtype)

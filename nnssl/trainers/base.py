@@ -287,7 +287,9 @@ class SSLTrainerBase(nnUNetTrainer):
         return terms
 
     def _model_inputs(self, batch: dict) -> dict:
-        return {k: v.to(self.device, non_blocking=True) for k, v in batch.items() if isinstance(v, torch.Tensor)}
+        """The batch's tensors on the device, and its python ints as they are (sizes the loader knows)."""
+        return {k: v.to(self.device, non_blocking=True) if isinstance(v, torch.Tensor) else v
+                for k, v in batch.items() if isinstance(v, torch.Tensor) or type(v) is int}
 
     def _forward_terms(self, batch: dict) -> dict:
         ctx = autocast(self.device.type, enabled=True) if self.device.type == "cuda" else dummy_context()

@@ -46,6 +46,11 @@ def test_batch_shapes_views_and_samples(pool_env):
         assert (c[:, 0] < 4).all() and (c[:, 1:] >= 0).all()
         assert (c[:, 1:] < torch.tensor(shape[2:])).all()
         assert set(y.tolist()) <= {0, 1, 2} and (y > 0).any()  # foreground-forced crops
+    # the sizes the model pads to without a host sync: python ints equal to what the tensors hold
+    for rows, c in ((b["label_rows1"], b["coords1"]), (b["label_rows2"], b["coords2"])):
+        assert type(rows) is int and rows == int(torch.bincount(c[:, 0]).max())
+    assert type(b["num_labels"]) is int
+    assert b["num_labels"] == 1 + int(torch.cat([b["labels1"], b["labels2"]]).max())
 
 
 def test_views_share_the_spatial_grid(pool_env):
@@ -72,6 +77,7 @@ def test_sampled_labels_match_the_label_patch(pool_env, p):
     torch.manual_seed(0)
     _, label = loader.base_patch(key)
     gen = torch.Generator().manual_seed(0)
-    coords, labels = loader._samples([label], gen)
+    coords, labels, most = loader._samples([label], gen)
+    assert most == len(labels)  # one patch: its row count
     values = label[0][tuple(coords[:, 1:].T)]
     assert torch.equal(values.long(), labels)

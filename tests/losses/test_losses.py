@@ -215,3 +215,57 @@ def test_batched_label_contrast_equals_the_per_pair_loss(variant):
     assert informative.tolist() == [False, True, True, False]
     assert torch.allclose(per_pair, torch.stack(ref).detach(), atol=1e-5)
     assert torch.allclose(g1, z1.grad, atol=1e-5) and torch.allclose(g2, z2.grad, atol=1e-5)
+
+
+def _padded_pairs(seed, b=5, k1=37, k2=29, d=8, labels=4):
+    """Random (B, K, D) rows with pads, background-only anchors, a pair without a shared label, an empty pair."""
+    from nnssl.losses.label_contrast import PAD_LABEL
+
+    g = torch.Generator().manual_seed(seed)
+    z1, z2 = torch.randn(b, k1, d, generator=g), torch.randn(b, k2, d, generator=g)
+    y1, y2 = torch.randint(0, labels, (b, k1), generator=g), torch.randint(0, labels, (b, k2), generator=g)
+    y1[:, -5:], y2[:, -3:] = PAD_LABEL, PAD_LABEL  # padding rows (zeroed, as rows_by_item writes them)
+    y1[0], y2[0, :-3] = 1, 2  # pair 0: no shared label
+    y1[1, :-5] = 0  # pair 1: background anchors only
+    y1[2], y2[2] = PAD_LABEL, PAD_LABEL  # pair 2: no rows at all
+    z1[y1 == PAD_LABEL], z2[y2 == PAD_LABEL] = 0.0, 0.0
+    return z1.requires_grad_(), y1, z2.requires_grad_(), y2
+
+
+@pytest.mark.parametrize("variant", ["eq6", "supcon_out"])
+@pytest.mark.parametrize("temperature", [1.0, 0.1, 0.05, 0.01])  # 0.01: past the exp range -> dense path
+def test_grouped_label_contrast_equals_the_dense_masks(variant, temperature):
+    """The grouped (class-sum) loss = the dense-mask reference, values, informative flags and gradients."""
+    from nnssl.losses.label_contrast import batched_label_contrast_loss, dense_label_contrast_loss
+
+    for seed in range(3):
+        z1, y1, z2, y2 = _padded_pairs(seed)
+        w = torch.arange(1.0, z1.shape[0] + 1)
+        got, got_inf = batched_label_contrast_loss(z1, y1, z2, y2, temperature, variant)
+        (got * w).sum().backward()
+        g1, g2 = z1.grad.clone(), z2.grad.clone()
+        z1.grad = z2.grad = None
+        ref, ref_inf = dense_label_contrast_loss(z1, y1, z2, y2, temperature, variant)
+        (ref * w).sum().backward()
+        assert got_inf.tolist() == ref_inf.tolist() and got_inf.tolist() == [False, False, False, True, True]
+        assert torch.isfinite(got).all() and bool(got[got_inf].gt(0).all())
+        assert torch.allclose(got, ref, rtol=1e-5, atol=1e-5), (got, ref)
+        scale = z1.grad.abs().max()
+        assert torch.allclose(g1, z1.grad, atol=1e-5 * scale) and torch.allclose(g2, z2.grad, atol=1e-5 * scale)
+
+
+def test_grouped_label_contrast_num_labels_given_or_read_and_empty_rows():
+    """Passing num_labels (no host sync) changes nothing; a larger bound too; zero rows give connected zeros."""
+    from nnssl.losses.label_contrast import batched_label_contrast_loss
+
+    z1, y1, z2, y2 = _padded_pairs(7)
+    read, _ = batched_label_contrast_loss(z1, y1, z2, y2, 0.1, "eq6")
+    for bound in (4, 9):
+        given, _ = batched_label_contrast_loss(z1, y1, z2, y2, 0.1, "eq6", num_labels=bound)
+        assert torch.allclose(given, read, atol=1e-6)
+    empty1 = torch.zeros(3, 0, 8, requires_grad=True)
+    loss, informative = batched_label_contrast_loss(empty1, torch.zeros(3, 0, dtype=torch.long), z2[:3],
+                                                    y2[:3], 0.1, "supcon_out")
+    assert loss.tolist() == [0.0, 0.0, 0.0] and not informative.any()
+    loss.sum().backward()  # connected to the graph
+    assert z2.grad is not None and torch.isfinite(z2.grad).all()

@@ -127,6 +127,22 @@ def test_label_term_averages_only_pairs_with_shared_foreground():
     assert empty["label"].item() == 0.0 and empty["label_pairs"].item() == 0.0 and torch.isfinite(empty["loss"])
 
 
+def test_sizes_given_by_the_loader_change_nothing():
+    """label_rows1/2 and num_labels (python ints from the loader, no host sync) give the terms read from tensors."""
+    m = model().eval()
+    data = batch()
+    rows1 = int(torch.bincount(data["coords1"][:, 0]).max())
+    rows2 = int(torch.bincount(data["coords2"][:, 0]).max())
+    with torch.no_grad():
+        read = m(**data)
+        given = m(**data, label_rows1=rows1, label_rows2=rows2 + 3,  # extra padding is inert
+                  num_labels=2 + int(torch.cat([data["labels1"], data["labels2"]]).max()))
+    assert given["label"].item() == pytest.approx(read["label"].item(), rel=1e-6)
+    assert given["loss"].item() == pytest.approx(read["loss"].item(), rel=1e-6)
+    with pytest.raises(IndexError):  # a size smaller than the largest group is caught, not silently wrong
+        m(**data, label_rows1=rows1 - 1)
+
+
 @pytest.mark.parametrize(("switch", "absent"), [({"label_weight": 0.0}, "label"), ({"recon_weight": 0.0}, "recon"),
                                                 ({"identity_weight": 0.0}, "identity")])
 def test_ablation_switches_remove_terms(switch, absent):
