@@ -75,6 +75,7 @@ class StepResult:
     produced_per_s: float | None = None
     peak_memory_mb: float | None = None
     label_samples_per_pair: float | None = None
+    repeat_medians_s: list[float] = field(default_factory=list)
 
     def finish(self) -> "StepResult":
         s = sorted(self.step_s)
@@ -221,9 +222,42 @@ def build_trainer(class_name: str, overrides: dict | None, plans: dict, configur
     return trainer
 
 
+#: implementations of the MixCL label term ``measure`` can run: the default grouped (class-sum) form and the
+#: dense-mask form it replaced (issue 32; same values and gradients, tested in tests/losses)
+LABEL_IMPLS = ("grouped", "dense")
+
+
+@contextlib.contextmanager
+def label_impl(name: str):
+    """Run MixCL's label term as ``name`` (one of ``LABEL_IMPLS``) inside the block."""
+    if name not in LABEL_IMPLS:
+        raise ValueError(f"label implementation {name!r}: choose one of {LABEL_IMPLS}")
+    if name == "grouped":
+        yield
+        return
+    import nnssl.models.mixcl as mixcl
+    from nnssl.losses.label_contrast import dense_label_contrast_loss
+
+    def dense(z1, y1, z2, y2, temperature=0.1, variant="eq6", num_labels=None):
+        return dense_label_contrast_loss(z1, y1, z2, y2, temperature, variant)
+
+    dense.__name__ = "batched_label_contrast_loss"
+    with mock.patch.object(mixcl, "batched_label_contrast_loss", dense):
+        yield
+
+
 def measure(name: str, class_name: str, overrides: dict | None, plans: dict, configuration: str,
-            dataset_json: dict, device: torch.device, steps: int, loader_batches: int) -> StepResult:
-    """Step time, replayed overhead, loader throughput and peak memory of one trainer."""
+            dataset_json: dict, device: torch.device, steps: int, loader_batches: int,
+            label: str = "grouped") -> StepResult:
+    """Step time, replayed overhead, loader throughput and peak memory of one trainer (``label``: the MixCL
+    label term's implementation, see ``LABEL_IMPLS``)."""
+    with label_impl(label):
+        return _measure(name, class_name, overrides, plans, configuration, dataset_json, device, steps,
+                        loader_batches)
+
+
+def _measure(name: str, class_name: str, overrides: dict | None, plans: dict, configuration: str,
+             dataset_json: dict, device: torch.device, steps: int, loader_batches: int) -> StepResult:
     from batchgenerators.dataloading.nondet_multi_threaded_augmenter import NonDetMultiThreadedAugmenter
     from nnunetv2.utilities.default_n_proc_DA import get_allowed_n_proc_DA
 
@@ -280,6 +314,17 @@ def measure(name: str, class_name: str, overrides: dict | None, plans: dict, con
         if device.type == "cuda":
             torch.cuda.empty_cache()
         return result.finish()
+
+
+def merge_repeats(repeats: list[StepResult]) -> StepResult:
+    """One row from the same measurement repeated: every step pooled (median, IQR), each repeat's median kept
+    (their range is the spread between runs), the replayed times and memory of the median repeat."""
+    order = sorted(range(len(repeats)), key=lambda i: repeats[i].median_s)
+    mid = repeats[order[len(order) // 2]]
+    merged = copy.copy(mid)
+    merged.step_s = [s for r in repeats for s in r.step_s]
+    merged.repeat_medians_s = [r.median_s for r in repeats]
+    return merged.finish()
 
 
 def results_json(results: list[StepResult], meta: dict) -> dict:

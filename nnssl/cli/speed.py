@@ -19,7 +19,7 @@ import time
 
 import torch
 
-from nnssl.benchmark.speed import TRAINERS, StepResult, measure, results_json, scaled_plans
+from nnssl.benchmark.speed import TRAINERS, StepResult, measure, merge_repeats, results_json, scaled_plans
 from nnssl.cli._common import OneDefaultFormatter, SuggestingArgumentParser, add_device_argument, resolve_device
 from nnssl.io import atomic_save_json, load_json
 
@@ -46,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-samples", type=int, nargs="*", default=[],
                    help="extra MixCL rows at the base scale with this many label voxels per class (r; the "
                         "default row uses the method's 512)")
+    p.add_argument("--label-impl", default="grouped", choices=["grouped", "dense", "both"],
+                   help="MixCL label term: the grouped class-sum form (default), the dense-mask form it replaced "
+                        "(same maths), or both as rows 'mixcl' and 'mixcl:dense-label' of one run (before / after)")
+    p.add_argument("--repeats", type=int, default=1,
+                   help="measure every row this many times (fresh trainer each); the table gives the pooled "
+                        "median and IQR and the range of the repeats' medians")
     add_device_argument(p)
     p.add_argument("--out", required=True, help="folder for speed.json and speed.md (required)")
     return p
@@ -70,8 +76,10 @@ def tables(results: list[StepResult]) -> str:
     for r in base:
         consumed = 1 / r.median_s
         ratio = r.median_s / ref.median_s if ref else None
+        runs = (f"; runs {min(r.repeat_medians_s):.3f}-{max(r.repeat_medians_s):.3f}"
+                if len(r.repeat_medians_s) > 1 else "")
         lines.append(
-            f"| {r.name.removesuffix('@base')} | {tuple(r.input_shape)} | {r.median_s:.3f} ({r.iqr_s:.3f}) | "
+            f"| {r.name.removesuffix('@base')} | {tuple(r.input_shape)} | {r.median_s:.3f} ({r.iqr_s:.3f}{runs}) | "
             f"{_fmt(ratio)} | {_fmt(r.replay_s.get('loss'))} | {_fmt(r.replay_s.get('label'))} | "
             f"{_fmt(r.replay_s.get('sampling'))} | {_fmt(r.replay_s.get('views'))} | "
             f"{r.overhead_share:.1%} | {r.loader_workers} | {_fmt(r.produced_per_s)} | {consumed:.3g} | "
@@ -112,6 +120,13 @@ def targets(results: list[StepResult]) -> list[tuple[str, bool | None, str]]:
         x = ratio(name)
         out.append((f"{name} step <= {limit}x supervised", None if x is None else x <= limit,
                     "not measured" if x is None else f"{x:.2f}x"))
+    dense = by.get("mixcl:dense-label@base")
+    grouped = by.get("mixcl@base")
+    if dense and grouped:
+        out.append(("grouped label term faster than the dense masks it replaced (same maths)",
+                    grouped.median_s < dense.median_s,
+                    f"step {grouped.median_s:.3f} vs {dense.median_s:.3f} s, label term "
+                    f"{_fmt(grouped.replay_s.get('label'))} vs {_fmt(dense.replay_s.get('label'))} s"))
     shares = {r.name.removesuffix("@base"): r.overhead_share for r in results
               if r.name.endswith("@base") and not r.name.startswith("supervised")}
     if shares:
@@ -143,6 +158,15 @@ def write_report(results: list[StepResult], meta: dict, out: str) -> str:
     return report
 
 
+def _label_rows(name: str, impl: str) -> list[tuple[str, str]]:
+    """(row name, label implementation) measured for trainer row ``name`` under ``--label-impl impl``."""
+    if name != "mixcl" or impl == "grouped":
+        return [(name, "grouped")]
+    if impl == "dense":
+        return [("mixcl:dense-label", "dense")]
+    return [("mixcl", "grouped"), ("mixcl:dense-label", "dense")]
+
+
 def run(args: argparse.Namespace) -> list[StepResult]:
     """Measure every requested trainer at every requested scale."""
     from nnunetv2.paths import nnUNet_preprocessed
@@ -167,18 +191,22 @@ def run(args: argparse.Namespace) -> list[StepResult]:
                               batch * batch_factor)
         for name in args.trainers:
             class_name, overrides = TRAINERS[name]
-            t0 = time.time()
-            r = measure(f"{name}@{scale}", class_name, overrides, scaled, args.configuration, dataset_json, device,
-                        args.steps, args.loader_batches if scale == "base" else 0)
-            results.append(r)
-            print(f"nnssl speed: {name:22s} {scale:9s} step {r.median_s:.3f} s (IQR {r.iqr_s:.3f}), "
-                  f"overhead {r.overhead_share:.1%}, measured in {time.time() - t0:.0f} s", flush=True)
+            for row, impl in _label_rows(name, args.label_impl):
+                t0 = time.time()
+                r = merge_repeats([measure(f"{row}@{scale}", class_name, overrides, scaled, args.configuration,
+                                           dataset_json, device, args.steps,
+                                           args.loader_batches if scale == "base" else 0, label=impl)
+                                   for _ in range(args.repeats)])
+                results.append(r)
+                print(f"nnssl speed: {row:22s} {scale:9s} step {r.median_s:.3f} s (IQR {r.iqr_s:.3f}), "
+                      f"overhead {r.overhead_share:.1%}, measured in {time.time() - t0:.0f} s", flush=True)
     base = scaled_plans(plans, args.configuration, None, batch)
     for r_samples in args.label_samples:
-        if r_samples < 1:
-            raise ValueError(f"--label-samples {r_samples}: give a positive number of voxels per class")
-        r = measure(f"mixcl r={r_samples}@base", "MixCLPretrainer", {"method": "mixcl", "per_class": r_samples},
-                    base, args.configuration, dataset_json, device, args.steps, 0)
+        r = merge_repeats([measure(f"mixcl r={r_samples}@base", "MixCLPretrainer",
+                                   {"method": "mixcl", "per_class": r_samples}, base, args.configuration,
+                                   dataset_json, device, args.steps, 0,
+                                   label="dense" if args.label_impl == "dense" else "grouped")
+                           for _ in range(args.repeats)])
         results.append(r)
         print(f"nnssl speed: mixcl r={r_samples:<14d} base      step {r.median_s:.3f} s", flush=True)
     return results
@@ -191,6 +219,11 @@ def main(argv=None) -> int:
         args.device = resolve_device(args.device)
         if args.steps < 2:
             raise ValueError(f"--steps {args.steps}: give at least 2 timed steps for a spread")
+        if args.repeats < 1:
+            raise ValueError(f"--repeats {args.repeats}: give at least 1")
+        bad = [r for r in args.label_samples if r < 1]
+        if bad:
+            raise ValueError(f"--label-samples {bad[0]}: give a positive number of voxels per class")
         results = run(args)
     except (ValueError, OSError) as e:
         print(f"nnssl_benchmark speed: error: {e}", file=sys.stderr)
@@ -199,7 +232,8 @@ def main(argv=None) -> int:
             "device": str(args.device), "torch": torch.__version__, "threads": torch.get_num_threads(),
             "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
             "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None, "pool": args.dataset,
-            "configuration": args.configuration, "plans": args.plans_name, "steps": args.steps}
+            "configuration": args.configuration, "plans": args.plans_name, "steps": args.steps,
+            "repeats": args.repeats, "label_impl": args.label_impl}
     os.makedirs(args.out, exist_ok=True)
     atomic_save_json(results_json(results, meta), os.path.join(args.out, "speed.json"))
     print(write_report(results, meta, args.out))

@@ -47,6 +47,56 @@ def test_tables_and_targets_from_results():
     assert "| mixcl | (2, 1, 32, 40, 32) | 3.000" in md and "64x40x32" in md
 
 
+def test_dense_label_switch_runs_the_reference_with_the_same_terms():
+    """--label-impl dense swaps MixCL's grouped label term for the dense-mask one: same loss, recorded as label."""
+    import nnssl.models.mixcl as mixcl
+    from nnssl.benchmark.speed import label_impl
+    from tests.conftest import mixcl_batch, mixcl_model
+
+    model, batch = mixcl_model(bt_max_voxels=None).eval(), mixcl_batch()
+    grouped_fn = mixcl.batched_label_contrast_loss
+    with torch.no_grad():
+        grouped = model(**batch)
+        calls: list = []
+        with label_impl("dense"), record_calls(calls):
+            assert mixcl.batched_label_contrast_loss is not grouped_fn
+            dense = model(**batch)
+    assert mixcl.batched_label_contrast_loss is grouped_fn  # restored
+    assert dense["label"].item() == pytest.approx(grouped["label"].item(), rel=1e-5)
+    assert [c for c, name, *_ in calls if name == "batched_label_contrast_loss"] == ["label"]
+    with pytest.raises(ValueError, match="choose one of"):
+        with label_impl("loop"):
+            pass
+
+
+def test_repeats_pool_steps_and_keep_each_runs_median():
+    from nnssl.benchmark.speed import merge_repeats
+    from nnssl.cli.speed import tables, targets
+
+    def r(name, steps, label):
+        return StepResult(name=name, trainer="x", patch=[8, 8], batch=2, input_shape=[2, 1, 8, 8], step_s=steps,
+                          replay_s={"label": label}).finish()
+
+    merged = merge_repeats([r("mixcl@base", [1.0, 1.2], 0.3), r("mixcl@base", [2.0, 2.2], 0.5),
+                            r("mixcl@base", [1.5, 1.7], 0.4)])
+    assert merged.repeat_medians_s == [1.1, 2.1, 1.6] and merged.step_s == [1.0, 1.2, 2.0, 2.2, 1.5, 1.7]
+    assert merged.median_s == pytest.approx(1.6) and merged.replay_s == {"label": 0.4}  # the median run's
+    dense = r("mixcl:dense-label@base", [3.0, 3.0], 0.9)
+    md = tables([r("supervised@base", [0.5, 0.5], 0.0), merged, dense])
+    assert "1.600 (" in md and "runs 1.100-2.100" in md and "| mixcl:dense-label |" in md
+    goal = {t: (ok, m) for t, ok, m in targets([merged, dense])}
+    ok, text = goal["grouped label term faster than the dense masks it replaced (same maths)"]
+    assert ok is True and "1.600 vs 3.000 s" in text and "0.4 vs 0.9 s" in text
+
+
+def test_speed_cli_rejects_bad_counts_before_work(capsys):
+    from nnssl.cli.speed import main
+
+    for flag, value in (("--repeats", "0"), ("--label-samples", "-3")):
+        assert main(["-d", "1", "--out", "/nonexistent/x", "-device", "cpu", flag, value]) == 2
+        assert f"{flag} " in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_speed_benchmark_on_the_planned_pool(pool_env, tmp_path):
     from nnssl.cli.speed import main
@@ -55,11 +105,12 @@ def test_speed_benchmark_on_the_planned_pool(pool_env, tmp_path):
     rc = main(["-d", str(pool_env["pool"].pool_id), "-c", "3d_fullres", "--steps", "2", "--loader-batches", "2",
                "--batch-size", "1",
                "--trainers", "supervised", "mixcl", "regression", "--scales", "base", "patch x2",
-               "--out", str(out), "-device", "cpu"])
+               "--label-impl", "both", "--out", str(out), "-device", "cpu"])
     assert rc == 0
     data = json.loads((out / "speed.json").read_text())
     rows = {r["name"]: r for r in data["results"]}
-    assert set(rows) == {f"{t}@{s}" for t in ("supervised", "mixcl", "regression") for s in ("base", "patch x2")}
+    assert set(rows) == {f"{t}@{s}" for t in ("supervised", "mixcl", "mixcl:dense-label", "regression")
+                         for s in ("base", "patch x2")}
     plans = json.loads(open(os.path.join(pool_env["env"]["nnUNet_preprocessed"], pool_env["pool"].pool_name,
                                          "nnsslPlans.json")).read())["configurations"]["3d_fullres"]
     base = rows["supervised@base"]
@@ -72,3 +123,4 @@ def test_speed_benchmark_on_the_planned_pool(pool_env, tmp_path):
     assert rows["mixcl@base"]["produced_per_s"] > 0 and rows["mixcl@patch x2"]["produced_per_s"] is None
     md = (out / "speed.md").read_text()
     assert "| target | met | measured |" in md and "mixcl step <= 3.3x supervised" in md
+    assert "grouped label term faster than the dense masks" in md and data["meta"]["label_impl"] == "both"
