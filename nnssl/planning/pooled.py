@@ -15,6 +15,7 @@ import shutil
 from dataclasses import dataclass, field
 
 from nnssl.io import atomic_save_json, load_json
+from nnssl.planning.beside import preprocess_beside
 from nnssl.planning.block import NnsslBlock
 from nnssl.planning.fingerprints import merge_fingerprints
 
@@ -318,9 +319,19 @@ def _plan_pool(sources: dict[int, str], merged: dict, n_training: int, plans_nam
     from nnunetv2.experiment_planning.plan_and_preprocess_api import plan_experiment_dataset
 
     planner = _make_pooled_planner(merged, n_training)
-    with _planning_safe_env():
-        pooled, _ = plan_experiment_dataset(next(iter(sources)), planner, gpu_memory_target_in_gb,
-                                            overwrite_plans_name=plans_name)
+    # nnU-Net's planner saves the plan into the first source's plans file; that file keeps describing the data
+    # beside it until the new data is complete (preprocess_beside), so its old contents come back here
+    first = os.path.join(os.environ["nnUNet_preprocessed"], next(iter(sources.values())), f"{plans_name}.json")
+    old = load_json(first) if os.path.isfile(first) else None
+    try:
+        with _planning_safe_env():
+            pooled, _ = plan_experiment_dataset(next(iter(sources)), planner, gpu_memory_target_in_gb,
+                                                overwrite_plans_name=plans_name)
+    finally:
+        if old is not None:
+            atomic_save_json(old, first)
+        elif os.path.isfile(first):
+            os.remove(first)
     pooled = copy.deepcopy(pooled)
     pooled["experiment_planner_used"] = "ExperimentPlanner"  # resolvable by name inside nnU-Net
     return pooled
@@ -453,7 +464,7 @@ def _plan_and_preprocess_pool(source_ids, target_id: int | None = None, plans_na
                                     {str(k): v for k, v in sources.items()}, pool=pool_name,
                                     plan_from=target[1] if plan_from_target else None).to_json()
         plans_file = os.path.join(pre, name, f"{plans_name}.json")
-        atomic_save_json(_keep_other_configurations(plans, plans_file), plans_file)
+        plans = _keep_other_configurations(plans, plans_file)
         write_preprocessing_dataset_json(name, has_label_files=d not in no_label_files)
         stale = {c: stale_reason(name, plans, c, raw_stamps[d]) for c in configurations}
         todo = tuple(c for c in configurations if stale[c])
@@ -461,11 +472,16 @@ def _plan_and_preprocess_pool(source_ids, target_id: int | None = None, plans_na
             print(f"nnssl: {name} {c}: " + (f"preprocessing ({stale[c]})" if stale[c] else
                                             "plan and raw data unchanged, reusing the preprocessed data"))
         if not todo:
+            atomic_save_json(plans, plans_file)
             continue
         if d in no_label_files:
-            preprocess_without_label_files(d, plans_name, todo, num_processes)
+            def run(name_, todo_, d=d):
+                preprocess_without_label_files(d, name_, todo_, num_processes)
         else:
-            preprocess_dataset(d, plans_name, todo, [num_processes], verbose=False)
+            def run(name_, todo_, d=d):
+                preprocess_dataset(d, name_, todo_, [num_processes], verbose=False)
+        # the old data and plans stay until the new data is complete (nnU-Net's preprocessor deletes first)
+        preprocess_beside(os.path.join(pre, name), plans, plans_name, todo, run)
         for c in todo:
             mark_preprocessed(name, plans, c, raw_stamps[d])
     assemble_pool(pool_name, sources, pooled, merged, plans_name, configurations)

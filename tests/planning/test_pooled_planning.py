@@ -206,6 +206,63 @@ def test_unchanged_plan_and_data_are_not_preprocessed_again(nnunet_env, monkeypa
     out = capsys.readouterr().out
     assert calls[0] == 101 and "raw data changed since its fingerprint" in out and "raw data" in out
 
+    # a preprocessing that dies after nnU-Net has written part of the new data costs nothing of the old
+    from tests.conftest import tree_digest
+
+    folder = os.path.join(nnunet_env["nnUNet_preprocessed"], "Dataset101_Src")
+    data, plans_file = os.path.join(folder, "nnsslPlans_3d_fullres"), os.path.join(folder, "nnsslPlans.json")
+    before, plans_before = tree_digest(data), load(plans_file)
+
+    def dies_midway(d, *a, **k):
+        real(d, *a, **k)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(api, "preprocess_dataset", dies_midway)
+    edited = sitk.ReadImage(image)
+    array = sitk.GetArrayFromImage(edited)
+    array[: array.shape[0] // 2] += 5 * array.std()  # a change z-score normalisation does not undo
+    again = sitk.GetImageFromArray(array)
+    again.CopyInformation(edited)
+    sitk.WriteImage(again, image)
+    with pytest.raises(KeyboardInterrupt):
+        plan_and_preprocess_pool([101], 200)
+    assert tree_digest(data) == before and load(plans_file) == plans_before
+    assert sorted(f for f in os.listdir(folder) if "partial" in f or f.endswith(".old")) == []
+    monkeypatch.setattr(api, "preprocess_dataset", real)
+    plan_and_preprocess_pool([101], 200)  # the next run replaces the data, leaving nothing beside it
+    assert tree_digest(data) != before
+    assert sorted(f for f in os.listdir(folder) if "partial" in f or f.endswith(".old")) == []
+
+
+def test_preprocessing_beside_swaps_only_complete_data_and_recovers_an_interrupted_swap(tmp_path):
+    from nnssl.planning.beside import preprocess_beside
+
+    plans = {"configurations": {"2d": {"data_identifier": "P_2d"}}}
+    (tmp_path / "P_2d").mkdir()
+    (tmp_path / "P_2d" / "a.b2nd").write_text("old")
+
+    def writes(name, todo):
+        assert name == "P.partial" and todo == ("2d",)
+        ident = load(tmp_path / f"{name}.json")["configurations"]["2d"]["data_identifier"]
+        (tmp_path / ident).mkdir()
+        (tmp_path / ident / "a.b2nd").write_text("new")
+
+    preprocess_beside(str(tmp_path), plans, "P", ["2d"], writes)
+    assert (tmp_path / "P_2d" / "a.b2nd").read_text() == "new" and load(tmp_path / "P.json") == plans
+    assert sorted(os.listdir(tmp_path)) == ["P.json", "P_2d"]
+    # died between the two renames of a swap: the old data comes back, a partial folder is dropped
+    (tmp_path / "P_2d").rename(tmp_path / "P_2d.old")
+    (tmp_path / "P_2d.partial").mkdir()
+
+    def fails(name, todo):
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        preprocess_beside(str(tmp_path), plans, "P", ["2d"], fails)
+    assert sorted(os.listdir(tmp_path)) == ["P.json", "P_2d"] and (tmp_path / "P_2d" / "a.b2nd").read_text() == "new"
+    with pytest.raises(RuntimeError, match=r"wrote no P_2d\.partial folder"):
+        preprocess_beside(str(tmp_path), plans, "P", ["2d"], lambda name, todo: None)
+
 
 def test_shipped_plans_files_are_valid():
     from nnssl.planning import frozen
