@@ -173,7 +173,24 @@ def test_report_table_and_plot(tmp_path):
     assert paired_differences(flipped, "mixcl", 5.0) == pytest.approx([0.05, -0.05])
     assert "(Δ +0.000 ± 0.071, 1/2)" in markdown_table(flipped, ["mean"])  # sample std of +-0.05
     plot_dice_vs_fraction(rows, str(tmp_path / "p.png"))
-    assert os.path.getsize(tmp_path / "p.png") > 5000
+    assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_dice_plot_draws_one_line_per_init_at_the_fold_means(tmp_path, monkeypatch):
+    import nnssl.benchmark.report as report
+
+    figures = []
+    monkeypatch.setattr(report, "save_figure", lambda fig, path, **k: figures.append(fig))
+    rows = synthetic_rows()
+    plot_dice_vs_fraction(rows, str(tmp_path / "p.png"), title="t")
+    (ax,) = figures[0].axes
+    lines = {bars.get_label(): bars.lines[0] for bars in ax.containers}  # errorbar: (data line, caps, bars)
+    assert set(lines) == {"scratch", "mixcl"}
+    for init, line in lines.items():
+        assert list(line.get_xdata()) == [5, 15, 100]  # labelled cases on x
+        assert list(line.get_ydata()) == pytest.approx([summarise(rows)[init][f][0] for f in (5.0, 15.0, 100.0)])
+    assert lines["scratch"].get_linestyle() == "--" and lines["mixcl"].get_linestyle() == "-"
+    assert ax.get_xscale() == "log" and ax.get_xlabel() == "labelled training cases"
 
 
 def test_paired_plot_shows_each_folds_difference(tmp_path, monkeypatch):
@@ -277,7 +294,7 @@ def test_late_gain_and_plateau_verdict():
     assert lines["| mixcl"].endswith("| yes |") and "0.601 ± 0.001" in lines["| mixcl"]
 
 
-def test_curves_are_read_from_nnunet_checkpoint_logging(tmp_path):
+def test_curves_are_read_from_nnunet_checkpoint_logging(tmp_path, monkeypatch):
     import torch
 
     log = {"mean_fg_dice": [0.1, 0.2, 0.4], "ema_fg_dice": [0.1, 0.11, 0.139], "train_losses": [1.0, 0.5, 0.2],
@@ -287,8 +304,17 @@ def test_curves_are_read_from_nnunet_checkpoint_logging(tmp_path):
     assert [r["epoch"] for r in rows] == [0, 1, 2]
     assert [r["pseudo_dice"] for r in rows] == pytest.approx(log["mean_fg_dice"])
     assert rows[2]["val_loss"] == pytest.approx(0.3) and rows[1]["ema_pseudo_dice"] == pytest.approx(0.11)
+    import nnssl.benchmark.curves as curves
+
+    figures = []
+    monkeypatch.setattr(curves, "save_figure", lambda fig, path, **k: figures.append(fig))
     plot_curves(curve_rows(), str(tmp_path / "c.png"), title="t")
-    assert os.path.getsize(tmp_path / "c.png") > 5000
+    (ax,) = figures[0].axes  # one fraction, one panel
+    lines = {line.get_label(): list(line.get_ydata()) for line in ax.get_lines()}
+    assert set(lines) == {"scratch (2)", "mixcl (2)"}  # init (folds)
+    assert lines["scratch (2)"] == pytest.approx([0.05 * e + 0.005 for e in range(12)])  # mean over the folds
+    assert lines["mixcl (2)"] == pytest.approx([0.601] * 12)
+    assert list(ax.get_lines()[0].get_xdata()) == list(range(1, 13)) and ax.get_xlabel() == "epoch"
 
 
 def test_curve_plot_title_fits_a_one_panel_figure(tmp_path, monkeypatch):
