@@ -1,10 +1,8 @@
-"""Adaptation records and the prefix-filtered, shape-checked transfer loader.
+"""The prefix-filtered, shape-checked transfer of a pretrained checkpoint into a fine-tuning network.
 
-A pretraining checkpoint is nnU-Net's checkpoint dict plus ``ssl_heads`` (head state dict),
-``nnssl_adaptation_record`` and ``nnssl_config``. Its ``network_weights`` is the state dict of the
-plain plans-built network (unprefixed keys), so nnU-Net's own ``load_pretrained_weights`` accepts
-it. The state dict holds the encoder twice (``encoder.*`` and ``decoder.encoder.*``); both copies
-are the same tensors and both count as "encoder".
+The checkpoint format itself (keys, record, reading and writing) is ``nnssl/checkpoint_format.py``. The state
+dict holds the encoder twice (``encoder.*`` and ``decoder.encoder.*``); both copies are the same tensors and both
+count as "encoder".
 """
 
 import os
@@ -13,15 +11,14 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from nnssl import checkpoint_format
 from nnssl.interop import DKFZ_KEY, record_from_adaptation_plan
-from nnssl.io import safe_load
 from nnssl.planning.block import NnsslBlock
 
 ENCODER_PREFIXES = ("encoder.", "decoder.encoder.")
 DECODER_PREFIXES = ("decoder.transpconvs.", "decoder.stages.")
 PRETRAINED_ENV = "nnSSL_PRETRAINED"
 ALLOW_OTHER_METHOD_ENV = "nnSSL_ALLOW_OTHER_METHOD"
-FORMAT_VERSION = 1
 
 
 def unwrap(network: nn.Module) -> nn.Module:
@@ -113,14 +110,11 @@ def load_transferable_weights(network: nn.Module, path: str, expected_method: st
     if not os.path.isfile(path):
         raise FileNotFoundError(f"pretrained checkpoint {path} does not exist; run nnssl_pretrain first or set "
                                 f"{PRETRAINED_ENV} to an existing checkpoint_final.pth")
-    ckpt = safe_load(path)
-    record = ckpt.get("nnssl_adaptation_record")
-    if record is None and DKFZ_KEY in ckpt:  # a MIC-DKFZ/nnssl checkpoint: transfer its encoder
+    ckpt = checkpoint_format.read(path, foreign=True)
+    record = ckpt.get(checkpoint_format.RECORD_KEY)
+    if record is None:  # a MIC-DKFZ/nnssl checkpoint: transfer its encoder
         record = record_from_adaptation_plan(ckpt[DKFZ_KEY], path)
         expected_method = None
-    if record is None:
-        raise ValueError(f"{path} is not an nnssl pretraining checkpoint (no adaptation record, and no "
-                         f"{DKFZ_KEY} of a MIC-DKFZ/nnssl checkpoint)")
     module = unwrap(network)
     target = module.state_dict()
     prefixes = tuple(record["transfer_prefixes"])

@@ -16,7 +16,8 @@ from tests.conftest import network
 
 
 def save_ckpt(path, net, prefixes=ENCODER_PREFIXES):
-    record = {"transfer_prefixes": list(prefixes), "plans_identifier": "p", "configuration": "3d_fullres"}
+    record = {"transfer_prefixes": list(prefixes), "plans_identifier": "p", "configuration": "3d_fullres",
+              "method": "mixcl"}
     atomic_torch_save({"network_weights": net.state_dict(), "nnssl_adaptation_record": record}, str(path))
 
 
@@ -187,7 +188,7 @@ def test_checkpoint_with_code_is_refused_without_running_it(tmp_path):
 
     marker = tmp_path / "executed"
     path = tmp_path / "evil.pth"
-    torch.save({"network_weights": {}, "nnssl_adaptation_record": {"transfer_prefixes": ["encoder."]},
+    torch.save({"network_weights": {}, "nnssl_adaptation_record": {"transfer_prefixes": ["encoder."], "method": "m"},
                 "payload": _Payload(str(marker))}, path)
     with pytest.raises(ValueError, match="objects other than tensors"):
         safe_load(str(path))

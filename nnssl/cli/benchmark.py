@@ -123,10 +123,10 @@ def trainer_for(checkpoint: str | None, init: str = "scratch", variants: dict | 
         if (variants or {}).get(init):
             raise ValueError(f"--variant {init}: {init} is not fine-tuned, so it has no trainer variant")
         return pool_direct.TRAINER
-    from nnssl.io import safe_load
+    from nnssl import checkpoint_format
     from nnssl.trainers import finetune
 
-    trainer = TRAINER_FOR_METHOD[safe_load(checkpoint)["nnssl_adaptation_record"]["method"]]
+    trainer = TRAINER_FOR_METHOD[checkpoint_format.record(checkpoint)["method"]]
     suffix = (variants or {}).get(init)
     if suffix:
         trainer = f"{trainer}_{suffix}"

@@ -264,9 +264,9 @@ def remove_finished(folder: str) -> None:
 
 def check_written(path: str) -> None:
     """Raise ValueError unless ``path`` exists, loads safely and holds only finite weights."""
-    from nnssl.io import safe_load
+    from nnssl import checkpoint_format
 
-    weights = safe_load(path)["network_weights"]
+    weights = checkpoint_format.read(path)["network_weights"]
     bad = [k for k, v in weights.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if bad:
         raise ValueError(f"{path} holds non-finite weights ({bad[0]} and {len(bad) - 1} more); it was not recorded "
@@ -276,11 +276,11 @@ def check_written(path: str) -> None:
 def already_finished(checkpoint: str, config: PretrainConfig) -> bool:
     """Whether ``--continue`` has nothing to do: ``checkpoint`` finished ``config.epochs`` epochs with exactly
     this config (then nnU-Net would only load it and write it again)."""
-    from nnssl.io import safe_load
+    from nnssl import checkpoint_format
 
     if not os.path.isfile(checkpoint):
         return False
-    state = safe_load(checkpoint)
+    state = checkpoint_format.read(checkpoint)
     # a field missing from an older checkpoint's config did not exist then: that run used its default
     defaults = {f.name: f.default for f in dataclasses.fields(config) if f.default is not dataclasses.MISSING}
     recorded = {**defaults, **(state.get("nnssl_config") or {})}
@@ -470,10 +470,9 @@ def finished_checkpoint(args: argparse.Namespace, target_name: str) -> str | Non
     stage, _ = selected_stages(args)[-1]
     config = make_config(argparse.Namespace(**vars(args)), target_name, stage, warn=False)
     if stage == "local":  # the local stage's config names the global checkpoint it started from
-        from nnssl.io import safe_load
+        from nnssl import checkpoint_format
 
-        config = dataclasses.replace(config, global_checkpoint=(safe_load(path).get("nnssl_config") or {})
-                                     .get("global_checkpoint"))
+        config = dataclasses.replace(config, global_checkpoint=checkpoint_format.config(path).get("global_checkpoint"))
     return path if already_finished(path, config) else None
 
 

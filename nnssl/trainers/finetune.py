@@ -18,7 +18,9 @@ Scratch baselines: ``nnsslScratchTrainer`` is nnU-Net's default recipe (the stro
 baseline); ``nnsslScratchTrainer_warmup`` uses the identical warm-up shape as the pretrained trainers.
 ``$nnSSL_FINETUNE_SCHEDULE`` overrides any field (``epochs=20,iterations=50,val_iterations=5``,
 ``pretrained_lr=3e-3``, ``freeze_fraction=0.1``, ``l2sp=1e-3``, ...). Every run writes ``nnssl_finetune.json``
-(the resolved schedule, checkpoint and frozen parts) into its fold folder and says the same in its log.
+(the resolved schedule, the checkpoint with its sha256, the frozen parts and the environment variables that were
+set; ``nnssl/trainers/finetune_record.py``) into its fold folder and says the same in its log; ``--c`` refuses
+to resume a fold with another checkpoint or schedule.
 """
 
 import dataclasses
@@ -28,9 +30,11 @@ from typing import ClassVar
 import torch
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
+from nnssl import checkpoint_format
 from nnssl.checkpoint import ENCODER_PREFIXES, load_transferable_weights, resolve_pretrained_checkpoint, unwrap
-from nnssl.io import atomic_save_json
-from nnssl.trainers.base import AtomicCheckpointMixin
+from nnssl.io import atomic_save_json, load_json
+from nnssl.trainers.checkpointing import AtomicCheckpointMixin
+from nnssl.trainers.finetune_record import RECORD_FILE, refuse_changed_resume, result_environment
 from nnssl.trainers.finetune_schedule import (
     FROZEN_ENCODER_WARMUP,
     LINEAR_PROBE,
@@ -42,8 +46,6 @@ from nnssl.trainers.finetune_schedule import (
     ResolvedSchedule,
 )
 from nnssl.trainers.l2sp import AnchoredSGD
-
-RECORD_FILE = "nnssl_finetune.json"
 
 
 def _short(schedule: FinetuneSchedule, suffix: str, epochs: int, iterations: int | None = None,
@@ -87,6 +89,8 @@ class nnsslScratchTrainer(AtomicCheckpointMixin, nnUNetTrainer):
         self.initial_lr = s.fresh_lr
         self.resolved_schedule = s.resolve(self.num_epochs, self.num_iterations_per_epoch)
         self.pretrained_checkpoint: str | None = None
+        self.pretrained_sha256: str | None = None
+        self._resumed = False
         self.transfer_summary = "random initialisation (no pretrained weights)"
         self._transferred: list[torch.nn.Parameter] = []
         self._frozen_scope: list[torch.nn.Parameter] = []  # the transferred weights the schedule's freeze applies to
@@ -106,6 +110,7 @@ class nnsslScratchTrainer(AtomicCheckpointMixin, nnUNetTrainer):
         scoped = self.finetune_schedule.freeze_scope == "encoder"
         self._frozen_scope = [p for p in self._transferred if not scoped or id(p) in encoder]
         self.pretrained_checkpoint = path
+        self.pretrained_sha256 = checkpoint_format.sha256(path)
         restricted = f"; transfer restricted to {', '.join(self.transfer_only)}" if self.transfer_only else ""
         self.transfer_summary = report.summary().removeprefix("nnssl: ") + restricted  # the log line adds "nnssl: "
 
@@ -142,20 +147,32 @@ class nnsslScratchTrainer(AtomicCheckpointMixin, nnUNetTrainer):
         self.print_to_log_file(f"nnssl: {self.finetune_schedule.frozen_part} {'frozen' if frozen else 'released'} "
                                f"at epoch {self.current_epoch}")
 
+    def finetune_record(self) -> dict:
+        """What this run trains with (``nnssl_finetune.json``)."""
+        return {"trainer": type(self).__name__, "pretrained_checkpoint": self.pretrained_checkpoint,
+                "pretrained_sha256": self.pretrained_sha256,
+                "transferred_parameters": sum(p.numel() for p in self._transferred),
+                "freeze_scope_parameters": sum(p.numel() for p in self._frozen_scope),
+                "transfer_only": list(self.transfer_only) if self.transfer_only else None,
+                "schedule_override": self.schedule_override or None,
+                "environment": result_environment(),
+                **self.resolved_schedule.to_json()}
+
+    def load_checkpoint(self, filename_or_checkpoint) -> None:
+        super().load_checkpoint(filename_or_checkpoint)
+        self._resumed = True
+
     # ---- nnU-Net hooks -----------------------------------------------------------------------
     def on_train_start(self):
+        record, path = self.finetune_record(), os.path.join(self.output_folder, RECORD_FILE)
+        if self._resumed and os.path.isfile(path):  # nnUNetv2_train --c: the same run, or refused
+            refuse_changed_resume(self.output_folder, load_json(path), record)
         super().on_train_start()
         self.print_to_log_file(f"nnssl: {self.transfer_summary}")
         self.print_to_log_file(f"nnssl: {self.resolved_schedule.describe()}"
                                + (f" (from {SCHEDULE_ENV}={self.schedule_override})" if self.schedule_override else ""))
         if self.local_rank == 0:
-            atomic_save_json({"trainer": type(self).__name__, "pretrained_checkpoint": self.pretrained_checkpoint,
-                              "transferred_parameters": sum(p.numel() for p in self._transferred),
-                              "freeze_scope_parameters": sum(p.numel() for p in self._frozen_scope),
-                              "transfer_only": list(self.transfer_only) if self.transfer_only else None,
-                              "schedule_override": self.schedule_override or None,
-                              **self.resolved_schedule.to_json()},
-                             os.path.join(self.output_folder, RECORD_FILE))
+            atomic_save_json(record, path)
 
     def on_train_epoch_start(self):
         self._set_frozen(self.resolved_schedule.frozen("transferred", self.current_epoch))

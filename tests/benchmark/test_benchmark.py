@@ -88,7 +88,7 @@ def test_trainer_for_checkpoint_method_and_variant(tmp_path):
     from nnssl.cli.benchmark import trainer_for
 
     ckpt = str(tmp_path / "c.pth")
-    torch.save({"nnssl_adaptation_record": {"method": "mixcl"}}, ckpt)
+    torch.save({"network_weights": {}, "nnssl_adaptation_record": {"method": "mixcl", "transfer_prefixes": []}}, ckpt)
     assert trainer_for(None, "scratch") == "nnsslScratchTrainer"
     assert trainer_for(None, "scratch_warmup") == "nnsslScratchTrainer_warmup"
     assert trainer_for(ckpt, "mixcl") == "MixCLFinetuneTrainer"
@@ -109,7 +109,7 @@ def test_schedule_override_reaches_the_trainer_and_guards_reuse(tmp_path, monkey
     from nnssl.cli import benchmark
 
     ckpt = str(tmp_path / "c.pth")
-    torch.save({"nnssl_adaptation_record": {"method": "mixcl"}}, ckpt)
+    torch.save({"network_weights": {}, "nnssl_adaptation_record": {"method": "mixcl", "transfer_prefixes": []}}, ckpt)
     inits, variants = {"scratch": None, "lr3": ckpt}, {"lr3": "nnUNetSchedule"}
     assert benchmark.parse_schedule_overrides(["lr3=pretrained_lr=3e-3"], inits, variants) == \
         {"lr3": "pretrained_lr=3e-3"}

@@ -184,6 +184,9 @@ def test_numeric_options_refuse_nan_and_inf_naming_the_option(option, value, cap
     assert option in err and "not a finite number" in err
 
 
+REC = {"nnssl_adaptation_record": {"method": "mixcl", "transfer_prefixes": ["encoder."]}}
+
+
 def test_continue_skips_only_a_run_finished_with_the_same_config(tmp_path):
     """--continue trains nothing when the checkpoint finished these epochs with exactly this config; more epochs
     or any other flag means there is work (nnU-Net then resumes or extends the run)."""
@@ -191,14 +194,14 @@ def test_continue_skips_only_a_run_finished_with_the_same_config(tmp_path):
     cfg = pretrain.make_config(args, None)
     path = str(tmp_path / "checkpoint_final.pth")
     assert not pretrain.already_finished(path, cfg)  # no checkpoint yet
-    torch.save({"current_epoch": cfg.epochs, "nnssl_config": cfg.to_json(), "network_weights": {}}, path)
+    torch.save({"current_epoch": cfg.epochs, "nnssl_config": cfg.to_json(), "network_weights": {}, **REC}, path)
     assert pretrain.already_finished(path, cfg)
     assert not pretrain.already_finished(path, dataclasses.replace(cfg, epochs=cfg.epochs + 1))
     assert not pretrain.already_finished(path, dataclasses.replace(cfg, recon_weight=0.0))
-    torch.save({"current_epoch": cfg.epochs - 1, "nnssl_config": cfg.to_json(), "network_weights": {}}, path)
+    torch.save({"current_epoch": cfg.epochs - 1, "nnssl_config": cfg.to_json(), "network_weights": {}, **REC}, path)
     assert not pretrain.already_finished(path, cfg)  # interrupted: resume
     older = {k: v for k, v in cfg.to_json().items() if k != "dataset_sampling"}  # before the field existed
-    torch.save({"current_epoch": cfg.epochs, "nnssl_config": older, "network_weights": {}}, path)
+    torch.save({"current_epoch": cfg.epochs, "nnssl_config": older, "network_weights": {}, **REC}, path)
     assert pretrain.already_finished(path, cfg)  # it ran with the default, which this config asks for
     balanced = pretrain.make_config(pretrain.build_parser().parse_args(
         ["-d", "1", "--schedule", "cpu", "--dataset-sampling", "datasets"]), None)
