@@ -68,7 +68,12 @@ def test_readme_recipe_runs_as_written(tmp_path):
     assert predicted == cases and len(cases) == 4  # one prediction per held-out case
     summary = json.loads((tmp_path / "pred200" / "summary.json").read_text())
     assert set(summary["mean"]) == {"1", "2"}  # scored per label by nnU-Net's evaluation
-    assert all(0 <= v["Dice"] <= 1 or v["Dice"] != v["Dice"] for v in summary["mean"].values())
+    # the organ was learned: above what predicting it everywhere scores, by the margin the synthetic end-to-end test
+    # uses (measured 2026-12-05: organ 0.76 after 2 x 5 steps, predicting it everywhere about 0.13)
+    from tests.test_end_to_end import chance_dice
+
+    organ_everywhere = chance_dice([str(target / "labelsTs" / c) for c in cases], 1)
+    assert summary["mean"]["1"]["Dice"] > organ_everywhere + 0.1, (summary["mean"]["1"], organ_everywhere)
     # no -p in the recipe: nnU-Net's default identifier found nnssl's plan (the alias) and its checkpoint
     trainer = "MixCLFinetuneTrainer_nnUNetSchedule_2ep5it"
     log = next((tmp_path / "nnUNet_results").rglob(f"{trainer}__nnUNetPlans__3d_fullres"))

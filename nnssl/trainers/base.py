@@ -31,6 +31,7 @@ from nnssl.trainers.checkpointing import AtomicCheckpointMixin, PretrainCheckpoi
 from nnssl.trainers.config import PretrainConfig, load_run_config
 from nnssl.trainers.ddp import ddp_device, wrap_ddp
 from nnssl.trainers.monitoring import MonitoringMixin, terms_to_floats
+from nnssl.trainers.threads import honour_thread_limit
 
 __all__ = ["AtomicCheckpointMixin", "SSLTrainerBase", "terms_to_floats"]
 
@@ -48,6 +49,7 @@ class SSLTrainerBase(PretrainCheckpointMixin, MonitoringMixin, nnUNetTrainer):
             self.device = ddp_device(device)
             if self.device.type != "cuda":
                 self.grad_scaler = None
+        honour_thread_limit(self.device)
         stage = getattr(self, "stage", "")
         self.ssl_config, self.config_source = load_run_config(self.config_class, plans,
                                                               f"{self.method}{'_' + stage if stage else ''}")

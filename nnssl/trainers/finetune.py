@@ -46,6 +46,7 @@ from nnssl.trainers.finetune_schedule import (
     ResolvedSchedule,
 )
 from nnssl.trainers.l2sp import AnchoredSGD
+from nnssl.trainers.threads import honour_thread_limit
 
 
 def _short(schedule: FinetuneSchedule, suffix: str, epochs: int, iterations: int | None = None,
@@ -79,6 +80,7 @@ class nnsslScratchTrainer(AtomicCheckpointMixin, nnUNetTrainer):
     def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
                  device: torch.device = torch.device("cuda")):
         super().__init__(plans, configuration, fold, dataset_json, device)
+        honour_thread_limit(self.device)
         override = os.environ.get(SCHEDULE_ENV, "")
         self.finetune_schedule = self.schedule.with_overrides(override)
         self.schedule_override = override
@@ -164,10 +166,11 @@ class nnsslScratchTrainer(AtomicCheckpointMixin, nnUNetTrainer):
 
     # ---- nnU-Net hooks -----------------------------------------------------------------------
     def on_train_start(self):
-        record, path = self.finetune_record(), os.path.join(self.output_folder, RECORD_FILE)
-        if self._resumed and os.path.isfile(path):  # nnUNetv2_train --c: the same run, or refused
-            refuse_changed_resume(self.output_folder, load_json(path), record)
-        super().on_train_start()
+        path = os.path.join(self.output_folder, RECORD_FILE)
+        if self._resumed and os.path.isfile(path):  # nnUNetv2_train --c (initialised by then): the same run, or refused
+            refuse_changed_resume(self.output_folder, load_json(path), self.finetune_record())
+        super().on_train_start()  # initialises a fresh run, which loads the pretrained weights
+        record = self.finetune_record()
         self.print_to_log_file(f"nnssl: {self.transfer_summary}")
         self.print_to_log_file(f"nnssl: {self.resolved_schedule.describe()}"
                                + (f" (from {SCHEDULE_ENV}={self.schedule_override})" if self.schedule_override else ""))

@@ -232,7 +232,18 @@ def test_benchmark_command_end_to_end(pool_env, tmp_path, monkeypatch):
     assert {(r["init"], r["n_train"]) for r in rows} == expected
     assert sorted({r["fraction"] for r in rows}) == pytest.approx([100 / n_train, 100.0])
     assert {r["label"] for r in rows} == {"mean", "1", "2"}
-    assert all(0 <= r["dice"] <= 1 or r["dice"] != r["dice"] for r in rows)
+    # every row is the Dice that nnU-Net's own validation wrote for exactly that init, fold and subset (a report
+    # that mixed up runs, folds or labels fails here; the 2-iteration runs' values themselves mean nothing)
+    splits = {(e["fold"], round(e["fraction"], 6)): e["nnunet_fold"]
+              for e in load_json(str(out / "label_fraction_splits.json"))}
+    for r in rows:
+        trainer = "nnsslScratchTrainer" if r["init"] == "scratch" else "RegressionFinetuneTrainer"
+        (summary_file,) = (out / "runs" / r["init"]).rglob(
+            f"{trainer}__nnsslPlans__3d_fullres/fold_{splits[(r['fold'], round(r['fraction'], 6))]}/validation/"
+            "summary.json")
+        summary = load_json(str(summary_file))
+        written = summary["foreground_mean"]["Dice"] if r["label"] == "mean" else summary["mean"][r["label"]]["Dice"]
+        assert r["dice"] == pytest.approx(written, nan_ok=True), r
     for f in ("table.md", "dice_vs_fraction.png", "benchmark.json", "label_fraction_splits.json", "plateau.md",
               "pseudo_dice_curves.png", "paired_vs_scratch.png"):
         assert (out / f).is_file(), f

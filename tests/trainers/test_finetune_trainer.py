@@ -163,7 +163,12 @@ def test_scratch_trainers_have_one_group_and_say_random_init(pool_env, monkeypat
     monkeypatch.setenv("nnSSL_FINETUNE_SCHEDULE", "epochs=20,iterations=50,val_iterations=1")
     pre = os.path.join(pool_env["env"]["nnUNet_preprocessed"], pool_env["pool"].target[1])
     dj = load_json(os.path.join(pre, "dataset.json"))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # nnUNetv2_train -device cpu: every core, whatever OMP_NUM_THREADS says
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     default = finetune.nnsslScratchTrainer(plans_of(pre), "3d_fullres", 0, dj, device=torch.device("cpu"))
+    assert torch.get_num_threads() == 1  # the trainer put the variable back in charge
+    torch.set_num_threads(threads)
     warm = finetune.nnsslScratchTrainer_warmup(plans_of(pre), "3d_fullres", 0, dj, device=torch.device("cpu"))
     default.initialize()
     assert [g["nnssl_group"] for g in default.optimizer.param_groups] == ["fresh"]
