@@ -4,4 +4,4 @@ This package is *not* MIC-DKFZ/nnssl; it is an independent nnU-Net v2 plugin. Sy
 docstrings throughout: B batch, C channels, X·Y·Z spatial, N sampled voxels, D embedding width.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

@@ -29,8 +29,8 @@ def network(ds: bool = False):
 
 def mixcl_model(**cfg):
     """A MixCL model around :func:`network`."""
-    from nnssl.models.mixcl import MixCLModel
-    from nnssl.trainers.config import MixCLConfig
+    from nnssl.methods.mixcl.config import MixCLConfig
+    from nnssl.methods.mixcl.model import MixCLModel
 
     net = network()
     return MixCLModel(net, net.encoder.output_channels, net.encoder.strides, 1, net.encoder.conv_op,

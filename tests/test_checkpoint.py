@@ -48,9 +48,10 @@ def test_transfer_decoder_moves_decoder_stages_but_never_the_seg_heads(tmp_path,
     from types import SimpleNamespace
 
     from nnssl.checkpoint import DECODER_PREFIXES
-    from nnssl.trainers.config import MixCLConfig, RegressionConfig
-    from nnssl.trainers.mixcl import MixCLPretrainer
-    from nnssl.trainers.regression import RegressionPretrainer
+    from nnssl.methods.mixcl.config import MixCLConfig
+    from nnssl.methods.mixcl.trainer import MixCLPretrainer
+    from nnssl.methods.regression.config import RegressionConfig
+    from nnssl.methods.regression.trainer import RegressionPretrainer
 
     trainer, config = {"mixcl": (MixCLPretrainer, MixCLConfig), "regression": (RegressionPretrainer,
                                                                               RegressionConfig)}[method]
@@ -76,7 +77,7 @@ def test_transfer_decoder_moves_decoder_stages_but_never_the_seg_heads(tmp_path,
 def test_encoder_only_loads_the_encoder_of_a_decoder_checkpoint(tmp_path):
     """``only=ENCODER_PREFIXES`` (the ``_encoderOnly`` trainers): decoder stages of the same file stay fresh."""
     from nnssl.checkpoint import DECODER_PREFIXES
-    from nnssl.trainers import finetune
+    from nnssl.trainers.finetune_variants import finetune_trainer_class
 
     src, dst = network(ds=True), network(ds=True)
     with torch.no_grad():
@@ -92,9 +93,11 @@ def test_encoder_only_loads_the_encoder_of_a_decoder_checkpoint(tmp_path):
         torch.testing.assert_close(after[k], source[k] if k in encoder else before[k])
     with pytest.raises(ValueError, match="none of which starts with"):
         load_transferable_weights(network(), str(tmp_path / "c.pth"), only=("nothing.",))
-    pair = finetune.MixCLFinetuneTrainer_nnUNetSchedule, finetune.MixCLFinetuneTrainer_nnUNetSchedule_encoderOnly
+    pair = finetune_trainer_class("MixCLFinetuneTrainer_nnUNetSchedule"), \
+        finetune_trainer_class("MixCLFinetuneTrainer_nnUNetSchedule_encoderOnly")
     assert pair[0].schedule == pair[1].schedule and pair[0].transfer_only is None
-    assert pair[1].transfer_only == finetune.MixCLFinetuneTrainer_encoderOnly.transfer_only == ENCODER_PREFIXES
+    assert pair[1].transfer_only == finetune_trainer_class("MixCLFinetuneTrainer_encoderOnly").transfer_only \
+        == ENCODER_PREFIXES
 
 
 def test_shape_mismatch_and_missing_record_fail_clearly(tmp_path):

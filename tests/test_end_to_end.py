@@ -72,9 +72,10 @@ def check_schedule_record(fold: str, trainer: str, override: str = "") -> None:
     """The fold folder and its log say which fine-tuning schedule ran (warm-up for pretrained inits), and the
     override that changed it."""
     from nnssl.trainers import finetune
+    from nnssl.trainers.finetune_variants import finetune_trainer_class
 
     record = load(os.path.join(fold, finetune.RECORD_FILE))
-    expected = getattr(finetune, trainer).schedule.with_overrides(override)
+    expected = finetune_trainer_class(trainer).schedule.with_overrides(override)
     assert record["schedule_override"] == (override or None)
     assert record["trainer"] == trainer and record["name"] == expected.name
     assert (record["resolved_epochs"], record["resolved_iterations"]) == (expected.epochs, expected.iterations)

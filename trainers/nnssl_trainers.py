@@ -1,7 +1,5 @@
-"""Re-export shim for nnU-Net's trainer lookup: point nnUNet_extTrainer at this folder."""
+"""Re-export shim for nnU-Net's trainer lookup (point nnUNet_extTrainer at this folder): every nnssl trainer."""
 
-from nnssl.trainers.finetune import *  # noqa: F403
-from nnssl.trainers.global_local import GlobalContrastivePretrainer, LocalContrastivePretrainer  # noqa: F401
-from nnssl.trainers.mixcl import MixCLPretrainer  # noqa: F401
-from nnssl.trainers.regression import RegressionPretrainer  # noqa: F401
-from nnssl.trainers.supervised import SupervisedPretrainer  # noqa: F401
+from nnssl.methods.registry import trainer_classes
+
+globals().update(trainer_classes())

@@ -29,7 +29,7 @@ def check_pool_dataset(dataset_id: int, target_name: str, plans_name: str, confi
         ValueError: no such dataset, no such plans or configuration, other channels, or labels that are not the
             target's.
     """
-    from nnssl.planning.pooled import resolve_dataset
+    from nnssl.planning.datasets import resolve_dataset
 
     name = resolve_dataset(dataset_id)
     pre = os.environ["nnUNet_preprocessed"]

@@ -107,12 +107,13 @@ def _quote(argv: list[str], program: str, env: dict | None = None) -> str:
 def pretraining_status(protocol: Protocol, target_name: str | None, device: str) -> list[dict]:
     """Per pretraining run: its command line and whether it is done (finished with exactly this config)."""
     from nnssl.cli import pretrain as cli
+    from nnssl.pretraining import finished_checkpoint
 
     out = []
     for run in protocol.pretrain.values():
         argv = run.argv(protocol.target, device)
         args = cli.parse_command(argv)
-        done = cli.finished_checkpoint(args, target_name) if target_name else None
+        done = finished_checkpoint(args, target_name) if target_name else None
         out.append({"run": run.name, "argv": argv, "checkpoint": done, "done": done is not None})
     return out
 
@@ -121,6 +122,7 @@ def finetune_listing(protocol: Protocol, out: str, work: str, device: str, targe
                      recorded: dict[str, str]) -> list[dict]:
     """Every fine-tuning run of the grid with its command and status (done, imported, to run), computed without
     writing anything (the subsets are not registered)."""
+    from nnssl.benchmark import finetune_runs
     from nnssl.benchmark.imported import run_key
     from nnssl.benchmark.pool_direct import TRAINER
     from nnssl.benchmark.report import read_csv
@@ -165,8 +167,8 @@ def finetune_listing(protocol: Protocol, out: str, work: str, device: str, targe
             if init is not None and checkpoint is None:
                 listing.append({"what": what, "status": "to run", "command": f"(after pretraining {init.run})"})
                 continue
-            trainer = benchmark.trainer_for(checkpoint, name, dict(v.split("=", 1) for v in args.variant))
-            plan = benchmark.finetune_plan(args, target_name, name, checkpoint,
+            trainer = finetune_runs.trainer_for(checkpoint, name, dict(v.split("=", 1) for v in args.variant))
+            plan = finetune_runs.finetune_plan(args, target_name, name, checkpoint,
                                            fold_id if fold_id is not None else -1, trainer,
                                            (init.schedule_override or "") if init else "")
             done = fold_id is not None and os.path.isfile(plan["summary"])
@@ -183,7 +185,7 @@ def run(protocol: Protocol, out: str, work: str, device: str, dry_run: bool = Fa
     """Carry out (or, with ``dry_run``, list) the protocol; returns the resolved record."""
     from nnssl.cli import benchmark
     from nnssl.cli import pretrain as cli
-    from nnssl.planning.pooled import check_environment, resolve_dataset
+    from nnssl.planning.datasets import check_environment, resolve_dataset
 
     check_environment()
     if protocol.prepare and not dry_run and not report_only:

@@ -31,12 +31,12 @@ import torch
 
 #: functions the methods call inside a step, by module: (name, category)
 TRACKED = {
-    "nnssl.models.mixcl": [("barlow_twins_loss", "loss"), ("batched_label_contrast_loss", "label"),
+    "nnssl.methods.mixcl.model": [("barlow_twins_loss", "loss"), ("batched_label_contrast_loss", "label"),
                            ("rows_by_item", "label"), ("reconstruction_loss", "loss"), ("gather_voxels", "label")],
-    "nnssl.models.global_local": [("contrastive_loss", "loss"), ("similarity_stats", "loss"),
+    "nnssl.methods.global_local.model": [("contrastive_loss", "loss"), ("similarity_stats", "loss"),
                                   ("global_masks", "sampling"), ("local_masks", "sampling"),
                                   ("extract_regions", "sampling"), ("jitter_positions", "sampling")],
-    "nnssl.models.regression": [("masked_l1_loss", "loss"), ("mask_and_corrupt", "views")],
+    "nnssl.methods.regression.model": [("masked_l1_loss", "loss"), ("mask_and_corrupt", "views")],
 }
 
 #: trainer classes measured, in table order: (row name, class name, run-config overrides)
@@ -51,10 +51,10 @@ TRAINERS = {
 
 TRAINER_CLASSES = {
     "nnUNetTrainer": "nnunetv2.training.nnUNetTrainer.nnUNetTrainer.nnUNetTrainer",
-    "MixCLPretrainer": "nnssl.trainers.mixcl.MixCLPretrainer",
-    "GlobalContrastivePretrainer": "nnssl.trainers.global_local.GlobalContrastivePretrainer",
-    "LocalContrastivePretrainer": "nnssl.trainers.global_local.LocalContrastivePretrainer",
-    "RegressionPretrainer": "nnssl.trainers.regression.RegressionPretrainer",
+    "MixCLPretrainer": "nnssl.methods.mixcl.trainer.MixCLPretrainer",
+    "GlobalContrastivePretrainer": "nnssl.methods.global_local.trainer.GlobalContrastivePretrainer",
+    "LocalContrastivePretrainer": "nnssl.methods.global_local.trainer.LocalContrastivePretrainer",
+    "RegressionPretrainer": "nnssl.methods.regression.trainer.RegressionPretrainer",
 }
 
 
@@ -201,7 +201,7 @@ def build_trainer(class_name: str, overrides: dict | None, plans: dict, configur
     """A trainer built by nnU-Net's class lookup, initialised, with its output below ``scratch``."""
     import importlib
 
-    from nnssl.trainers.config import RUN_CONFIG_ENV
+    from nnssl.run_config import RUN_CONFIG_ENV
 
     module, _, attr = TRAINER_CLASSES[class_name].rpartition(".")
     cls = getattr(importlib.import_module(module), attr)
@@ -235,7 +235,7 @@ def label_impl(name: str):
     if name == "grouped":
         yield
         return
-    import nnssl.models.mixcl as mixcl
+    import nnssl.methods.mixcl.model as mixcl
     from nnssl.losses.label_contrast import dense_label_contrast_loss
 
     def dense(z1, y1, z2, y2, temperature=0.1, variant="eq6", num_labels=None):

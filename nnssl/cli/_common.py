@@ -26,19 +26,6 @@ class OneDefaultFormatter(argparse.RawDescriptionHelpFormatter):
         return f"{text} (default: {value})".strip().replace("%", "%%")
 
 
-def finite_float(text: str) -> float:
-    """argparse type: a float that is neither NaN nor infinite (argparse names the option in its error)."""
-    import math
-
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
-    return value
-
-
 def default_device() -> str:
     """'cuda' when a CUDA device is visible, else 'cpu'."""
     import torch

@@ -169,7 +169,7 @@ def run_demo(out: str, device: str, pretrain_epochs: int, pretrain_iterations: i
     from nnssl.cli import pretrain
     from nnssl.cli.trainer_dir import ensure_ext_trainer_env
     from nnssl.data.synthetic import write_demo_pool
-    from nnssl.trainers import finetune
+    from nnssl.trainers.finetune_variants import finetune_trainer_class
 
     out = os.path.abspath(out)
     logs = None if verbose else os.path.join(out, "logs")
@@ -195,7 +195,7 @@ def run_demo(out: str, device: str, pretrain_epochs: int, pretrain_iterations: i
         t = time.time()
         title = (f"fine-tune target 200 on {len(split['train'])} labelled cases from {name} ({trainer}), "
                  f"validate on {len(split['val'])}, predict 4 test cases")
-        epochs = getattr(finetune, trainer).schedule.epochs
+        epochs = finetune_trainer_class(trainer).schedule.epochs
         with _step(title, logs and os.path.join(logs, f"{name}.log"), epochs):
             val = _finetune(trainer, device, target_name)
             test = _predict_and_score(trainer, device, target_name, out)

@@ -11,8 +11,10 @@ from collections import Counter
 
 import numpy as np
 
-from nnssl.planning.pooled import case_dataset_id
-from nnssl.trainers.config import SAMPLING_MODES
+from nnssl.case_ids import case_dataset_id
+
+#: how the pretraining loaders draw the cases of a pool
+SAMPLING_MODES = ("cases", "datasets")
 
 
 def case_probabilities(identifiers, mode: str) -> np.ndarray | None:

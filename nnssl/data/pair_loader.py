@@ -13,7 +13,7 @@ from acvl_utils.cropping_and_padding.bounding_boxes import crop_and_pad_nd
 from nnunetv2.training.dataloading.data_loader import nnUNetDataLoader
 from threadpoolctl import threadpool_limits
 
-from nnssl.planning.pooled import case_dataset_id
+from nnssl.case_ids import case_dataset_id
 from nnssl.sampling import sample_class_voxels
 
 

@@ -8,7 +8,7 @@ where each patch came from. The pooled case ids carry it (``D<id>__<case>``); th
 import torch
 from nnunetv2.training.dataloading.data_loader import nnUNetDataLoader
 
-from nnssl.planning.pooled import case_dataset_id
+from nnssl.case_ids import case_dataset_id
 
 
 class SourceTaggedLoader(nnUNetDataLoader):

@@ -3,10 +3,11 @@
 ``role``: ``pool`` (the pooled pretraining dataset), ``source`` or ``target``; ``sources``: source id
 -> raw dataset name; ``pool``: the pool dataset's name (sources and target); ``pretrained``:
 configuration -> run name -> checkpoint path (target only, written after a checkpoint was checked);
-``plan_from``: the target whose plan the pool uses (``--plan-from-target``); ``alias_of``: set in a
-target's ``nnUNetPlans.json`` that mirrors nnssl's plans of that name; ``runs`` (pool only): run key
-(``<run name>[_<stage>]``) -> the run configuration ``nnssl_pretrain`` trained it with, so a stock
-``nnUNetv2_train ... --c`` of the default run resumes with the same settings.
+``plan_from``: the target whose plans the pool uses (``--plan-from-target``); ``alias_of``: set in a copy
+of nnssl's plans of that name under another identifier (the target's ``nnUNetPlans.json``, a named run's
+``<plans>_<run>.json``; ``nnssl/planning/aliases.py``); ``run``: the ``--run-name`` such a copy belongs to;
+``runs`` (pool only): run key (``<run name>[_<stage>]``) -> the run configuration ``nnssl_pretrain`` trained it
+with, so a stock ``nnUNetv2_train ... --c`` resumes with the same settings.
 """
 
 from dataclasses import asdict, dataclass, field, fields
@@ -22,6 +23,7 @@ class NnsslBlock:
     pretrained: dict[str, dict[str, str]] = field(default_factory=dict)
     plan_from: str | None = None
     alias_of: str | None = None
+    run: str | None = None
     runs: dict[str, dict] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -37,7 +39,7 @@ class NnsslBlock:
                              f"got {self.pretrained!r}")
         if not isinstance(self.runs, dict) or not all(isinstance(v, dict) for v in self.runs.values()):
             raise ValueError(f"runs must map run keys to run configurations, got {self.runs!r}")
-        for name in ("pool", "plan_from", "alias_of"):
+        for name in ("pool", "plan_from", "alias_of", "run"):
             if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
                 raise ValueError(f"{name} must be a string or absent, got {getattr(self, name)!r}")
 

@@ -27,8 +27,9 @@ from tqdm import tqdm
 from nnssl.data.dataset_weights import case_probabilities, describe_sampling
 from nnssl.io import atomic_save_json
 from nnssl.models.base import SSLModel
+from nnssl.planning.aliases import run_of
+from nnssl.run_config import PretrainConfig, load_run_config
 from nnssl.trainers.checkpointing import AtomicCheckpointMixin, PretrainCheckpointMixin
-from nnssl.trainers.config import PretrainConfig, load_run_config
 from nnssl.trainers.ddp import ddp_device, wrap_ddp
 from nnssl.trainers.monitoring import MonitoringMixin, terms_to_floats
 from nnssl.trainers.threads import honour_thread_limit
@@ -51,13 +52,18 @@ class SSLTrainerBase(PretrainCheckpointMixin, MonitoringMixin, nnUNetTrainer):
                 self.grad_scaler = None
         honour_thread_limit(self.device)
         stage = getattr(self, "stage", "")
+        run = run_of(plans) or self.method  # a named run trains under its own plans identifier
         self.ssl_config, self.config_source = load_run_config(self.config_class, plans,
-                                                              f"{self.method}{'_' + stage if stage else ''}")
+                                                              f"{run}{'_' + stage if stage else ''}")
         if self.ssl_config.method != self.method:
             raise ValueError(f"{self.config_source} configures method "
                              f"{self.ssl_config.method!r}, but trainer {type(self).__name__} runs {self.method!r}")
         cfg = self.ssl_config
         self.run_name = cfg.run_name or self.method
+        if self.run_name != run:
+            raise ValueError(f"{self.config_source} configures run {self.run_name!r}, but plans "
+                             f"{plans.get('plans_name')} belong to run {run!r}; train a named run under its plans "
+                             f"identifier (-p {plans.get('plans_name')}_{self.run_name}), as nnssl_pretrain does")
         self.num_epochs = cfg.epochs
         self.num_iterations_per_epoch = cfg.iterations_per_epoch
         self.num_val_iterations_per_epoch = cfg.val_iterations
@@ -65,29 +71,11 @@ class SSLTrainerBase(PretrainCheckpointMixin, MonitoringMixin, nnUNetTrainer):
         self.weight_decay = cfg.weight_decay
         self.save_every = cfg.save_every
         self.enable_deep_supervision = False
-        if self.run_name != self.method and self.output_folder_base is not None:
-            self._move_to_run_folder(f"{self.output_folder_base}__{self.run_name}")
         self.term_log: dict[str, dict[str, list[float]]] = {"train": defaultdict(list), "val": defaultdict(list)}
         self._best_val: float | None = None
         self._iteration = 0
         self._theta0: dict[str, torch.Tensor] | None = None
         self.movement_log: list[dict] = []
-
-    def _move_to_run_folder(self, base: str) -> None:
-        """Point the output folder at a named run's and move the log nnU-Net's __init__ already started there
-        (otherwise every named run leaves a stray unnamed folder holding only the citation)."""
-        old_folder, old_log = self.output_folder, self.log_file
-        self.output_folder_base = base
-        self.output_folder = os.path.join(base, os.path.basename(old_folder))
-        self.log_file = os.path.join(self.output_folder, os.path.basename(old_log))
-        self.logger.output_folder = self.output_folder
-        if self.local_rank != 0 or not os.path.isfile(old_log):
-            return
-        os.makedirs(self.output_folder, exist_ok=True)
-        os.replace(old_log, self.log_file)
-        for folder in (old_folder, os.path.dirname(old_folder)):  # only if nothing else lives there
-            if os.path.isdir(folder) and not os.listdir(folder):
-                os.rmdir(folder)
 
     # ---- what a method provides -------------------------------------------------------------
     @property

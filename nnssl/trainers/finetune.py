@@ -1,18 +1,11 @@
-"""Fine-tuning trainers: stock nnU-Net training initialised from a nnssl checkpoint.
+"""The fine-tuning trainer: stock nnU-Net training, from random init or from a nnssl checkpoint.
 
-``<Method>FinetuneTrainer`` loads the transferable weights (prefix-filtered, shape-checked) of the
-checkpoint that the target's plans record for this configuration and run name (``ssl_run``), or of
-``$nnSSL_PRETRAINED``, and trains with the ``PRETRAINED`` schedule: linear warm-up over 5 % of the
-steps, then poly; transferred weights peak at lr 1e-3, fresh ones (decoder, seg heads) at 1e-2.
-Variants put the schedule in the class name (nnU-Net idiom):
-
-- ``_frozenEncoderWarmup``: transferred weights frozen for the first 5 % of epochs, then warmed up;
-- ``_linearProbe``: transferred weights frozen for the whole run (diagnostic);
-- ``_nnUNetSchedule``: nnU-Net's scratch recipe on the pretrained init (the behaviour before 0.2);
-- ``_warmup``: the scratch baseline's warm-up schedule, lr 1e-2 for every weight (init is the only difference);
-- ``_encoderOnly`` (with any of the above, e.g. ``_nnUNetSchedule_encoderOnly``): only the encoder of a
-  ``--transfer-decoder`` checkpoint loads, the decoder stays fresh (the paired decoder ablation);
-- ``_5epochs`` (5 x 250), ``_5ep20it`` (5 x 20, demo), ``_2ep5it`` (2 x 5, smoke tests).
+:class:`nnsslScratchTrainer` is every fine-tune trainer's base. With ``ssl_run`` set (each method's
+``<Method>FinetuneTrainer`` and its variants, derived in ``nnssl/trainers/finetune_variants.py``) it loads the
+transferable weights (prefix-filtered, shape-checked) of the checkpoint that the target's plans record for this
+configuration and run (``plans["nnssl"]["run"]`` of a run's plans identifier, else the method's own run), or of
+``$nnSSL_PRETRAINED``, and trains with the ``PRETRAINED`` schedule: linear warm-up over 5 % of the steps, then
+poly; transferred weights peak at lr 1e-3, fresh ones (decoder, seg heads) at 1e-2.
 
 Scratch baselines: ``nnsslScratchTrainer`` is nnU-Net's default recipe (the strongest scratch
 baseline); ``nnsslScratchTrainer_warmup`` uses the identical warm-up shape as the pretrained trainers.
@@ -23,7 +16,6 @@ set; ``nnssl/trainers/finetune_record.py``) into its fold folder and says the sa
 to resume a fold with another checkpoint or schedule.
 """
 
-import dataclasses
 import os
 from typing import ClassVar
 
@@ -33,26 +25,19 @@ from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnssl import checkpoint_format
 from nnssl.checkpoint import ENCODER_PREFIXES, load_transferable_weights, resolve_pretrained_checkpoint, unwrap
 from nnssl.io import atomic_save_json, load_json
+from nnssl.planning.aliases import run_of
 from nnssl.trainers.checkpointing import AtomicCheckpointMixin
 from nnssl.trainers.finetune_record import RECORD_FILE, refuse_changed_resume, result_environment
 from nnssl.trainers.finetune_schedule import (
-    FROZEN_ENCODER_WARMUP,
-    LINEAR_PROBE,
     NNUNET_DEFAULT,
-    PRETRAINED,
     SCHEDULE_ENV,
     WARMUP,
     FinetuneSchedule,
     ResolvedSchedule,
+    shortened,
 )
 from nnssl.trainers.l2sp import AnchoredSGD
 from nnssl.trainers.threads import honour_thread_limit
-
-
-def _short(schedule: FinetuneSchedule, suffix: str, epochs: int, iterations: int | None = None,
-           val_iterations: int | None = None) -> FinetuneSchedule:
-    return dataclasses.replace(schedule, name=f"{schedule.name}_{suffix}", epochs=epochs, iterations=iterations,
-                               val_iterations=val_iterations)
 
 
 class GroupedLR:
@@ -92,6 +77,7 @@ class nnsslScratchTrainer(AtomicCheckpointMixin, nnUNetTrainer):
         self.resolved_schedule = s.resolve(self.num_epochs, self.num_iterations_per_epoch)
         self.pretrained_checkpoint: str | None = None
         self.pretrained_sha256: str | None = None
+        self.pretrained_run: str | None = None
         self._resumed = False
         self.transfer_summary = "random initialisation (no pretrained weights)"
         self._transferred: list[torch.nn.Parameter] = []
@@ -103,7 +89,8 @@ class nnsslScratchTrainer(AtomicCheckpointMixin, nnUNetTrainer):
         """Load this trainer's checkpoint (if any) and remember which parameters it filled."""
         if self.ssl_run is None or self.pretrained_checkpoint is not None:
             return
-        path = resolve_pretrained_checkpoint(self.plans_manager.plans, self.configuration_name, self.ssl_run)
+        self.pretrained_run = run_of(self.plans_manager.plans) or self.ssl_run  # a named run: its plans identifier
+        path = resolve_pretrained_checkpoint(self.plans_manager.plans, self.configuration_name, self.pretrained_run)
         report = load_transferable_weights(self.network, path, expected_method=self.ssl_run, only=self.transfer_only)
         loaded = set(report.loaded)
         params = list(unwrap(self.network).named_parameters(remove_duplicate=False))
@@ -151,7 +138,8 @@ class nnsslScratchTrainer(AtomicCheckpointMixin, nnUNetTrainer):
 
     def finetune_record(self) -> dict:
         """What this run trains with (``nnssl_finetune.json``)."""
-        return {"trainer": type(self).__name__, "pretrained_checkpoint": self.pretrained_checkpoint,
+        return {"trainer": type(self).__name__, "plans": self.plans_manager.plans_name, "run": self.pretrained_run,
+                "pretrained_checkpoint": self.pretrained_checkpoint,
                 "pretrained_sha256": self.pretrained_sha256,
                 "transferred_parameters": sum(p.numel() for p in self._transferred),
                 "freeze_scope_parameters": sum(p.numel() for p in self._frozen_scope),
@@ -195,233 +183,21 @@ class nnsslScratchTrainer_warmup(nnsslScratchTrainer):
 
 
 class nnsslScratchTrainer_5epochs(nnsslScratchTrainer):
-    schedule = _short(NNUNET_DEFAULT, "5epochs", 5)
+    schedule = shortened(NNUNET_DEFAULT, "5epochs", 5)
 
 
 class nnsslScratchTrainer_5ep20it(nnsslScratchTrainer):
-    schedule = _short(NNUNET_DEFAULT, "5ep20it", 5, 20, 5)
+    schedule = shortened(NNUNET_DEFAULT, "5ep20it", 5, 20, 5)
 
 
 class nnsslScratchTrainer_2ep5it(nnsslScratchTrainer):
-    schedule = _short(NNUNET_DEFAULT, "2ep5it", 2, 5, 2)
+    schedule = shortened(NNUNET_DEFAULT, "2ep5it", 2, 5, 2)
 
 
 class nnsslScratchTrainer_warmup_2ep5it(nnsslScratchTrainer):
-    schedule = _short(WARMUP, "2ep5it", 2, 5, 2)
+    schedule = shortened(WARMUP, "2ep5it", 2, 5, 2)
 
 
-# ---- MixCL -----------------------------------------------------------------------------------
-class MixCLFinetuneTrainer(nnsslScratchTrainer):
-    """Fine-tune from ``nnssl_pretrain -m mixcl -t <this dataset>`` (encoder), warm-up schedule."""
-
-    ssl_run = "mixcl"
-    schedule = PRETRAINED
-
-
-class MixCLFinetuneTrainer_frozenEncoderWarmup(MixCLFinetuneTrainer):
-    schedule = FROZEN_ENCODER_WARMUP
-
-
-class MixCLFinetuneTrainer_linearProbe(MixCLFinetuneTrainer):
-    schedule = LINEAR_PROBE
-
-
-class MixCLFinetuneTrainer_nnUNetSchedule(MixCLFinetuneTrainer):
-    schedule = NNUNET_DEFAULT
-
-
-class MixCLFinetuneTrainer_encoderOnly(MixCLFinetuneTrainer):
-    """The encoder of a ``--transfer-decoder`` checkpoint only (the decoder starts fresh)."""
-
-    transfer_only = ENCODER_PREFIXES
-
-
-class MixCLFinetuneTrainer_nnUNetSchedule_encoderOnly(MixCLFinetuneTrainer_nnUNetSchedule):
-    """``_nnUNetSchedule`` loading only the encoder: pairs with it to isolate the decoder transfer."""
-
-    transfer_only = ENCODER_PREFIXES
-
-
-class MixCLFinetuneTrainer_warmup(MixCLFinetuneTrainer):
-    """Pretrained init with exactly ``nnsslScratchTrainer_warmup``'s schedule (one lr for all weights)."""
-
-    schedule = WARMUP
-
-
-class MixCLFinetuneTrainer_5epochs(MixCLFinetuneTrainer):
-    schedule = _short(PRETRAINED, "5epochs", 5)
-
-
-class MixCLFinetuneTrainer_5ep20it(MixCLFinetuneTrainer):
-    schedule = _short(PRETRAINED, "5ep20it", 5, 20, 5)
-
-
-class MixCLFinetuneTrainer_2ep5it(MixCLFinetuneTrainer):
-    schedule = _short(PRETRAINED, "2ep5it", 2, 5, 2)
-
-
-class MixCLFinetuneTrainer_nnUNetSchedule_5epochs(MixCLFinetuneTrainer):
-    """nnU-Net's recipe on the pretrained init, 5 x 250 iterations: pairs with ``nnsslScratchTrainer_5epochs``."""
-
-    schedule = _short(NNUNET_DEFAULT, "5epochs", 5)
-
-
-class MixCLFinetuneTrainer_nnUNetSchedule_2ep5it(MixCLFinetuneTrainer):
-    schedule = _short(NNUNET_DEFAULT, "2ep5it", 2, 5, 2)
-
-
-class MixCLFinetuneTrainer_nnUNetSchedule_5ep20it(MixCLFinetuneTrainer):
-    """nnU-Net's recipe on the MixCL init, 5 x 20 iterations: the demo's pair differs only in the init."""
-
-    schedule = _short(NNUNET_DEFAULT, "5ep20it", 5, 20, 5)
-
-
-# ---- regression ------------------------------------------------------------------------------
-class RegressionFinetuneTrainer(nnsslScratchTrainer):
-    """Fine-tune from ``nnssl_pretrain -m regression -t <this dataset>``, warm-up schedule."""
-
-    ssl_run = "regression"
-    schedule = PRETRAINED
-
-
-class RegressionFinetuneTrainer_frozenEncoderWarmup(RegressionFinetuneTrainer):
-    schedule = FROZEN_ENCODER_WARMUP
-
-
-class RegressionFinetuneTrainer_linearProbe(RegressionFinetuneTrainer):
-    schedule = LINEAR_PROBE
-
-
-class RegressionFinetuneTrainer_nnUNetSchedule(RegressionFinetuneTrainer):
-    schedule = NNUNET_DEFAULT
-
-
-class RegressionFinetuneTrainer_warmup(RegressionFinetuneTrainer):
-    """Pretrained init with exactly ``nnsslScratchTrainer_warmup``'s schedule (one lr for all weights)."""
-
-    schedule = WARMUP
-
-
-class RegressionFinetuneTrainer_5epochs(RegressionFinetuneTrainer):
-    schedule = _short(PRETRAINED, "5epochs", 5)
-
-
-class RegressionFinetuneTrainer_5ep20it(RegressionFinetuneTrainer):
-    schedule = _short(PRETRAINED, "5ep20it", 5, 20, 5)
-
-
-class RegressionFinetuneTrainer_nnUNetSchedule_5epochs(RegressionFinetuneTrainer):
-    """nnU-Net's recipe on the pretrained init, 5 x 250 iterations: pairs with ``nnsslScratchTrainer_5epochs``."""
-
-    schedule = _short(NNUNET_DEFAULT, "5epochs", 5)
-
-
-class RegressionFinetuneTrainer_nnUNetSchedule_2ep5it(RegressionFinetuneTrainer):
-    schedule = _short(NNUNET_DEFAULT, "2ep5it", 2, 5, 2)
-
-
-class RegressionFinetuneTrainer_2ep5it(RegressionFinetuneTrainer):
-    schedule = _short(PRETRAINED, "2ep5it", 2, 5, 2)
-
-
-# ---- global_local ----------------------------------------------------------------------------
-class GlobalLocalFinetuneTrainer(nnsslScratchTrainer):
-    """Fine-tune (all layers) from ``nnssl_pretrain -m global_local -t <this dataset>`` (encoder + d_l)."""
-
-    ssl_run = "global_local"
-    schedule = PRETRAINED
-
-
-class GlobalLocalFinetuneTrainer_frozenEncoderWarmup(GlobalLocalFinetuneTrainer):
-    schedule = FROZEN_ENCODER_WARMUP
-
-
-class GlobalLocalFinetuneTrainer_linearProbe(GlobalLocalFinetuneTrainer):
-    schedule = LINEAR_PROBE
-
-
-class GlobalLocalFinetuneTrainer_nnUNetSchedule(GlobalLocalFinetuneTrainer):
-    schedule = NNUNET_DEFAULT
-
-
-class GlobalLocalFinetuneTrainer_warmup(GlobalLocalFinetuneTrainer):
-    """Pretrained init with exactly ``nnsslScratchTrainer_warmup``'s schedule (one lr for all weights)."""
-
-    schedule = WARMUP
-
-
-class GlobalLocalFinetuneTrainer_5epochs(GlobalLocalFinetuneTrainer):
-    schedule = _short(PRETRAINED, "5epochs", 5)
-
-
-class GlobalLocalFinetuneTrainer_5ep20it(GlobalLocalFinetuneTrainer):
-    schedule = _short(PRETRAINED, "5ep20it", 5, 20, 5)
-
-
-class GlobalLocalFinetuneTrainer_nnUNetSchedule_5epochs(GlobalLocalFinetuneTrainer):
-    """nnU-Net's recipe on the pretrained init, 5 x 250 iterations: pairs with ``nnsslScratchTrainer_5epochs``."""
-
-    schedule = _short(NNUNET_DEFAULT, "5epochs", 5)
-
-
-class GlobalLocalFinetuneTrainer_nnUNetSchedule_2ep5it(GlobalLocalFinetuneTrainer):
-    schedule = _short(NNUNET_DEFAULT, "2ep5it", 2, 5, 2)
-
-
-class GlobalLocalFinetuneTrainer_2ep5it(GlobalLocalFinetuneTrainer):
-    schedule = _short(PRETRAINED, "2ep5it", 2, 5, 2)
-
-
-# ---- supervised -----------------------------------------------------------------------------
-class SupervisedFinetuneTrainer(nnsslScratchTrainer):
-    """Fine-tune from ``nnssl_pretrain -m supervised -t <this dataset>`` (encoder and decoder; the pool's output
-    layer stays behind), warm-up schedule."""
-
-    ssl_run = "supervised"
-    schedule = PRETRAINED
-
-
-class SupervisedFinetuneTrainer_nnUNetSchedule(SupervisedFinetuneTrainer):
-    schedule = NNUNET_DEFAULT
-
-
-class SupervisedFinetuneTrainer_nnUNetSchedule_encoderOnly(SupervisedFinetuneTrainer_nnUNetSchedule):
-    """``_nnUNetSchedule`` loading only the encoder (the decoder stays fresh): isolates the decoder transfer."""
-
-    transfer_only = ENCODER_PREFIXES
-
-
-class SupervisedFinetuneTrainer_frozenEncoderWarmup(SupervisedFinetuneTrainer):
-    schedule = FROZEN_ENCODER_WARMUP
-
-
-class SupervisedFinetuneTrainer_linearProbe(SupervisedFinetuneTrainer):
-    schedule = LINEAR_PROBE
-
-
-class SupervisedFinetuneTrainer_warmup(SupervisedFinetuneTrainer):
-    """Pretrained init with exactly ``nnsslScratchTrainer_warmup``'s schedule (one lr for all weights)."""
-
-    schedule = WARMUP
-
-
-class SupervisedFinetuneTrainer_5epochs(SupervisedFinetuneTrainer):
-    schedule = _short(PRETRAINED, "5epochs", 5)
-
-
-class SupervisedFinetuneTrainer_2ep5it(SupervisedFinetuneTrainer):
-    schedule = _short(PRETRAINED, "2ep5it", 2, 5, 2)
-
-
-class SupervisedFinetuneTrainer_nnUNetSchedule_5epochs(SupervisedFinetuneTrainer):
-    """nnU-Net's recipe on the pretrained init, 5 x 250 iterations: pairs with ``nnsslScratchTrainer_5epochs``."""
-
-    schedule = _short(NNUNET_DEFAULT, "5epochs", 5)
-
-
-class SupervisedFinetuneTrainer_nnUNetSchedule_2ep5it(SupervisedFinetuneTrainer):
-    schedule = _short(NNUNET_DEFAULT, "2ep5it", 2, 5, 2)
-
-
-__all__ = [name for name, obj in list(globals().items())
-           if isinstance(obj, type) and issubclass(obj, nnsslScratchTrainer)]
+#: the scratch baselines, as nnssl's shim exports them
+SCRATCH_TRAINERS = (nnsslScratchTrainer, nnsslScratchTrainer_warmup, nnsslScratchTrainer_5epochs,
+                    nnsslScratchTrainer_5ep20it, nnsslScratchTrainer_2ep5it, nnsslScratchTrainer_warmup_2ep5it)

@@ -212,3 +212,8 @@ FROZEN_ENCODER_WARMUP = dataclasses.replace(PRETRAINED, name="frozenEncoderWarmu
 LINEAR_PROBE = dataclasses.replace(PRETRAINED, name="linearProbe", linear_probe=True)
 
 
+def shortened(schedule: FinetuneSchedule, suffix: str, epochs: int, iterations: int | None = None,
+              val_iterations: int | None = None) -> FinetuneSchedule:
+    """``schedule`` with a short budget, named ``<name>_<suffix>`` (``_5epochs``, ``_5ep20it``, ``_2ep5it``)."""
+    return dataclasses.replace(schedule, name=f"{schedule.name}_{suffix}", epochs=epochs, iterations=iterations,
+                               val_iterations=val_iterations)

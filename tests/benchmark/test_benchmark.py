@@ -3,6 +3,8 @@
 import csv
 import itertools
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -18,6 +20,7 @@ from nnssl.benchmark.report import (
     write_csv,
 )
 from nnssl.benchmark.splits import label_fraction_splits, register_splits
+from nnssl.cli.trainer_dir import trainer_dir
 from nnssl.io import load_json
 
 SPLITS = [{"train": [f"c{i:02d}" for i in range(40) if i % 5 != f],
@@ -85,7 +88,7 @@ def test_case_counts_are_nested_in_the_same_permutation():
 def test_trainer_for_checkpoint_method_and_variant(tmp_path):
     import torch
 
-    from nnssl.cli.benchmark import trainer_for
+    from nnssl.benchmark.finetune_runs import trainer_for
 
     ckpt = str(tmp_path / "c.pth")
     torch.save({"network_weights": {}, "nnssl_adaptation_record": {"method": "mixcl", "transfer_prefixes": []}}, ckpt)
@@ -93,7 +96,7 @@ def test_trainer_for_checkpoint_method_and_variant(tmp_path):
     assert trainer_for(None, "scratch_warmup") == "nnsslScratchTrainer_warmup"
     assert trainer_for(ckpt, "mixcl") == "MixCLFinetuneTrainer"
     assert trainer_for(ckpt, "same", {"same": "warmup"}) == "MixCLFinetuneTrainer_warmup"
-    with pytest.raises(ValueError, match="no trainer MixCLFinetuneTrainer_bogus"):
+    with pytest.raises(ValueError, match=r"bogus: no nnssl trainer 'MixCLFinetuneTrainer_bogus'; MixCLFine"):
         trainer_for(ckpt, "x", {"x": "bogus"})
 
 
@@ -106,7 +109,7 @@ def test_schedule_override_reaches_the_trainer_and_guards_reuse(tmp_path, monkey
 
     import torch
 
-    from nnssl.cli import benchmark
+    from nnssl.benchmark import finetune_runs as benchmark
 
     ckpt = str(tmp_path / "c.pth")
     torch.save({"network_weights": {}, "nnssl_adaptation_record": {"method": "mixcl", "transfer_prefixes": []}}, ckpt)
@@ -218,10 +221,31 @@ def test_benchmark_command_end_to_end(pool_env, tmp_path, monkeypatch):
     monkeypatch.setenv("nnUNet_results", str(tmp_path / "results"))
     assert pretrain.main(["-d", "101", "102", "103", "-m", "regression", "-t", "200", "--device", "cpu",
                           "--epochs", "1", "--iterations", "1", "--val-iterations", "1", "--run-name", "reg_tiny"]) == 0
-    (pool_folder,) = (tmp_path / "results").iterdir()  # a named run leaves no stray unnamed folder behind
+    # a named run trains under its own plans identifier (nnU-Net's own folder layout), in the pool and the target
+    (pool_folder,) = (tmp_path / "results").iterdir()
     (run_folder,) = pool_folder.iterdir()
-    assert run_folder.name.endswith("__reg_tiny")
+    assert run_folder.name == "RegressionPretrainer__nnsslPlans_reg_tiny__3d_fullres"
     assert "Please cite" in next((run_folder / "fold_all").glob("training_log_*.txt")).read_text()
+    pre = pool_env["env"]["nnUNet_preprocessed"]
+    target = pool_env["pool"].target[1]
+    for dataset in (pool_folder.name, target):
+        run_plans = load_json(os.path.join(pre, dataset, "nnsslPlans_reg_tiny.json"))
+        assert run_plans["plans_name"] == "nnsslPlans_reg_tiny" and run_plans["nnssl"]["run"] == "reg_tiny"
+        assert run_plans["configurations"] == load_json(os.path.join(pre, dataset, "nnsslPlans.json"))[
+            "configurations"]  # the same plan and data: nothing preprocessed twice
+    # stock nnU-Net fine-tunes the named run under its identifier, with no variable naming the checkpoint
+    env = {k: v for k, v in os.environ.items() if not k.startswith("nnSSL_")}
+    env["nnUNet_extTrainer"] = trainer_dir()
+    trainer = "RegressionFinetuneTrainer_nnUNetSchedule_2ep5it"
+    proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "nnUNetv2_train"), "200", "3d_fullres", "0",
+                           "-tr", trainer, "-p", "nnsslPlans_reg_tiny", "-device", "cpu"], env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    fold = tmp_path / "results" / target / f"{trainer}__nnsslPlans_reg_tiny__3d_fullres" / "fold_0"
+    record = load_json(str(fold / "nnssl_finetune.json"))
+    assert record["run"] == "reg_tiny" and record["plans"] == "nnsslPlans_reg_tiny"
+    assert record["pretrained_checkpoint"] == str(run_folder / "fold_all" / "checkpoint_final.pth")
+    assert record["environment"] == {}
     out = tmp_path / "bench"
     argv = ["-t", "200", "-c", "3d_fullres", "--init", "reg_tiny", "--cases", "1", "--fractions", "100", "--folds", "0",
             "--scratch", "scratch", "--schedule", "1", "2", "1", "--device", "cpu", "--out", str(out)]

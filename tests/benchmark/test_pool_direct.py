@@ -11,7 +11,7 @@ def test_names():
 
 
 def test_bad_specs_are_refused_before_any_work(tmp_path):
-    from nnssl.cli.benchmark import parse_schedule_overrides, resolve_inits, trainer_for
+    from nnssl.benchmark.finetune_runs import parse_schedule_overrides, resolve_inits, trainer_for
 
     with pytest.raises(ValueError, match="give pool_direct=DATASET_ID"):
         resolve_inits(["pool_direct=abc"], {}, "2d")

@@ -198,8 +198,8 @@ def test_a_smoke_protocol_runs_resumes_after_a_kill_and_records_itself(pool_env,
     time.sleep(3)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    (checkpoint,) = results.glob("Dataset*_nnsslPool_101_102_103/RegressionPretrainer*reg_proto/fold_all/"
-                                 "checkpoint_final.pth")
+    (checkpoint,) = results.glob("Dataset*_nnsslPool_101_102_103/RegressionPretrainer__nnsslPlans_reg_proto__*/"
+                                 "fold_all/checkpoint_final.pth")
     pretrained_at = checkpoint.stat().st_mtime
     assert not (out / "results.csv").exists()
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)

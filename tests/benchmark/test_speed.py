@@ -10,7 +10,7 @@ from nnssl.benchmark.speed import StepResult, record_calls, replay
 
 
 def test_recorded_calls_replay_forward_and_backward_per_category():
-    import nnssl.models.mixcl as mixcl
+    import nnssl.methods.mixcl.model as mixcl
     from tests.conftest import mixcl_batch, mixcl_model
 
     model = mixcl_model(bt_max_voxels=None)
@@ -49,7 +49,7 @@ def test_tables_and_targets_from_results():
 
 def test_dense_label_switch_runs_the_reference_with_the_same_terms():
     """--label-impl dense swaps MixCL's grouped label term for the dense-mask one: same loss, recorded as label."""
-    import nnssl.models.mixcl as mixcl
+    import nnssl.methods.mixcl.model as mixcl
     from nnssl.benchmark.speed import label_impl
     from tests.conftest import mixcl_batch, mixcl_model
 

@@ -9,10 +9,13 @@ import pytest
 import torch
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
+from nnssl import pretraining
 from nnssl.cli import pretrain
-from nnssl.trainers.config import MixCLConfig, load_run_config
-from nnssl.trainers.finetune import MixCLFinetuneTrainer, nnsslScratchTrainer
-from nnssl.trainers.mixcl import MixCLPretrainer
+from nnssl.methods.mixcl.config import MixCLConfig
+from nnssl.methods.mixcl.trainer import MixCLPretrainer
+from nnssl.run_config import load_run_config
+from nnssl.trainers.finetune import nnsslScratchTrainer
+from nnssl.trainers.finetune_variants import finetune_trainer_class
 
 
 @pytest.mark.parametrize(("field", "value", "match"), [
@@ -28,15 +31,15 @@ def test_decoder_barlow_twins_needs_the_identity_term():
     with pytest.raises(ValueError, match=r"bt_decoder_stages \(0,\).*--identity-weight 0"):
         MixCLConfig(identity_weight=0, bt_decoder_stages=(0,))
     args = pretrain.build_parser().parse_args(["-d", "1", "--bt-decoder-stages", "0", "2"])
-    assert pretrain.make_config(args, None).bt_decoder_stages == (0, 2)
+    assert pretraining.make_config(args, None).bt_decoder_stages == (0, 2)
 
 
 def test_label_decoder_stage_flag_reaches_the_config():
     args = pretrain.build_parser().parse_args(["-d", "1", "--label-decoder-stage", "2", "--transfer-decoder"])
-    cfg = pretrain.make_config(args, None)
+    cfg = pretraining.make_config(args, None)
     assert (cfg.label_decoder_stage, cfg.label_stage, cfg.transfer_decoder) == (2, None, True)
     with pytest.raises(ValueError, match=r"label_decoder_stage 1.*--no-label"):
-        pretrain.make_config(pretrain.build_parser().parse_args(["-d", "1", "--label-decoder-stage", "1",
+        pretraining.make_config(pretrain.build_parser().parse_args(["-d", "1", "--label-decoder-stage", "1",
                                                                  "--no-label"]), None)
 
 
@@ -65,7 +68,7 @@ def test_run_config_round_trip_and_unknown_fields(tmp_path, monkeypatch):
         load_run_config(MixCLConfig)
 
 
-@pytest.mark.parametrize("cls", [MixCLPretrainer, MixCLFinetuneTrainer, nnsslScratchTrainer])
+@pytest.mark.parametrize("cls", [MixCLPretrainer, finetune_trainer_class("MixCLFinetuneTrainer"), nnsslScratchTrainer])
 def test_trainer_init_signature_is_nnunets(cls):
     assert inspect.signature(cls.__init__) == inspect.signature(nnUNetTrainer.__init__)
     assert inspect.signature(cls.build_network_architecture) == \
@@ -94,7 +97,7 @@ def test_missing_env_vars_fail_clearly(monkeypatch, capsys):
 
 def test_config_from_flags_maps_ablations():
     args = pretrain.build_parser().parse_args(["-d", "1", "--no-label", "--device", "cpu", "--run-name", "ab"])
-    cfg = pretrain.make_config(args, None)
+    cfg = pretraining.make_config(args, None)
     assert cfg.label_weight == 0 and cfg.recon_weight == 0.01 and cfg.run_name == "ab"
     assert dataclasses.asdict(cfg)["method"] == "mixcl"
 
@@ -112,7 +115,7 @@ def test_config_from_flags_maps_ablations():
 def test_unintended_flag_combinations_warn_but_run(flags, warned, capsys):
     """A decoder that gets no gradient but is transferred, or a gradient-ratio rule without its reference term,
     is valid (ablations use it) but is named on stderr; sensible combinations say nothing."""
-    cfg = pretrain.make_config(pretrain.build_parser().parse_args(["-d", "1", *flags]), None)
+    cfg = pretraining.make_config(pretrain.build_parser().parse_args(["-d", "1", *flags]), None)
     err = capsys.readouterr().err
     assert (warned in err and "nnssl: warning:" in err) if warned else err == ""
     assert len(cfg.caveats()) == (1 if warned else 0)
@@ -126,22 +129,22 @@ def test_caveats_print_once_per_run_and_on_rank0_only(rank0, monkeypatch, capsys
     from types import SimpleNamespace
 
     from nnssl.cli import torchrun
-    from nnssl.planning import pooled
+    from nnssl.planning import datasets, pooled
 
     monkeypatch.setenv("nnUNet_results", str(tmp_path / "results"))
     monkeypatch.setenv("nnUNet_preprocessed", str(tmp_path / "preprocessed"))
     pool = "Dataset999_nnsslPool_101"
-    monkeypatch.setattr(pooled, "validate_pool", lambda *a: (None, (200, "Dataset200_Target")))
+    monkeypatch.setattr(datasets, "validate_pool", lambda *a: (None, (200, "Dataset200_Target")))
     monkeypatch.setattr(pooled, "plan_and_preprocess_pool", lambda *a, **k: SimpleNamespace(pool_name=pool))
     monkeypatch.setattr(torchrun, "is_rank0", lambda: rank0)
     monkeypatch.setattr(torchrun, "broadcast", lambda value: pool)
-    monkeypatch.setattr(pretrain, "already_finished", lambda *a: True)
-    monkeypatch.setattr(pretrain, "check_written", lambda path: None)
-    monkeypatch.setattr(pretrain, "record_checkpoint", lambda *a: False)
+    monkeypatch.setattr(pretraining, "already_finished", lambda *a: True)
+    monkeypatch.setattr(pretraining, "check_written", lambda path: None)
+    monkeypatch.setattr(pretraining, "record_checkpoint", lambda *a: "nnsslPlans")
     args = pretrain.build_parser().parse_args(["-d", "101", "-t", "200", "-m", "mixcl", "--identity-weight", "0",
                                                "--schedule", "cpu", "--continue", "-device", "cpu"])
-    pretrain.resolve_schedule(args)
-    pretrain.pretrain(args)
+    pretraining.resolve_schedule(args)
+    pretraining.pretrain(args)
     err = capsys.readouterr().err
     assert err.count("nnssl: warning:") == (1 if rank0 else 0), err
     assert "alpha stays fixed" in err or not rank0
@@ -153,22 +156,22 @@ def test_a_target_with_fewer_cases_than_folds_is_warned_and_gets_fold_all(monkey
     from types import SimpleNamespace
 
     from nnssl.cli import torchrun
-    from nnssl.planning import pooled
+    from nnssl.planning import datasets, pooled
 
     for var in ("results", "preprocessed", "raw"):
         monkeypatch.setenv(f"nnUNet_{var}", str(tmp_path / var))
     (tmp_path / "raw" / "Dataset200_Target").mkdir(parents=True)
     (tmp_path / "raw" / "Dataset200_Target" / "dataset.json").write_text(json.dumps({"numTraining": 3}))
     pool = "Dataset999_nnsslPool_101"
-    monkeypatch.setattr(pooled, "validate_pool", lambda *a: (None, (200, "Dataset200_Target")))
+    monkeypatch.setattr(datasets, "validate_pool", lambda *a: (None, (200, "Dataset200_Target")))
     monkeypatch.setattr(pooled, "plan_and_preprocess_pool", lambda *a, **k: SimpleNamespace(pool_name=pool))
     monkeypatch.setattr(torchrun, "broadcast", lambda value: pool)
-    monkeypatch.setattr(pretrain, "already_finished", lambda *a: True)
-    monkeypatch.setattr(pretrain, "check_written", lambda path: None)
-    monkeypatch.setattr(pretrain, "record_checkpoint", lambda *a: True)
+    monkeypatch.setattr(pretraining, "already_finished", lambda *a: True)
+    monkeypatch.setattr(pretraining, "check_written", lambda path: None)
+    monkeypatch.setattr(pretraining, "record_checkpoint", lambda *a: None)
     args = pretrain.build_parser().parse_args(["-d", "101", "-t", "200", "--continue", "-device", "cpu"])
-    pretrain.resolve_schedule(args)
-    pretrain.pretrain(args)
+    pretraining.resolve_schedule(args)
+    pretraining.pretrain(args)
     captured = capsys.readouterr()
     assert "has 3 training case(s)" in captured.err and "fold 'all'" in captured.err
     assert "nnUNetv2_train 200 3d_fullres all -tr MixCLFinetuneTrainer -device cpu" in captured.out
@@ -191,21 +194,21 @@ def test_continue_skips_only_a_run_finished_with_the_same_config(tmp_path):
     """--continue trains nothing when the checkpoint finished these epochs with exactly this config; more epochs
     or any other flag means there is work (nnU-Net then resumes or extends the run)."""
     args = pretrain.build_parser().parse_args(["-d", "1", "--schedule", "cpu"])
-    cfg = pretrain.make_config(args, None)
+    cfg = pretraining.make_config(args, None)
     path = str(tmp_path / "checkpoint_final.pth")
-    assert not pretrain.already_finished(path, cfg)  # no checkpoint yet
+    assert not pretraining.already_finished(path, cfg)  # no checkpoint yet
     torch.save({"current_epoch": cfg.epochs, "nnssl_config": cfg.to_json(), "network_weights": {}, **REC}, path)
-    assert pretrain.already_finished(path, cfg)
-    assert not pretrain.already_finished(path, dataclasses.replace(cfg, epochs=cfg.epochs + 1))
-    assert not pretrain.already_finished(path, dataclasses.replace(cfg, recon_weight=0.0))
+    assert pretraining.already_finished(path, cfg)
+    assert not pretraining.already_finished(path, dataclasses.replace(cfg, epochs=cfg.epochs + 1))
+    assert not pretraining.already_finished(path, dataclasses.replace(cfg, recon_weight=0.0))
     torch.save({"current_epoch": cfg.epochs - 1, "nnssl_config": cfg.to_json(), "network_weights": {}, **REC}, path)
-    assert not pretrain.already_finished(path, cfg)  # interrupted: resume
+    assert not pretraining.already_finished(path, cfg)  # interrupted: resume
     older = {k: v for k, v in cfg.to_json().items() if k != "dataset_sampling"}  # before the field existed
     torch.save({"current_epoch": cfg.epochs, "nnssl_config": older, "network_weights": {}, **REC}, path)
-    assert pretrain.already_finished(path, cfg)  # it ran with the default, which this config asks for
-    balanced = pretrain.make_config(pretrain.build_parser().parse_args(
+    assert pretraining.already_finished(path, cfg)  # it ran with the default, which this config asks for
+    balanced = pretraining.make_config(pretrain.build_parser().parse_args(
         ["-d", "1", "--schedule", "cpu", "--dataset-sampling", "datasets"]), None)
-    assert balanced.dataset_sampling == "datasets" and not pretrain.already_finished(path, balanced)
+    assert balanced.dataset_sampling == "datasets" and not pretraining.already_finished(path, balanced)
 
 
 def _option_helps(parser):
@@ -252,46 +255,45 @@ def test_cuda_request_without_cuda_fails_in_one_line(monkeypatch, capsys):
 ])
 def test_schedule_presets(argv, expected):
     args = pretrain.build_parser().parse_args(["-d", "1", *argv])
-    cfg = pretrain.make_config(args, None)
+    cfg = pretraining.make_config(args, None)
     assert (cfg.epochs, cfg.iterations_per_epoch, cfg.val_iterations) == expected
 
 
 def test_cpu_preset_raises_mixcl_lr_unless_given():
-    cfg = pretrain.make_config(pretrain.build_parser().parse_args(["-d", "1", "--schedule", "cpu"]), None)
+    cfg = pretraining.make_config(pretrain.build_parser().parse_args(["-d", "1", "--schedule", "cpu"]), None)
     assert cfg.learning_rate == 5e-4
-    cfg = pretrain.make_config(pretrain.build_parser().parse_args(["-d", "1", "--schedule", "cpu", "--lr", "2e-4"]),
+    cfg = pretraining.make_config(pretrain.build_parser().parse_args(["-d", "1", "--schedule", "cpu", "--lr", "2e-4"]),
                                None)
     assert cfg.learning_rate == 2e-4
-    assert pretrain.make_config(pretrain.build_parser().parse_args(["-d", "1"]), None).learning_rate == 1e-4
+    assert pretraining.make_config(pretrain.build_parser().parse_args(["-d", "1"]), None).learning_rate == 1e-4
 
 
 def test_next_commands_carry_device_and_plans():
+    from nnssl.cli.next_steps import next_commands
+
     args = pretrain.build_parser().parse_args(["-d", "1", "-t", "2", "-c", "2d", "-device", "cpu"])
-    text = pretrain.next_commands(2, args, "MixCLFinetuneTrainer")
+    text = next_commands(2, args, "MixCLFinetuneTrainer", "nnsslPlans")
     assert "nnUNetv2_train 2 2d 0 -tr MixCLFinetuneTrainer -p nnsslPlans -device cpu" in text
     assert "nnUNetv2_predict" in text and text.count("-device cpu") == 4 and "keep -p nnsslPlans" in text
     # the fair pair: the pretrained init and scratch with the same recipe (nnU-Net's), only the init differs
     assert "nnUNetv2_train 2 2d 0 -tr MixCLFinetuneTrainer_nnUNetSchedule -p nnsslPlans -device cpu" in text
     assert "nnUNetv2_train 2 2d 0 -tr nnsslScratchTrainer -p nnsslPlans -device cpu" in text
     args = pretrain.build_parser().parse_args(["-d", "1", "-t", "200", "-device", "cuda"])
-    text = pretrain.next_commands(200, args, "MixCLFinetuneTrainer", alias=True)  # the card's command, verbatim
+    text = next_commands(200, args, "MixCLFinetuneTrainer", None)  # the card's command, verbatim
     assert "  nnUNetv2_train 200 3d_fullres 0 -tr MixCLFinetuneTrainer\n" in text and "-p " not in text
 
 
-def test_next_commands_of_a_named_run_point_the_trainer_at_its_checkpoint():
-    """The fine-tune trainer looks up the method's run; a --run-name run's command names its checkpoint."""
-    ckpt = "/r/Dataset901_nnsslPool_1/MixCLPretrainer__nnsslPlans__2d__dec/fold_all/checkpoint_final.pth"
+def test_next_commands_of_a_named_run_use_its_plans_identifier():
+    """A --run-name run is fine-tuned under its own plans identifier, so its results get their own folders."""
+    from nnssl.cli.next_steps import next_commands
+
     args = pretrain.build_parser().parse_args(["-d", "1", "-t", "2", "-c", "2d", "--run-name", "dec",
                                               "-device", "cuda"])
-    text = pretrain.next_commands(2, args, "MixCLFinetuneTrainer", alias=True, checkpoint=ckpt)
-    assert f"  nnSSL_PRETRAINED={ckpt} nnUNetv2_train 2 2d 0 -tr MixCLFinetuneTrainer\n" in text
-    assert f"  nnSSL_PRETRAINED={ckpt} nnUNetv2_train 2 2d 0 -tr MixCLFinetuneTrainer_nnUNetSchedule\n" in text
-    assert text.count("nnSSL_PRETRAINED") == 2  # neither the scratch baseline nor prediction loads it
-    spaced = pretrain.next_commands(2, args, "MixCLFinetuneTrainer", alias=True, checkpoint="/my results/c.pth")
-    assert "nnSSL_PRETRAINED='/my results/c.pth' nnUNetv2_train" in spaced  # pasted into a shell, it still works
-    for run_name in ([], ["--run-name", "mixcl"]):  # the run the trainer finds by itself
-        args = pretrain.build_parser().parse_args(["-d", "1", "-t", "2", "-c", "2d", "-device", "cuda", *run_name])
-        assert "nnSSL_PRETRAINED" not in pretrain.next_commands(2, args, "MixCLFinetuneTrainer", checkpoint=ckpt)
+    text = next_commands(2, args, "MixCLFinetuneTrainer", "nnsslPlans_dec")
+    assert "  nnUNetv2_train 2 2d 0 -tr MixCLFinetuneTrainer -p nnsslPlans_dec\n" in text
+    assert "  nnUNetv2_train 2 2d 0 -tr MixCLFinetuneTrainer_nnUNetSchedule -p nnsslPlans_dec\n" in text
+    assert "-tr MixCLFinetuneTrainer -p nnsslPlans_dec" in text.split("nnUNetv2_predict")[1]
+    assert "nnSSL_PRETRAINED" not in text and "plans of run 'dec'" in text
 
 
 def test_demo_low_label_split_and_final_report(nnunet_env, tmp_path):

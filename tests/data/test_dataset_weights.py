@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from nnunetv2.training.dataloading.nnunet_dataset import nnUNetDatasetBlosc2
 
+from nnssl.case_ids import case_dataset_id
 from nnssl.data.dataset_weights import case_probabilities, describe_sampling
 from nnssl.io import load_json
-from nnssl.planning.pooled import case_dataset_id
-from nnssl.trainers.config import PretrainConfig
+from nnssl.run_config import PretrainConfig
 
 IDS = [f"D101__c{i}" for i in range(6)] + ["D102__c0"] + [f"D103__c{i}" for i in range(3)]
 
@@ -72,7 +72,7 @@ def test_every_pretrainer_hands_the_probabilities_to_its_loaders_and_logs_them(m
 
     import torch
 
-    from nnssl.trainers.registry import METHODS
+    from nnssl.methods.registry import METHODS
 
     spec = METHODS[method]
     stage, trainer_name = spec.stages[0]
@@ -82,7 +82,7 @@ def test_every_pretrainer_hands_the_probabilities_to_its_loaders_and_logs_them(m
     monkeypatch.setenv("nnSSL_RUN_CONFIG", str(tmp_path / "run.json"))
     monkeypatch.setenv("nnUNet_n_proc_DA", "0")
     pre = os.path.join(pool_env["env"]["nnUNet_preprocessed"], pool_env["pool"].pool_name)
-    cls = getattr(importlib.import_module(f"nnssl.trainers.{method}"), trainer_name)
+    cls = getattr(importlib.import_module(f"nnssl.methods.{method}.trainer"), trainer_name)
     plans = {**load_json(os.path.join(pre, "nnsslPlans.json")), "continue_training": False}  # as run_training passes
     trainer = cls(plans, "3d_fullres", "all",
                   load_json(os.path.join(pre, "dataset.json")), device=torch.device("cpu"))

@@ -8,9 +8,9 @@ import torch
 from nnunetv2.training.dataloading.nnunet_dataset import nnUNetDatasetBlosc2
 from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
 
+from nnssl.case_ids import case_dataset_id
 from nnssl.data.pair_loader import MixCLPairLoader
 from nnssl.io import load_json
-from nnssl.planning.pooled import case_dataset_id
 from nnssl.views import base_patch_transform, intensity_view_transform
 
 

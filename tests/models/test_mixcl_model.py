@@ -5,8 +5,8 @@ import torch
 from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
 
 from nnssl.heads import decoder_features, decoder_stage_outputs
-from nnssl.models.mixcl import MixCLModel, gather_voxels
-from nnssl.trainers.config import MixCLConfig
+from nnssl.methods.mixcl.config import MixCLConfig
+from nnssl.methods.mixcl.model import MixCLModel, gather_voxels
 from tests.conftest import ARCH, REQ, network
 from tests.conftest import mixcl_batch as batch
 from tests.conftest import mixcl_model as model

@@ -4,10 +4,11 @@ import pytest
 import torch
 
 from nnssl.losses.masked_regression import masked_l1_loss
-from nnssl.models.global_local import GlobalModel, LocalModel
-from nnssl.models.regression import RegressionModel
+from nnssl.methods.global_local.config import GlobalLocalConfig
+from nnssl.methods.global_local.model import GlobalModel, LocalModel
+from nnssl.methods.regression.config import RegressionConfig
+from nnssl.methods.regression.model import RegressionModel
 from nnssl.sampling.masks import cell_side, stratified_mask
-from nnssl.trainers.config import GlobalLocalConfig, RegressionConfig
 from nnssl.views.masking import mask_and_corrupt
 from tests.conftest import network
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from nnssl.losses.partial import ClassLayout
-from nnssl.models.supervised import SupervisedModel, hard_dice
+from nnssl.methods.supervised.model import SupervisedModel, hard_dice
 from tests.conftest import network
 
 LAYOUT = ClassLayout({101: (1, 2), 102: (1,)})
@@ -41,7 +41,7 @@ def test_hard_dice_is_one_for_a_perfect_prediction_and_ignores_other_datasets_ch
 
 
 def test_pool_class_layout_reads_each_sources_labels(tmp_path, monkeypatch):
-    from nnssl.trainers.supervised import dataset_labels, pool_class_layout
+    from nnssl.methods.supervised.trainer import dataset_labels, pool_class_layout
 
     for did, labels in ((7, {"background": 0, "b": 3, "a": 1}), (8, {"background": 0, "x": 1, "ignore": 2})):
         folder = tmp_path / f"Dataset00{did}_D"

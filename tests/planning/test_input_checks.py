@@ -120,7 +120,7 @@ def test_passing_check_is_remembered_until_a_file_changes(nnunet_env, monkeypatc
 
 
 def test_duplicate_dataset_ids_are_an_error(nnunet_env):
-    from nnssl.planning.pooled import resolve_dataset
+    from nnssl.planning.datasets import resolve_dataset
 
     raw = nnunet_env["nnUNet_raw"]
     _dataset(raw, 101, "First", cases=1)
@@ -290,7 +290,7 @@ def test_geometry_dimensionality_truncation_and_hidden_nan_are_caught(nnunet_env
 
 def test_messages_name_the_real_fix(nnunet_env):
     from nnssl.planning.checks import check_inputs
-    from nnssl.planning.pooled import validate_pool
+    from nnssl.planning.datasets import validate_pool
 
     raw = nnunet_env["nnUNet_raw"]
     ending = _dataset(raw, 121, "Ending", cases=2)

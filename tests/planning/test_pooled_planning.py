@@ -7,8 +7,9 @@ import shutil
 import numpy as np
 import pytest
 
+from nnssl.case_ids import case_dataset_id
 from nnssl.data.synthetic import SyntheticSpec, write_dataset
-from nnssl.planning.pooled import case_dataset_id, pool_dataset_name, validate_pool
+from nnssl.planning.datasets import pool_dataset_name, validate_pool
 
 
 def load(path):
@@ -97,14 +98,15 @@ def test_plan_from_target_gives_the_sources_the_targets_network(nnunet_env):
         preprocess_dataset,
     )
 
-    from nnssl.planning.pooled import _planning_safe_env, plan_and_preprocess_pool
+    from nnssl.planning.planner import planning_safe_env
+    from nnssl.planning.pooled import plan_and_preprocess_pool
     from tests.conftest import tree_digest
 
     raw, pre = nnunet_env["nnUNet_raw"], nnunet_env["nnUNet_preprocessed"]
     write_dataset(raw, SyntheticSpec(210, "SmallTarget", "blobs", 3), shape=(24, 32, 24))
     write_dataset(raw, SyntheticSpec(211, "BigSource", "shells", 3), shape=(40, 72, 64), spacing=(1.5, 1.0, 1.0))
     extract_fingerprint_dataset(210, num_processes=1, verbose=False)
-    with _planning_safe_env():  # the stock nnU-Net plan of the target, under our plans name
+    with planning_safe_env():  # the stock nnU-Net plan of the target, under our plans name
         plan_experiment_dataset(210, overwrite_plans_name="nnsslPlans")
     preprocess_dataset(210, "nnsslPlans", ("3d_fullres",), [1], verbose=False)
     target_dir = os.path.join(pre, "Dataset210_SmallTarget")
@@ -137,7 +139,7 @@ def test_plan_from_target_gives_the_sources_the_targets_network(nnunet_env):
 
 def test_target_plans_names_the_missing_configuration(nnunet_env):
     from nnssl.io import atomic_save_json
-    from nnssl.planning.pooled import target_plans
+    from nnssl.planning.assembly import target_plans
 
     folder = os.path.join(nnunet_env["nnUNet_preprocessed"], "Dataset210_T")
     os.makedirs(folder)
@@ -151,7 +153,7 @@ def test_target_plans_names_the_missing_configuration(nnunet_env):
 
 def test_default_plans_alias_lets_stock_commands_run_without_p_and_never_replaces_user_plans(nnunet_env):
     """nnUNetPlans.json becomes nnssl's plan (same data identifier); a user's own file is left alone."""
-    from nnssl.planning.pooled import default_plans_alias
+    from nnssl.planning.aliases import default_plans_alias
 
     folder = os.path.join(nnunet_env["nnUNet_preprocessed"], "Dataset200_T")
     os.makedirs(folder)
@@ -295,7 +297,7 @@ def test_plans_from_a_saved_file_reuses_the_frozen_plan_without_planning(nnunet_
     def no_planning(*a, **k):
         raise AssertionError("--plans-from must not plan")
 
-    monkeypatch.setattr(pooled, "_plan_pool", no_planning)
+    monkeypatch.setattr(pooled, "plan_pool", no_planning)
     assert main(["--plans-from", saved, "--plan-only"]) == 0  # -d, -t, -c from the recipe
     target = load(os.path.join(pre, "Dataset200_Tgt", "nnsslPlans.json"))["configurations"]["3d_fullres"]
     for key in ("architecture", "patch_size", "spacing", "batch_size", "data_identifier"):

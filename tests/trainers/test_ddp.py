@@ -23,15 +23,16 @@ LAYOUT_LABELS = {0: (1, 2), 1: (1,)}
 
 # ---- models and batches (built identically in every process from fixed seeds) ---------------------
 def _model(method: str):
-    from nnssl.models.global_local import GlobalModel, LocalModel
-    from nnssl.models.regression import RegressionModel
-    from nnssl.trainers.config import GlobalLocalConfig, RegressionConfig
+    from nnssl.methods.global_local.config import GlobalLocalConfig
+    from nnssl.methods.global_local.model import GlobalModel, LocalModel
+    from nnssl.methods.regression.config import RegressionConfig
+    from nnssl.methods.regression.model import RegressionModel
     from tests.conftest import mixcl_model, network
 
     torch.manual_seed(0)
     if method == "supervised":  # batch Dice over all ranks
         from nnssl.losses.partial import ClassLayout
-        from nnssl.models.supervised import SupervisedModel
+        from nnssl.methods.supervised.model import SupervisedModel
 
         return SupervisedModel(network(), ClassLayout(LAYOUT_LABELS), "dc_ce", batch_dice=True)
     if method == "mixcl":  # every voxel (no random subsample), fixed alpha
@@ -110,7 +111,7 @@ def _worker(rank: int, port: int, folder: str, items: int):
     dist.init_process_group("gloo", rank=rank, world_size=WORLD)
     torch.set_num_threads(1)
     out = {}
-    with mock.patch("nnssl.models.regression.mask_and_corrupt", _deterministic_mask):
+    with mock.patch("nnssl.methods.regression.model.mask_and_corrupt", _deterministic_mask):
         for method in METHODS:
             part = _part(method, _batch(method, items), rank, items)
             out[method] = _step(DDP(_model(method)), part)
@@ -134,7 +135,7 @@ def test_every_method_on_two_ranks_equals_one_process_on_the_combined_batch(tmp_
     items = 4
     mp.spawn(_worker, args=(_free_port(), str(tmp_path), items), nprocs=WORLD, join=True)
     ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(WORLD)]
-    with mock.patch("nnssl.models.regression.mask_and_corrupt", _deterministic_mask):
+    with mock.patch("nnssl.methods.regression.model.mask_and_corrupt", _deterministic_mask):
         for method in METHODS:
             loss, grad = _step(_model(method), _batch(method, items))
             assert grad.norm() > 0, method

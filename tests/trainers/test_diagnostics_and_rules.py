@@ -86,8 +86,8 @@ def test_default_mask_ratio_gives_enough_masked_voxels(patch, expected):
 
 
 def test_mixcl_label_stage_and_alpha_rule():
-    from nnssl.models.mixcl import MixCLModel, default_label_stage
-    from nnssl.trainers.config import MixCLConfig
+    from nnssl.methods.mixcl.config import MixCLConfig
+    from nnssl.methods.mixcl.model import MixCLModel, default_label_stage
 
     assert default_label_stage(4) == 2 and default_label_stage(6) == 4
     net = torch.nn.Module()

@@ -30,9 +30,9 @@ def make_checkpoint(trainer_cls, pool_env, path, prefixes=ENCODER_PREFIXES):
 
 def build(cls_name, pool_env, tmp_path, monkeypatch, schedule="epochs=4,iterations=5,val_iterations=1",
           prefixes=ENCODER_PREFIXES):
-    from nnssl.trainers import finetune
+    from nnssl.trainers.finetune_variants import finetune_trainer_class
 
-    cls = getattr(finetune, cls_name)
+    cls = finetune_trainer_class(cls_name)
     ckpt = str(tmp_path / "pretrained.pth")
     make_checkpoint(cls, pool_env, ckpt, prefixes)
     monkeypatch.setenv("nnSSL_PRETRAINED", ckpt)
@@ -177,19 +177,33 @@ def test_scratch_trainers_have_one_group_and_say_random_init(pool_env, monkeypat
     assert default.initial_lr == warm.initial_lr == 1e-2
 
 
-def test_variant_classes_are_written_out_with_distinct_schedules():
-    from nnssl.trainers import finetune
+def test_every_method_gets_the_same_variants_with_distinct_schedules_and_nnunet_finds_them():
+    """The fine-tune trainers are derived from each Method: the same variants for every method, each a distinct
+    (schedule, transfer scope), the same class object on every lookup, and nnU-Net's own lookup finds them."""
+    from nnunetv2.utilities.find_class_by_name import recursive_find_python_class
 
-    names = [n for n in finetune.__all__ if n.startswith("MixCLFinetuneTrainer")]
-    assert {"MixCLFinetuneTrainer", "MixCLFinetuneTrainer_frozenEncoderWarmup", "MixCLFinetuneTrainer_linearProbe",
-            "MixCLFinetuneTrainer_nnUNetSchedule", "MixCLFinetuneTrainer_2ep5it",
-            "MixCLFinetuneTrainer_warmup"} <= set(names)
+    from nnssl.cli.trainer_dir import trainer_dir
+    from nnssl.methods.registry import BUILTIN
+    from nnssl.trainers import finetune
+    from nnssl.trainers.finetune_variants import VARIANTS, finetune_trainer_class, finetune_trainers
+
+    for method in BUILTIN.values():
+        classes = finetune_trainers(method)
+        base = method.finetune_trainer
+        assert set(classes) == {f"{base}_{v}" if v else base for v in VARIANTS}
+        assert all(c.ssl_run == method.name and issubclass(c, classes[base]) for c in classes.values())
+        recipes = {(c.schedule, c.transfer_only) for c in classes.values()}
+        assert len(recipes) == len(classes)  # no two class names share a schedule and transfer scope
+        assert finetune_trainers(method)[base] is classes[base] is finetune_trainer_class(base)
+    mix = finetune_trainers(BUILTIN["mixcl"])
     # the same schedule as the warm-up scratch baseline: the init is the only difference
-    assert finetune.MixCLFinetuneTrainer_warmup.schedule == finetune.nnsslScratchTrainer_warmup.schedule
-    # the demo's pair: nnU-Net's recipe on both sides
-    demo_pair = finetune.MixCLFinetuneTrainer_nnUNetSchedule_5ep20it, finetune.nnsslScratchTrainer_5ep20it
-    assert demo_pair[0].schedule == demo_pair[1].schedule
-    recipes = {(getattr(finetune, n).schedule, getattr(finetune, n).transfer_only) for n in names}
-    assert len(recipes) == len(names)  # no two class names share a schedule and transfer scope
-    src = open(finetune.__file__).read()
-    assert "globals()[" not in src and " = type(" not in src
+    assert mix["MixCLFinetuneTrainer_warmup"].schedule == finetune.nnsslScratchTrainer_warmup.schedule
+    # the demo's pair and the README's pair: nnU-Net's recipe on both sides
+    assert mix["MixCLFinetuneTrainer_nnUNetSchedule_5ep20it"].schedule == finetune.nnsslScratchTrainer_5ep20it.schedule
+    assert mix["MixCLFinetuneTrainer_nnUNetSchedule_5epochs"].schedule == finetune.nnsslScratchTrainer_5epochs.schedule
+    with pytest.raises(ValueError, match="has the variants"):
+        finetune_trainer_class("MixCLFinetuneTrainer_fast")
+    name = "SupervisedFinetuneTrainer_nnUNetSchedule_2ep5it"  # looked up the way nnUNetv2_train does
+    found = recursive_find_python_class(trainer_dir(), name, None, base_folder=trainer_dir(),
+                                        cleanup_imports_from_base_folder=True)
+    assert found is finetune_trainers(BUILTIN["supervised"])[name]

@@ -12,9 +12,9 @@ from nnunetv2.training.dataloading.data_loader import nnUNetDataLoader
 from torch import nn
 
 from nnssl.checkpoint import DECODER_PREFIXES, ENCODER_PREFIXES
-from nnssl.models.regression import RegressionModel
+from nnssl.methods.regression.config import RegressionConfig
+from nnssl.methods.regression.model import RegressionModel
 from nnssl.trainers.base import SSLTrainerBase
-from nnssl.trainers.config import RegressionConfig
 
 
 class RegressionPretrainer(SSLTrainerBase):

@@ -1,4 +1,4 @@
-"""The global_local pretraining models (see nnssl/trainers/global_local.py for the method and its trainer)."""
+"""The global_local pretraining models (see trainer.py beside it for the method and its trainer)."""
 
 import torch
 from torch import nn
@@ -6,10 +6,10 @@ from torch import nn
 from nnssl.distributed import gather_ids, gather_rows
 from nnssl.heads import GlobalProjector, LocalProjector, decoder_features
 from nnssl.losses.contrastive import contrastive_loss, similarity_stats
+from nnssl.methods.global_local.config import GlobalLocalConfig
 from nnssl.models.base import SSLModel
 from nnssl.sampling.regions import decoder_stages_for_resolution, extract_regions, jitter_positions, region_positions
 from nnssl.sampling.strategies import global_masks, local_masks
-from nnssl.trainers.config import GlobalLocalConfig
 
 
 def partial_decoder_stages(strides, config: GlobalLocalConfig) -> int:

@@ -1,13 +1,13 @@
-"""The regression pretraining model (see nnssl/trainers/regression.py for the method and its trainer)."""
+"""The regression pretraining model (see trainer.py beside it for the method and its trainer)."""
 
 import torch
 from torch import nn
 
 from nnssl.heads import RegressionHead, decoder_features
 from nnssl.losses.masked_regression import masked_l1_loss
+from nnssl.methods.regression.config import RegressionConfig
 from nnssl.models.base import SSLModel
 from nnssl.sampling.masks import default_mask_ratio
-from nnssl.trainers.config import RegressionConfig
 from nnssl.views.masking import mask_and_corrupt
 
 

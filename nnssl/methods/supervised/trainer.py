@@ -16,9 +16,9 @@ from nnssl.checkpoint import DECODER_PREFIXES, ENCODER_PREFIXES
 from nnssl.data.source_loader import SourceTaggedLoader
 from nnssl.io import load_json
 from nnssl.losses.partial import ClassLayout
-from nnssl.models.supervised import SupervisedModel
+from nnssl.methods.supervised.config import SupervisedConfig
+from nnssl.methods.supervised.model import SupervisedModel
 from nnssl.trainers.base import SSLTrainerBase
-from nnssl.trainers.config import SupervisedConfig
 
 
 def dataset_labels(dataset_json: dict, name: str) -> tuple[int, ...]:

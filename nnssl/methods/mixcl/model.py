@@ -1,4 +1,4 @@
-"""The mixcl pretraining model (see nnssl/trainers/mixcl.py for the method and its trainer)."""
+"""The mixcl pretraining model (see trainer.py beside it for the method and its trainer)."""
 
 import numpy as np
 import torch
@@ -8,8 +8,8 @@ from nnssl.distributed import global_mean
 from nnssl.heads import RegressionHead, VoxelProjector, decoder_stage_outputs
 from nnssl.losses import barlow_twins_loss, reconstruction_loss
 from nnssl.losses.label_contrast import batched_label_contrast_loss, rows_by_item
+from nnssl.methods.mixcl.config import MixCLConfig
 from nnssl.models.base import SSLModel
-from nnssl.trainers.config import MixCLConfig
 
 
 def gather_voxels(features: torch.Tensor, coords: torch.Tensor, stride) -> torch.Tensor:

@@ -13,9 +13,9 @@ from torch import nn
 
 from nnssl.checkpoint import ENCODER_PREFIXES, load_transferable_weights
 from nnssl.data.partition_loader import PartitionLoader
-from nnssl.models.global_local import GlobalModel, LocalModel, partial_decoder_stages
+from nnssl.methods.global_local.config import GlobalLocalConfig
+from nnssl.methods.global_local.model import GlobalModel, LocalModel, partial_decoder_stages
 from nnssl.trainers.base import SSLTrainerBase
-from nnssl.trainers.config import GlobalLocalConfig
 from nnssl.views import global_view_transform, local_view_transform
 
 

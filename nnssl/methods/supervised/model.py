@@ -1,4 +1,4 @@
-"""The supervised multi-dataset model (see nnssl/trainers/supervised.py for the method and its trainer)."""
+"""The supervised multi-dataset model (see trainer.py beside it for the method and its trainer)."""
 
 import torch
 from torch import nn

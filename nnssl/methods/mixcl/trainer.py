@@ -13,9 +13,9 @@ from torch import nn
 
 from nnssl.checkpoint import DECODER_PREFIXES, ENCODER_PREFIXES
 from nnssl.data.pair_loader import MixCLPairLoader
-from nnssl.models.mixcl import MixCLModel, default_label_stage, gather_voxels  # noqa: F401 (re-exported)
+from nnssl.methods.mixcl.config import MixCLConfig
+from nnssl.methods.mixcl.model import MixCLModel, default_label_stage, gather_voxels  # noqa: F401 (re-exported)
 from nnssl.trainers.base import SSLTrainerBase
-from nnssl.trainers.config import MixCLConfig
 from nnssl.views import base_patch_transform, intensity_view_transform
 
 
