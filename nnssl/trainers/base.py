@@ -34,7 +34,7 @@ from nnssl.trainers.ddp import ddp_device, wrap_ddp
 from nnssl.trainers.monitoring import MonitoringMixin, terms_to_floats
 from nnssl.trainers.threads import honour_thread_limit
 
-__all__ = ["AtomicCheckpointMixin", "SSLTrainerBase", "terms_to_floats"]
+__all__ = ["AtomicCheckpointMixin", "NnUNetOptimiserMixin", "SSLTrainerBase", "terms_to_floats"]
 
 
 class SSLTrainerBase(PretrainCheckpointMixin, MonitoringMixin, nnUNetTrainer):
@@ -227,3 +227,12 @@ class SSLTrainerBase(PretrainCheckpointMixin, MonitoringMixin, nnUNetTrainer):
         if self.local_rank == 0 and os.path.isfile(final):
             self.print_to_log_file(f"nnssl: pretrained checkpoint: {final}")
 
+
+class NnUNetOptimiserMixin:
+    """nnU-Net's optimiser for a pretraining trainer: SGD (momentum 0.99, Nesterov) with its poly decay."""
+
+    def make_optimizer(self, params) -> torch.optim.Optimizer:
+        return torch.optim.SGD(params, self.initial_lr, weight_decay=self.weight_decay, momentum=0.99, nesterov=True)
+
+    def lr_at(self, epoch: int) -> float:
+        return self.initial_lr * (1 - epoch / self.num_epochs) ** 0.9  # nnU-Net's poly schedule

@@ -7,17 +7,16 @@ Augmentation is nnU-Net's standard training pipeline (one view); masking comes l
 the encoder (``transfer_decoder`` adds the decoder stages).
 """
 
-import torch
 from nnunetv2.training.dataloading.data_loader import nnUNetDataLoader
 from torch import nn
 
 from nnssl.checkpoint import DECODER_PREFIXES, ENCODER_PREFIXES
 from nnssl.methods.regression.config import RegressionConfig
 from nnssl.methods.regression.model import RegressionModel
-from nnssl.trainers.base import SSLTrainerBase
+from nnssl.trainers.base import NnUNetOptimiserMixin, SSLTrainerBase
 
 
-class RegressionPretrainer(SSLTrainerBase):
+class RegressionPretrainer(NnUNetOptimiserMixin, SSLTrainerBase):
     """nnU-Net trainer running the masked-noise regression pretext on a pooled dataset."""
 
     method = "regression"
@@ -33,12 +32,6 @@ class RegressionPretrainer(SSLTrainerBase):
         self.print_to_log_file(f"nnssl: mask ratio {model.mask_ratio:.4g} "
                                f"({'set' if self.ssl_config.mask_ratio else 'automatic, by patch size'})")
         return model
-
-    def make_optimizer(self, params) -> torch.optim.Optimizer:
-        return torch.optim.SGD(params, self.initial_lr, weight_decay=self.weight_decay, momentum=0.99, nesterov=True)
-
-    def lr_at(self, epoch: int) -> float:
-        return self.initial_lr * (1 - epoch / self.num_epochs) ** 0.9  # nnU-Net's poly schedule
 
     def build_loader(self, dataset, training: bool) -> nnUNetDataLoader:
         rotation, dummy_2d, initial_patch, mirror = self.configure_rotation_dummyDA_mirroring_and_inital_patch_size()

@@ -18,7 +18,7 @@ from nnssl.io import load_json
 from nnssl.losses.partial import ClassLayout
 from nnssl.methods.supervised.config import SupervisedConfig
 from nnssl.methods.supervised.model import SupervisedModel
-from nnssl.trainers.base import SSLTrainerBase
+from nnssl.trainers.base import NnUNetOptimiserMixin, SSLTrainerBase
 
 
 def dataset_labels(dataset_json: dict, name: str) -> tuple[int, ...]:
@@ -56,7 +56,7 @@ def pool_class_layout(sources: dict) -> ClassLayout:
     return ClassLayout(labels)
 
 
-class SupervisedPretrainer(SSLTrainerBase):
+class SupervisedPretrainer(NnUNetOptimiserMixin, SSLTrainerBase):
     """nnU-Net trainer for supervised multi-dataset pretraining on a pooled dataset (fold 'all')."""
 
     method = "supervised"
@@ -82,12 +82,6 @@ class SupervisedPretrainer(SSLTrainerBase):
                                + ", ".join(layout.names()) + f"; loss {self.ssl_config.loss}, deep supervision "
                                f"{'on' if self.enable_deep_supervision else 'off'}")
         return SupervisedModel(backbone, layout, self.ssl_config.loss, self.configuration_manager.batch_dice)
-
-    def make_optimizer(self, params) -> torch.optim.Optimizer:
-        return torch.optim.SGD(params, self.initial_lr, weight_decay=self.weight_decay, momentum=0.99, nesterov=True)
-
-    def lr_at(self, epoch: int) -> float:
-        return self.initial_lr * (1 - epoch / self.num_epochs) ** 0.9  # nnU-Net's poly schedule
 
     def build_loader(self, dataset, training: bool) -> SourceTaggedLoader:
         rotation, dummy_2d, initial_patch, mirror = self.configure_rotation_dummyDA_mirroring_and_inital_patch_size()
