@@ -17,7 +17,7 @@ import torch
 from nnssl.io import atomic_save_json, load_json
 from nnssl.methods.method import Method
 from nnssl.methods.registry import METHODS
-from nnssl.planning.aliases import run_plans_name, write_run_plans
+from nnssl.planning.aliases import check_run_plans_free, run_plans_name, write_run_plans
 from nnssl.run_config import RUN_CONFIG_ENV, PretrainConfig
 from nnssl.run_records import already_finished, check_written, record_checkpoint, record_run_config, remove_finished
 
@@ -129,6 +129,12 @@ def pretrain(args: argparse.Namespace) -> str:
     target_name = target[1] if target else None
     run_name = args.run_name or args.method
     train_plans = run_plans_name(args.plans_name, run_name, method.name)
+    if train_plans != args.plans_name:  # a named run's plans identifier must be nnssl's to write, in pool and target
+        from nnssl.planning.datasets import pool_dataset_name
+
+        pool_guess = pool_dataset_name(args.datasets, args.pool_id)[1]
+        for dataset in (pool_guess, *([target_name] if target_name else [])):
+            check_run_plans_free(dataset, args.plans_name, run_name)
     fold = _finetune_fold(target, args.configuration, rank0)
     pool_name = None
     if rank0:  # under torchrun the other ranks wait for rank 0's plans and preprocessed data

@@ -56,19 +56,26 @@ def write_run_plans(dataset_name: str, plans_name: str, run_name: str) -> str:
     Raises:
         ValueError: a plans file of that name exists that is not nnssl's copy for this run (naming the fix).
     """
+    check_run_plans_free(dataset_name, plans_name, run_name)
     folder = os.path.join(os.environ["nnUNet_preprocessed"], dataset_name)
     name = f"{plans_name}_{run_name}"
     path = os.path.join(folder, f"{name}.json")
-    if os.path.isfile(path):
-        block = load_json(path).get("nnssl") or {}
-        if block.get("alias_of") != plans_name or block.get("run") != run_name:
-            raise ValueError(f"{path} exists and is not nnssl's plans for run {run_name!r}; choose another "
-                             "--run-name (nnssl never replaces plans it did not write)")
     plans = copy.deepcopy(load_json(os.path.join(folder, f"{plans_name}.json")))
     plans["plans_name"] = name
     plans.setdefault("nnssl", {}).update(alias_of=plans_name, run=run_name)
     atomic_save_json(plans, path)
     return name
+
+
+def check_run_plans_free(dataset_name: str, plans_name: str, run_name: str) -> None:
+    """Raise ValueError when ``<plans_name>_<run_name>.json`` exists in the dataset's preprocessed folder and is not
+    nnssl's copy for that run (``nnssl_pretrain`` calls this before any work)."""
+    path = os.path.join(os.environ["nnUNet_preprocessed"], dataset_name, f"{plans_name}_{run_name}.json")
+    if os.path.isfile(path):
+        block = load_json(path).get("nnssl") or {}
+        if block.get("alias_of") != plans_name or block.get("run") != run_name:
+            raise ValueError(f"{path} exists and is not nnssl's plans for run {run_name!r}; choose another "
+                             "--run-name (nnssl never replaces plans it did not write)")
 
 
 def run_of(plans: dict) -> str | None:

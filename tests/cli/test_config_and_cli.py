@@ -178,6 +178,26 @@ def test_a_target_with_fewer_cases_than_folds_is_warned_and_gets_fold_all(monkey
     assert " -f all " in captured.out and "3d_fullres 0 " not in captured.out
 
 
+def test_a_named_run_whose_plans_name_is_taken_by_the_user_is_refused_before_any_work(monkeypatch, tmp_path):
+    """nnssl never replaces plans it did not write: a user's nnsslPlans_dec.json in the target stops a --run-name dec
+    pretraining before planning, naming the file and the fix."""
+    import json
+
+    from nnssl.planning import datasets, pooled
+
+    for var in ("results", "preprocessed", "raw"):
+        monkeypatch.setenv(f"nnUNet_{var}", str(tmp_path / var))
+    (tmp_path / "preprocessed" / "Dataset200_Target").mkdir(parents=True)
+    mine = tmp_path / "preprocessed" / "Dataset200_Target" / "nnsslPlans_dec.json"
+    mine.write_text(json.dumps({"plans_name": "nnsslPlans_dec"}))
+    monkeypatch.setattr(datasets, "validate_pool", lambda *a: (None, (200, "Dataset200_Target")))
+    monkeypatch.setattr(pooled, "plan_and_preprocess_pool", lambda *a, **k: pytest.fail("planned anyway"))
+    args = pretrain.build_parser().parse_args(["-d", "101", "-t", "200", "--run-name", "dec", "-device", "cpu"])
+    with pytest.raises(ValueError, match=r"nnsslPlans_dec.json exists and is not nnssl's plans for run 'dec'"):
+        pretraining.pretrain(args)
+    assert json.loads(mine.read_text()) == {"plans_name": "nnsslPlans_dec"}
+
+
 @pytest.mark.parametrize("option", ["--lr", "--label-weight", "--recon-weight", "--mask-ratio"])
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
 def test_numeric_options_refuse_nan_and_inf_naming_the_option(option, value, capsys):
