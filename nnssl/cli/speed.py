@@ -25,6 +25,8 @@ from nnssl.io import atomic_save_json, load_json
 
 #: scale name -> (patch volume factor, batch factor)
 SCALES = {"base": (1, 1), "batch x2": (1, 2), "patch x2": (2, 1)}
+#: stock nnU-Net's step on 3 x the batch: what three views through the network cost, with nothing else
+FLOOR_ROW = "supervised, 3 x batch"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -120,6 +122,15 @@ def targets(results: list[StepResult]) -> list[tuple[str, bool | None, str]]:
         x = ratio(name)
         out.append((f"{name} step <= {limit}x supervised", None if x is None else x <= limit,
                     "not measured" if x is None else f"{x:.2f}x"))
+    floor, mix = by.get(f"{FLOOR_ROW}@base"), by.get("mixcl@base")
+    if floor and mix and ref:
+        rest = mix.median_s - floor.median_s
+        out.append(("the MixCL step's cost beyond three views through the network (projectors, Barlow Twins, label "
+                    "and reconstruction terms, views)", None,
+                    f"three views alone {floor.median_s:.3f} s ({floor.median_s / ref.median_s:.2f}x supervised), "
+                    f"MixCL {mix.median_s:.3f} s: {rest:.3f} s more ({rest / mix.median_s:.0%} of its step), of "
+                    f"which the label term {_fmt(mix.replay_s.get('label'))} s and the other loss terms "
+                    f"{_fmt(mix.replay_s.get('loss'))} s (replayed alone)"))
     dense = by.get("mixcl:dense-label@base")
     grouped = by.get("mixcl@base")
     if dense and grouped:
@@ -201,6 +212,13 @@ def run(args: argparse.Namespace) -> list[StepResult]:
                 print(f"nnssl speed: {row:22s} {scale:9s} step {r.median_s:.3f} s (IQR {r.iqr_s:.3f}), "
                       f"overhead {r.overhead_share:.1%}, measured in {time.time() - t0:.0f} s", flush=True)
     base = scaled_plans(plans, args.configuration, None, batch)
+    if "mixcl" in args.trainers and "supervised" in args.trainers and "base" in args.scales:
+        # the floor of any three-view step: stock nnU-Net's step on three times the items (MixCL's V1, V1', V2)
+        floor_plans = scaled_plans(plans, args.configuration, None, 3 * batch)
+        r = merge_repeats([measure(f"{FLOOR_ROW}@base", *TRAINERS["supervised"], floor_plans, args.configuration,
+                                   dataset_json, device, args.steps, 0) for _ in range(args.repeats)])
+        results.append(r)
+        print(f"nnssl speed: {FLOOR_ROW:22s} base      step {r.median_s:.3f} s", flush=True)
     for r_samples in args.label_samples:
         r = merge_repeats([measure(f"mixcl r={r_samples}@base", "MixCLPretrainer",
                                    {"method": "mixcl", "per_class": r_samples}, base, args.configuration,

@@ -45,6 +45,9 @@ def test_tables_and_targets_from_results():
     assert goals["loader produces >= 1.5x what the step consumes"][0] is False  # mixcl: 0.4 / s x 3 s = 1.2
     md = tables(results)
     assert "| mixcl | (2, 1, 32, 40, 32) | 3.000" in md and "64x40x32" in md
+    floor = targets([*results, r("supervised, 3 x batch@base", 2.4)])
+    beyond = next(m for t, ok, m in floor if t.startswith("the MixCL step's cost beyond three views"))
+    assert "three views alone 2.400 s (2.40x supervised)" in beyond and "0.600 s more (20% of its step)" in beyond
 
 
 def test_dense_label_switch_runs_the_reference_with_the_same_terms():
@@ -110,7 +113,8 @@ def test_speed_benchmark_on_the_planned_pool(pool_env, tmp_path):
     data = json.loads((out / "speed.json").read_text())
     rows = {r["name"]: r for r in data["results"]}
     assert set(rows) == {f"{t}@{s}" for t in ("supervised", "mixcl", "mixcl:dense-label", "regression")
-                         for s in ("base", "patch x2")}
+                         for s in ("base", "patch x2")} | {"supervised, 3 x batch@base"}
+    assert rows["supervised, 3 x batch@base"]["input_shape"][0] == 3 * rows["supervised@base"]["input_shape"][0]
     plans = json.loads(open(os.path.join(pool_env["env"]["nnUNet_preprocessed"], pool_env["pool"].pool_name,
                                          "nnsslPlans.json")).read())["configurations"]["3d_fullres"]
     base = rows["supervised@base"]
