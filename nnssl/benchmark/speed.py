@@ -32,10 +32,11 @@ import torch
 #: functions the methods call inside a step, by module: (name, category)
 TRACKED = {
     "nnssl.methods.mixcl.model": [("barlow_twins_loss", "loss"), ("batched_label_contrast_loss", "label"),
-                           ("rows_by_item", "label"), ("reconstruction_loss", "loss"), ("gather_voxels", "label")],
+                                  ("rows_by_item", "label"), ("reconstruction_loss", "loss"),
+                                  ("gather_voxels", "label")],
     "nnssl.methods.global_local.model": [("contrastive_loss", "loss"), ("similarity_stats", "loss"),
-                                  ("global_masks", "sampling"), ("local_masks", "sampling"),
-                                  ("extract_regions", "sampling"), ("jitter_positions", "sampling")],
+                                         ("global_masks", "sampling"), ("local_masks", "sampling"),
+                                         ("extract_regions", "sampling"), ("jitter_positions", "sampling")],
     "nnssl.methods.regression.model": [("masked_l1_loss", "loss"), ("mask_and_corrupt", "views")],
 }
 
