@@ -21,7 +21,7 @@ from nnssl.benchmark.finetune_runs import (
     run_seconds,
     trainer_for,
 )
-from nnssl.benchmark.imported import import_report, run_key
+from nnssl.benchmark.imported import import_report, parse_import, run_key
 from nnssl.benchmark.report import markdown_table, plot_dice_vs_fraction, plot_paired_differences, write_csv
 from nnssl.benchmark.splits import label_fraction_splits, register_splits
 from nnssl.io import atomic_save_json, load_json
@@ -81,9 +81,10 @@ def run_benchmark(args) -> dict:
                   f"Dice {summary['foreground_mean']['Dice']:.3f} "
                   f"({time.time() - t:.0f} s" + (f", run {run_times[-1]:.0f} s)" if fold_dir else ")"), flush=True)
     imported = []
-    for report_dir in args.import_report:
+    for spec in args.import_report:
+        report_dir, only = parse_import(spec)
         more_rows, more_curves, record = import_report(report_dir, entries, target_name, args.configuration,
-                                                       args.schedule, rows)
+                                                       args.schedule, rows, only)
         rows, curves = rows + more_rows, curves + more_curves
         filled = {run_key(r) for r in more_rows}
         not_run = [r for r in not_run if run_key(r) not in filled]

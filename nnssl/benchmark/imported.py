@@ -17,13 +17,21 @@ def _key(fold: int, fraction: float) -> tuple[int, float]:
     return int(fold), round(float(fraction), 6)
 
 
+def parse_import(spec: str) -> tuple[str, tuple[str, ...] | None]:
+    """``DIR`` (every init of that report) or ``DIR:INIT[,INIT...]`` (only those inits) -> (DIR, inits or None)."""
+    folder, sep, names = spec.rpartition(":")
+    if not sep or not names or "/" in names:
+        return spec, None
+    return folder, tuple(n for n in names.split(",") if n)
+
+
 def run_key(row: dict) -> tuple[str, int, float]:
     """(init, fold, fraction) of a result or not-run row: one fine-tuning run."""
     return (row["init"], *_key(row["fold"], row["fraction"]))
 
 
 def import_report(report_dir: str, entries: list[dict], target: str, configuration: str, schedule,
-                  own_rows: list[dict]) -> tuple[list[dict], list[dict], dict]:
+                  own_rows: list[dict], inits: tuple[str, ...] | None = None) -> tuple[list[dict], list[dict], dict]:
     """Result rows and curve rows of an earlier report that fall inside this grid, and a record of the import.
 
     Args:
@@ -67,7 +75,7 @@ def import_report(report_dir: str, entries: list[dict], target: str, configurati
                              "target's cases differ, so the runs are not paired")
 
     def inside(r):
-        return _key(r["fold"], r["fraction"]) in our_train
+        return _key(r["fold"], r["fraction"]) in our_train and (inits is None or r["init"] in inits)
 
     own = {run_key(r): r["dice"] for r in own_rows if r["label"] == "mean"}
     rows = [r for r in read_csv(files["results.csv"]) if inside(r)]

@@ -38,7 +38,8 @@ A protocol::
     report_folds = [0, 1, 2, 3, 4]               # folds the report shows (default: folds; imports fill the rest)
     seed = 0
     scratch = ["scratch"]                        # scratch baselines trained here ([] with imports holding them)
-    imports = ["hippocampus_2d_1case_1500it_decoder_pair"]   # earlier reports (benchmarks/ names or paths)
+    imports = ["hippocampus_2d_1case_1500it_decoder_pair"]   # earlier reports (benchmarks/ names or paths;
+                                                 #   "NAME:scratch,other" imports only those inits)
     runs = "lowlabel_runs_1500"                  # per-init nnUNet_results roots below --work
 
 Everything is checked before any work (:func:`load`, :func:`check_against_data`); unknown keys are errors.
@@ -271,8 +272,14 @@ def load(path: str) -> Protocol:
     return parse(data, path)
 
 
-def resolve_report(name_or_path: str) -> str:
-    """An imported report folder: a path, or a name in the checkout's ``benchmarks/``."""
+def resolve_report(spec: str) -> str:
+    """An imported report folder: a path, or a name in the checkout's ``benchmarks/``; a ``:INIT,...`` suffix (only
+    those inits are imported) is kept."""
+    from nnssl.benchmark.imported import parse_import
+
+    name_or_path, inits = parse_import(spec)
+    if inits:
+        return f"{resolve_report(name_or_path)}:{','.join(inits)}"
     if os.path.isdir(name_or_path):
         return os.path.abspath(name_or_path)
     candidate = os.path.join(repository_folder("benchmarks"), name_or_path)

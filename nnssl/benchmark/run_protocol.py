@@ -123,7 +123,7 @@ def finetune_listing(protocol: Protocol, out: str, work: str, device: str, targe
     """Every fine-tuning run of the grid with its command and status (done, imported, to run), computed without
     writing anything (the subsets are not registered)."""
     from nnssl.benchmark import finetune_runs
-    from nnssl.benchmark.imported import run_key
+    from nnssl.benchmark.imported import parse_import, run_key
     from nnssl.benchmark.pool_direct import TRAINER
     from nnssl.benchmark.report import read_csv
     from nnssl.benchmark.splits import base_splits, label_fraction_splits
@@ -143,8 +143,9 @@ def finetune_listing(protocol: Protocol, out: str, work: str, device: str, targe
     splits = load_json(splits_file) if os.path.isfile(splits_file) else []
     imported = set()
     for report in ft.imports:
-        imported |= {run_key(r) for r in read_csv(os.path.join(resolve_report(report), "results.csv"))
-                     if r["label"] == "mean"}
+        folder, only = parse_import(resolve_report(report))
+        imported |= {run_key(r) for r in read_csv(os.path.join(folder, "results.csv"))
+                     if r["label"] == "mean" and (only is None or r["init"] in only)}
     listing = []
     names = [*ft.scratch, *protocol.inits]
     for entry in entries:

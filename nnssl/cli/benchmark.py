@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scratch", nargs="*", default=list(SCRATCH_TRAINERS), choices=list(SCRATCH_TRAINERS),
                    help="scratch baselines: nnU-Net's default recipe (scratch) and the pretrained trainers' "
                         "warm-up schedule (scratch_warmup); none, with --import-report holding them")
-    p.add_argument("--import-report", action="append", default=[], metavar="DIR",
+    p.add_argument("--import-report", action="append", default=[], metavar="DIR[:INIT,...]",
                    help="an earlier --out folder of the same target, configuration, schedule and splits: its finished "
                         "runs join this report (e.g. scratch baselines trained before); repeatable (default: none)")
     p.add_argument("--folds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="nnU-Net cross-validation folds")

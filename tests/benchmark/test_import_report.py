@@ -89,3 +89,20 @@ def test_folds_an_init_has_not_run_here_are_filled_from_the_report(tmp_path):
     # a report that imported the first one holds the same runs: imported a second time they count once
     again, again_curves, _ = import_report(str(tmp_path / "old"), grid, META["target"], "2d", (30, 50, 5), own + rows)
     assert again == [] and again_curves == []
+
+
+def test_only_the_named_inits_of_a_report_are_imported(tmp_path):
+    """``DIR:scratch`` takes a report's scratch rows as the baseline without its other inits."""
+    from nnssl.benchmark.imported import parse_import
+
+    grid = label_fraction_splits(SPLITS, [0, 1], [], seed=0, cases=[1])
+    earlier_report(tmp_path / "old", grid)
+    both = earlier_report(tmp_path / "old2", grid, init="other")
+    write_csv(both + [{**r, "init": "scratch"} for r in both], str(tmp_path / "old2" / "results.csv"))
+    assert parse_import(f"{tmp_path}/old2:scratch") == (f"{tmp_path}/old2", ("scratch",))
+    assert parse_import(f"{tmp_path}/old2") == (f"{tmp_path}/old2", None)
+    rows, _, record = import_report(str(tmp_path / "old2"), grid, META["target"], "2d", (30, 50, 5), [],
+                                    inits=("scratch",))
+    assert {r["init"] for r in rows} == {"scratch"} and len(rows) == 2 and record["inits"] == ["scratch"]
+    everything, _, _ = import_report(str(tmp_path / "old2"), grid, META["target"], "2d", (30, 50, 5), [])
+    assert {r["init"] for r in everything} == {"scratch", "other"}
