@@ -35,7 +35,7 @@ def test_torchrun_two_cpu_ranks_pretrain_once_and_only_rank0_writes(pool_env, tm
     assert run.returncode == 0, out[-4000:]
     assert "The world size is 2" in out
     folder = os.path.join(pool_env["env"]["nnUNet_results"], pool_env["pool"].pool_name,
-                          "MixCLPretrainer__nnsslPlans__3d_fullres__ddp_test", "fold_all")
+                          "MixCLPretrainer__nnsslPlans_ddp_test__3d_fullres", "fold_all")
     try:
         ckpt = torch.load(os.path.join(folder, "checkpoint_final.pth"), map_location="cpu", weights_only=False)
         assert ckpt["current_epoch"] == 2
