@@ -50,13 +50,6 @@ TRAINERS = {
 }
 
 
-TRAINER_CLASSES = {
-    "nnUNetTrainer": "nnunetv2.training.nnUNetTrainer.nnUNetTrainer.nnUNetTrainer",
-    "MixCLPretrainer": "nnssl.methods.mixcl.trainer.MixCLPretrainer",
-    "GlobalContrastivePretrainer": "nnssl.methods.global_local.trainer.GlobalContrastivePretrainer",
-    "LocalContrastivePretrainer": "nnssl.methods.global_local.trainer.LocalContrastivePretrainer",
-    "RegressionPretrainer": "nnssl.methods.regression.trainer.RegressionPretrainer",
-}
 
 
 @dataclass
@@ -200,12 +193,12 @@ def scaled_plans(plans: dict, configuration: str, patch: list[int] | None, batch
 def build_trainer(class_name: str, overrides: dict | None, plans: dict, configuration: str, dataset_json: dict,
                   device: torch.device, scratch: str):
     """A trainer built by nnU-Net's class lookup, initialised, with its output below ``scratch``."""
-    import importlib
+    from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
+    from nnssl.methods.registry import trainer_classes
     from nnssl.run_config import RUN_CONFIG_ENV
 
-    module, _, attr = TRAINER_CLASSES[class_name].rpartition(".")
-    cls = getattr(importlib.import_module(module), attr)
+    cls = nnUNetTrainer if class_name == "nnUNetTrainer" else trainer_classes()[class_name]
     if overrides is None:
         os.environ.pop(RUN_CONFIG_ENV, None)
     else:
