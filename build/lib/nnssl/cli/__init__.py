@@ -1,0 +1,1 @@
+"""Command-line entry points (argparse ``build_parser`` + ``main(argv) -> int`` + a typed API)."""

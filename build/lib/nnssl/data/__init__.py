@@ -1,0 +1,1 @@
+"""Data helpers: the synthetic pooled-dataset generator and the MixCL pair loader."""

@@ -1,0 +1,68 @@
+"""Methods by name: the CLI's ``-m`` choices come from here, built-in ones and plugins alike.
+
+A package adds a method without editing nnssl by declaring an entry point in the group
+``nnssl.methods`` whose object is a :class:`~nnssl.methods.method.Method`, e.g. in its pyproject.toml::
+
+    [project.entry-points."nnssl.methods"]
+    mymethod = "my_package.nnssl_plugin:METHOD"
+
+Its pretraining trainers subclass ``nnssl.trainers.base.SSLTrainerBase`` (so the checkpoint contract is the same)
+and live in ``Method.trainer_module``; its flags are ``Method.options``; its fine-tune trainers are derived from
+``Method.finetune_trainer``. nnssl's nnU-Net shim (``nnssl_trainer_dir``) exports all of them.
+"""
+
+import importlib
+import warnings
+from importlib.metadata import entry_points
+
+from nnssl.methods import global_local, mixcl, regression, supervised
+from nnssl.methods.method import Method
+
+ENTRY_POINT_GROUP = "nnssl.methods"
+
+BUILTIN: dict[str, Method] = {m.METHOD.name: m.METHOD for m in (mixcl, global_local, regression, supervised)}
+
+
+def discover() -> dict[str, Method]:
+    """Built-in methods plus every valid ``nnssl.methods`` entry point (a broken plugin warns, never breaks)."""
+    methods = dict(BUILTIN)
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            method = ep.load()
+        except Exception as e:  # a broken third-party package must not break nnssl itself
+            warnings.warn(f"nnssl: method plugin {ep.name!r} ({ep.value}) failed to load: {e}", stacklevel=2)
+            continue
+        if not isinstance(method, Method) or method.name != ep.name:
+            warnings.warn(f"nnssl: method plugin {ep.name!r} ({ep.value}) is not a Method named {ep.name!r}; "
+                          f"ignored", stacklevel=2)
+        elif ep.name in BUILTIN:
+            warnings.warn(f"nnssl: method plugin {ep.name!r} would replace a built-in method; ignored", stacklevel=2)
+        else:
+            methods[ep.name] = method
+    return methods
+
+
+METHODS: dict[str, Method] = discover()
+
+
+def method_of_finetune_trainer(trainer: str, methods: dict[str, Method] | None = None) -> Method | None:
+    """The method whose fine-tune trainer (or one of its variants) is named ``trainer``, or None."""
+    for method in (methods or METHODS).values():
+        if trainer == method.finetune_trainer or trainer.startswith(method.finetune_trainer + "_"):
+            return method
+    return None
+
+
+def trainer_classes(methods: dict[str, Method] | None = None) -> dict[str, type]:
+    """Every trainer class nnssl gives nnU-Net: scratch baselines, each method's pretraining trainers (from its
+    ``trainer_module``) and fine-tune trainers (derived). What nnssl's shim module exports."""
+    from nnssl.trainers.finetune import SCRATCH_TRAINERS
+    from nnssl.trainers.finetune_variants import finetune_trainers
+
+    out = {cls.__name__: cls for cls in SCRATCH_TRAINERS}
+    for method in (methods or METHODS).values():
+        if method.trainer_module:
+            module = importlib.import_module(method.trainer_module)
+            out.update({name: getattr(module, name) for _, name in method.stages if hasattr(module, name)})
+        out.update(finetune_trainers(method))
+    return out

@@ -1,0 +1,1 @@
+"""Pretraining models (network + heads -> loss terms), one module per method; trainers wrap them."""

@@ -1,0 +1,55 @@
+"""Locks that keep two nnssl runs from planning or preprocessing the same datasets at once.
+
+One lock file per dataset (sources, target and pool) in ``nnUNet_preprocessed/.nnssl_locks/``, taken in sorted
+order (so two runs never wait on each other in a circle) with ``fcntl.flock``: the kernel releases a lock when its
+holder exits or is killed, so a stale lock cannot block anyone. A second run prints who holds the lock (PID,
+command, since when) and waits; once the first run's preprocessing is complete, the second finds it current and
+reuses it. Training only reads the preprocessed data and takes no lock.
+"""
+
+import contextlib
+import datetime
+import fcntl
+import os
+import sys
+
+LOCK_FOLDER = ".nnssl_locks"
+
+
+def _holder(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read().strip() or "another process"
+    except OSError:
+        return "another process"
+
+
+@contextlib.contextmanager
+def dataset_locks(names, what: str = "planning and preprocessing"):
+    """Hold an exclusive lock on every dataset in ``names`` (waiting for another nnssl run that holds one)."""
+    folder = os.path.join(os.environ["nnUNet_preprocessed"], LOCK_FOLDER)
+    os.makedirs(folder, exist_ok=True)
+    handles = []
+    try:
+        for name in sorted(set(names)):
+            path = os.path.join(folder, f"{name}.lock")
+            handle = open(path, "a+")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                print(f"nnssl: {name} is locked for {what} by {_holder(path)}; waiting for it to finish "
+                      f"(lock file {path})", file=sys.stderr, flush=True)
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"PID {os.getpid()} ({' '.join(sys.argv[:3])} ...), since "
+                         f"{datetime.datetime.now().isoformat(timespec='seconds')}")
+            handle.flush()
+            handles.append(handle)
+        yield
+    finally:
+        for handle in reversed(handles):
+            with contextlib.suppress(OSError):
+                handle.truncate(0)
+                fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()

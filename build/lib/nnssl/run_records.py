@@ -1,0 +1,70 @@
+"""What a pretraining run leaves behind: its checkpoint recorded in the target's plans, its configuration in the
+pool's plans, the checks that a checkpoint is finished and sound, and ``--overwrite``'s setting aside."""
+
+import dataclasses
+import json
+import os
+
+import torch
+
+from nnssl.io import atomic_save_json, load_json
+from nnssl.planning.aliases import write_run_plans
+from nnssl.run_config import PretrainConfig
+
+
+def record_checkpoint(target_name: str, plans_name: str, configuration: str, run_name: str, method: str,
+                      path: str) -> str | None:
+    """Record the checkpoint in the target's plans (per configuration and run) for the fine-tune trainers and
+    refresh the plans identifiers that name it. Returns the identifier fine-tuning needs with ``-p`` (None: none,
+    the target's ``nnUNetPlans.json`` is nnssl's alias of the default run)."""
+    from nnssl.planning.aliases import default_plans_alias
+
+    plans_file = os.path.join(os.environ["nnUNet_preprocessed"], target_name, f"{plans_name}.json")
+    plans = load_json(plans_file)
+    plans.setdefault("nnssl", {}).setdefault("pretrained", {}).setdefault(configuration, {})[run_name] = path
+    atomic_save_json(plans, plans_file)
+    if run_name != method:
+        return write_run_plans(target_name, plans_name, run_name)
+    return None if default_plans_alias(target_name, plans_name) is not None else plans_name
+
+
+def record_run_config(pool_name: str, plans_name: str, run_key: str, config: dict) -> None:
+    """Keep the run configuration in the pool's plans, where a stock ``nnUNetv2_train --c`` finds it."""
+    plans_file = os.path.join(os.environ["nnUNet_preprocessed"], pool_name, f"{plans_name}.json")
+    plans = load_json(plans_file)
+    plans.setdefault("nnssl", {}).setdefault("runs", {})[run_key] = config
+    atomic_save_json(plans, plans_file)
+
+
+def remove_finished(folder: str) -> None:
+    """--overwrite: move the finished checkpoints aside (nnU-Net would otherwise not start over)."""
+    for name in ("checkpoint_final.pth", "checkpoint_latest.pth", "checkpoint_best.pth"):
+        path = os.path.join(folder, name)
+        if os.path.isfile(path):
+            os.replace(path, path + ".replaced")
+
+
+def check_written(path: str) -> None:
+    """Raise ValueError unless ``path`` exists, loads safely and holds only finite weights."""
+    from nnssl import checkpoint_format
+
+    weights = checkpoint_format.read(path)["network_weights"]
+    bad = [k for k, v in weights.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise ValueError(f"{path} holds non-finite weights ({bad[0]} and {len(bad) - 1} more); it was not recorded "
+                         f"for fine-tuning. Re-run with a lower --lr")
+
+
+def already_finished(checkpoint: str, config: PretrainConfig) -> bool:
+    """Whether ``--continue`` has nothing to do: ``checkpoint`` finished ``config.epochs`` epochs with exactly
+    this config (then nnU-Net would only load it and write it again)."""
+    from nnssl import checkpoint_format
+
+    if not os.path.isfile(checkpoint):
+        return False
+    state = checkpoint_format.read(checkpoint)
+    # a field missing from an older checkpoint's config did not exist then: that run used its default
+    defaults = {f.name: f.default for f in dataclasses.fields(config) if f.default is not dataclasses.MISSING}
+    recorded = {**defaults, **(state.get("nnssl_config") or {})}
+    same = json.dumps(recorded, sort_keys=True) == json.dumps(config.to_json(), sort_keys=True)
+    return same and int(state.get("current_epoch", 0)) >= config.epochs
