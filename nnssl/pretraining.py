@@ -19,7 +19,14 @@ from nnssl.methods.method import Method
 from nnssl.methods.registry import METHODS
 from nnssl.planning.aliases import check_run_plans_free, run_plans_name, write_run_plans
 from nnssl.run_config import RUN_CONFIG_ENV, PretrainConfig
-from nnssl.run_records import already_finished, check_written, record_checkpoint, record_run_config, remove_finished
+from nnssl.run_records import (
+    already_finished,
+    check_no_legacy_run,
+    check_written,
+    record_checkpoint,
+    record_run_config,
+    remove_finished,
+)
 
 #: --schedule presets: epochs, iterations per epoch, validation iterations, what it costs
 PRESETS = {
@@ -157,6 +164,9 @@ def pretrain(args: argparse.Namespace) -> str:
         print(f"nnssl: pool {pool_name}, plans {train_plans}, configuration {args.configuration}")
     if args.plan_only:
         return final
+    if args.continue_training and train_plans != args.plans_name:
+        check_no_legacy_run(os.path.join(os.environ["nnUNet_results"], pool_name), [t for _, t in method.stages],
+                            args.plans_name, args.configuration, run_name, list(ckpts.values()))
     for stage, _ in stages:
         if os.path.isfile(ckpts[stage]) and not (args.continue_training or args.overwrite):
             raise ValueError(f"{ckpts[stage]} is a finished pretraining; pass --continue to resume or extend it, "

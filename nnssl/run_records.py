@@ -68,3 +68,22 @@ def already_finished(checkpoint: str, config: PretrainConfig) -> bool:
     recorded = {**defaults, **(state.get("nnssl_config") or {})}
     same = json.dumps(recorded, sort_keys=True) == json.dumps(config.to_json(), sort_keys=True)
     return same and int(state.get("current_epoch", 0)) >= config.epochs
+
+
+def check_no_legacy_run(pool_results: str, trainers: list[str], plans_name: str, configuration: str, run_name: str,
+                        new_checkpoints: list[str]) -> None:
+    """Refuse ``--continue`` of a named run that only nnssl < 0.3 wrote (``<Trainer>__<plans>__<cfg>__<run>``; runs
+    now train under their own plans identifier), instead of silently starting it again from scratch.
+
+    Raises:
+        ValueError: naming the old folder and the two ways on.
+    """
+    if any(os.path.isfile(c) for c in new_checkpoints):
+        return
+    for trainer in trainers:
+        old = os.path.join(pool_results, f"{trainer}__{plans_name}__{configuration}__{run_name}", "fold_all")
+        if os.path.isdir(old) and any(f.startswith("checkpoint") for f in os.listdir(old)):
+            raise ValueError(f"--continue: run {run_name!r} exists only as nnssl < 0.3 wrote it ({old}); 0.3 trains "
+                             f"a named run under its own plans identifier and cannot resume that folder. Fine-tune "
+                             f"from its checkpoint_final.pth (nnSSL_PRETRAINED=<path>), or drop --continue to "
+                             f"pretrain the run again (the old folder is left as it is)")

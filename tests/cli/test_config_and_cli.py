@@ -198,6 +198,41 @@ def test_a_named_run_whose_plans_name_is_taken_by_the_user_is_refused_before_any
     assert json.loads(mine.read_text()) == {"plans_name": "nnsslPlans_dec"}
 
 
+def test_continue_of_a_named_run_that_only_the_old_layout_holds_is_refused_not_restarted(monkeypatch, tmp_path):
+    """nnssl < 0.3 wrote a named run to <Trainer>__<plans>__<cfg>__<run>; 0.3 trains it under plans <plans>_<run>.
+    --continue must not silently pretrain that run again from scratch: it names the old folder and stops before
+    training, leaving the folder as it is. Without --continue (or once the new folder exists) nothing is refused."""
+    from types import SimpleNamespace
+
+    from nnssl.cli import torchrun
+    from nnssl.planning import datasets, pooled
+
+    for var in ("results", "preprocessed", "raw"):
+        monkeypatch.setenv(f"nnUNet_{var}", str(tmp_path / var))
+    pool = "Dataset999_nnsslPool_101"
+    old = tmp_path / "results" / pool / "MixCLPretrainer__nnsslPlans__3d_fullres__dec" / "fold_all"
+    old.mkdir(parents=True)
+    (old / "checkpoint_final.pth").write_bytes(b"old run")
+    monkeypatch.setattr(datasets, "validate_pool", lambda *a: (None, None))
+    monkeypatch.setattr(pooled, "plan_and_preprocess_pool", lambda *a, **k: SimpleNamespace(pool_name=pool))
+    monkeypatch.setattr(torchrun, "broadcast", lambda value: pool)
+    trained = []
+    monkeypatch.setattr(pretraining, "_train_stage", lambda *a: trained.append(a[5]))
+    monkeypatch.setattr(pretraining, "check_written", lambda path: None)
+    argv = ["-d", "101", "--run-name", "dec", "-device", "cpu"]
+    with pytest.raises(ValueError, match=r"run 'dec' exists only as nnssl < 0.3 wrote it .*__3d_fullres__dec"):
+        pretraining.pretrain(pretrain.build_parser().parse_args([*argv, "--continue"]))
+    assert trained == [] and (old / "checkpoint_final.pth").read_bytes() == b"old run"
+    pretraining.pretrain(pretrain.build_parser().parse_args(argv))  # a fresh run of that name is the user's choice
+    assert trained == ["MixCLPretrainer"]
+    new = tmp_path / "results" / pool / "MixCLPretrainer__nnsslPlans_dec__3d_fullres" / "fold_all"
+    new.mkdir(parents=True)
+    (new / "checkpoint_final.pth").write_bytes(b"new run")
+    monkeypatch.setattr(pretraining, "already_finished", lambda *a: False)
+    pretraining.pretrain(pretrain.build_parser().parse_args([*argv, "--continue"]))  # resumes the new folder
+    assert trained == ["MixCLPretrainer", "MixCLPretrainer"]
+
+
 @pytest.mark.parametrize("option", ["--lr", "--label-weight", "--recon-weight", "--mask-ratio"])
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
 def test_numeric_options_refuse_nan_and_inf_naming_the_option(option, value, capsys):
