@@ -107,6 +107,40 @@ def test_terms_and_total_and_gradients_reach_encoder():
     assert all(p.grad is not None for p in m.parameters())  # DDP: nothing unused
 
 
+def test_one_encoder_pass_for_all_views_equals_a_pass_per_view():
+    """V1, V1' and V2 go through the encoder as one batch (issue 32). With nnU-Net's InstanceNorm every sample is
+    normalised on its own, and the projectors still see each view alone (Barlow Twins' per-view BatchNorm
+    statistics), so the terms and every gradient equal those of one encoder pass per view. Fails if the encoder
+    mixed samples (e.g. BatchNorm) or the projectors got the views together."""
+    import copy
+
+    data = batch()
+    b = data["v1"].shape[0]
+    joint = model().train()
+    split = copy.deepcopy(joint)
+    encoder = split.backbone.encoder
+    one_pass = encoder.forward
+
+    def per_view(x):
+        assert x.shape[0] == 3 * b  # the model does send all three views at once
+        parts = [one_pass(x[i:i + b]) for i in range(0, x.shape[0], b)]
+        return [torch.cat(level) for level in zip(*parts, strict=True)]
+
+    encoder.forward = per_view
+    results = []
+    for m in (joint, split):
+        torch.manual_seed(0)
+        terms = m(**data)
+        terms["loss"].backward()
+        results.append((terms, {n: p.grad.clone() for n, p in m.named_parameters() if p.grad is not None}))
+    (t_joint, g_joint), (t_split, g_split) = results
+    for name in ("identity", "label", "recon", "loss"):
+        assert t_split[name].item() == pytest.approx(t_joint[name].item(), rel=1e-5, abs=1e-7), name
+    assert g_joint.keys() == g_split.keys() and len(g_joint) > 10
+    for n in g_joint:
+        assert torch.allclose(g_split[n], g_joint[n], rtol=1e-4, atol=1e-6), n
+
+
 def test_label_term_averages_only_pairs_with_shared_foreground():
     """A pair whose patches share no foreground label adds nothing (not a zero) to the label mean.
 
