@@ -1,1 +1,0 @@
-"""Command-line entry points (argparse ``build_parser`` + ``main(argv) -> int`` + a typed API)."""

@@ -1,1 +1,0 @@
-"""Data helpers: the synthetic pooled-dataset generator and the MixCL pair loader."""

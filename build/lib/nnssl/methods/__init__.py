@@ -1,1 +1,0 @@
-"""Pretraining methods, one package each (config, model, trainer, flags); ``method.py`` says what a method is."""

@@ -1,1 +1,0 @@
-"""Pretraining models (network + heads -> loss terms), one module per method; trainers wrap them."""

@@ -1,1 +1,0 @@
-"""Pooled planning: one nnU-Net plan for several datasets (pure merge + a thin planner)."""
