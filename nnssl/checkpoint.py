@@ -13,6 +13,7 @@ from torch import nn
 
 from nnssl import checkpoint_format
 from nnssl.interop import DKFZ_KEY, record_from_adaptation_plan
+from nnssl.output_layers import copy_matched_rows, describe, layout_from_record, match_classes
 from nnssl.planning.block import NnsslBlock
 
 ENCODER_PREFIXES = ("encoder.", "decoder.encoder.")
@@ -77,26 +78,37 @@ class TransferReport:
     kept_fresh: list[str] = field(default_factory=list)
     adapted: list[str] = field(default_factory=list)
     origin: str = "nnssl"
+    #: output-layer tensors whose matched class rows were copied (``nnssl/output_layers.py``)
+    head_keys: list[str] = field(default_factory=list)
+    #: one line per copied class channel: ``'<target class> (<label>) <- D<dataset>:<label> (<name>)'``
+    matched_classes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         """Human-readable summary for the training log."""
-        fresh = sorted({k.rsplit(".", 2)[0] for k in self.kept_fresh})
+        fresh_keys = [k for k in self.kept_fresh if k not in self.head_keys]
+        fresh = sorted({k.rsplit(".", 2)[0] for k in fresh_keys})
+        heads = (f"; output layers class-matched ({len(self.head_keys)} tensors, {len(self.matched_classes)} class "
+                 f"rows copied: {'; '.join(self.matched_classes)}; any other rows fresh)" if self.head_keys else "")
         return (f"nnssl: loaded {len(self.loaded)} tensors from {self.checkpoint}"
                 f"{' (' + self.origin + ')' if self.origin != 'nnssl' else ''}; "
                 f"{len(self.not_transferred)} checkpoint tensors outside the transfer prefixes were skipped; "
-                f"{len(self.kept_fresh)} network tensors keep their fresh init "
-                f"({', '.join(fresh[:6])}{' ...' if len(fresh) > 6 else ''})"
+                f"{len(fresh_keys)} network tensors keep their fresh init"
+                + (f" ({', '.join(fresh[:6])}{' ...' if len(fresh) > 6 else ''})" if fresh else "")
                 + (f"; input channels adapted in {len(self.adapted)} stem tensors ({self.adapted[0]} ...: "
                    f"pretrained kernel summed over its channels, split evenly over the target's)"
-                   if self.adapted else ""))
+                   if self.adapted else "") + heads)
 
 
 def load_transferable_weights(network: nn.Module, path: str, expected_method: str | None = None,
-                              only: tuple[str, ...] | None = None) -> TransferReport:
+                              only: tuple[str, ...] | None = None, target_labels: dict | None = None,
+                              label_map: dict | None = None) -> TransferReport:
     """Load the transferable part of a nnssl checkpoint into ``network`` (DDP/compile aware).
 
     ``only`` narrows the checkpoint's transfer prefixes to those starting with one of its entries
     (``ENCODER_PREFIXES``: the encoder of a ``--transfer-decoder`` checkpoint, the rest stays fresh).
+    With ``target_labels`` (the fine-tune's dataset.json labels), a checkpoint whose output layer is described by
+    its record (``output_layout``) and whose decoder transfers too gets its class-matched output rows copied
+    (``nnssl/output_layers.py``; ``label_map`` ``{target label: (dataset, label)}`` overrides name matching).
 
     Raises:
         FileNotFoundError: if ``path`` does not exist.
@@ -141,10 +153,26 @@ def load_transferable_weights(network: nn.Module, path: str, expected_method: st
                          f"fine-tunes {expected_method!r} checkpoints; use the trainer of that method, or set "
                          f"{ALLOW_OTHER_METHOD_ENV}=1 to load it deliberately")
     device_of = {k: v.device for k, v in target.items()}
-    module.load_state_dict({k: source[k].to(device_of[k]) for k in keys}, strict=False)
-    return TransferReport(path, loaded=keys, not_transferred=[k for k in source if k not in keys],
+    heads, matched = matched_output_rows(record, source, target, prefixes, target_labels, label_map)
+    module.load_state_dict({**{k: source[k].to(device_of[k]) for k in keys},
+                            **{k: v.to(device_of[k]) for k, v in heads.items()}}, strict=False)
+    return TransferReport(path, loaded=keys, not_transferred=[k for k in source if k not in keys and k not in heads],
                           kept_fresh=[k for k in target if k not in keys], adapted=adapted,
-                          origin=record.get("source", "nnssl"))
+                          origin=record.get("source", "nnssl"), head_keys=sorted(heads), matched_classes=matched)
+
+
+def matched_output_rows(record: dict, source: dict, target: dict, prefixes, target_labels: dict | None,
+                        label_map: dict | None) -> tuple[dict, list[str]]:
+    """The target's output-layer tensors with the class-matched rows of ``source`` copied, and a line per copied
+    class; nothing when the record describes no output layer, the decoder does not transfer (an output layer on a
+    fresh decoder would read features it was never trained on) or no class matches."""
+    layout = layout_from_record(record)
+    if not target_labels or layout is None or not any(p.startswith(DECODER_PREFIXES) for p in prefixes):
+        return {}, []
+    matches = match_classes(target_labels, layout, label_map)
+    if not matches:
+        return {}, []
+    return copy_matched_rows(target, source, matches), describe(matches, target_labels)
 
 
 def resolve_pretrained_checkpoint(plans: dict, configuration: str, run_name: str) -> str:

@@ -134,6 +134,7 @@ def pretrain(args: argparse.Namespace) -> str:
     needs_labels = make_config(args, None, stages[0][0], warn=rank0).needs_labels
     _, target = validate_pool(args.datasets, args.target, needs_labels)
     target_name = target[1] if target else None
+    class_match = check_class_match(args, target) if target and rank0 else None
     run_name = args.run_name or args.method
     train_plans = run_plans_name(args.plans_name, run_name, method.name)
     if train_plans != args.plans_name:  # a named run's plans identifier must be nnssl's to write, in pool and target
@@ -171,6 +172,12 @@ def pretrain(args: argparse.Namespace) -> str:
         if os.path.isfile(ckpts[stage]) and not (args.continue_training or args.overwrite):
             raise ValueError(f"{ckpts[stage]} is a finished pretraining; pass --continue to resume or extend it, "
                              f"--overwrite to replace it, or --run-name to keep both")
+        latest = os.path.join(os.path.dirname(ckpts[stage]), "checkpoint_latest.pth")
+        if os.path.isfile(latest) and not os.path.isfile(ckpts[stage]) and not (args.continue_training
+                                                                                 or args.overwrite):
+            raise ValueError(f"an interrupted pretraining of this run is kept in {latest}; pass --continue to resume "
+                             f"it, --overwrite to start again (its checkpoints are kept as *.replaced), or --run-name "
+                             "to start another run beside it")
     ensure_ext_trainer_env()
     if method.trainer_folder:  # a plugin method's own shims
         folders = [f for f in os.environ.get("nnUNet_extTrainer", "").split(os.pathsep) if f]
@@ -196,11 +203,38 @@ def pretrain(args: argparse.Namespace) -> str:
     plans_for_finetune = args.plans_name
     if target:  # only a written, loadable, finite checkpoint replaces the target's record
         plans_for_finetune = record_checkpoint(target[1], args.plans_name, args.configuration, run_name,
-                                               method.name, final)
+                                               method.name, final, getattr(args, "label_map_pairs", None))
     print(f"nnssl: pretrained checkpoint: {final}")
+    if class_match:
+        print(f"nnssl: the target's classes were matched to the pool's output layer: {'; '.join(class_match)}; "
+              "the fine-tune copies those rows (documentation/finetuning.md)")
     if target:
         print(next_commands(target[0], args, method.finetune_trainer, plans_for_finetune, fold=fold))
     return final
+
+
+def check_class_match(args: argparse.Namespace, target: tuple[int, str]) -> list[str] | None:
+    """Before any work: which target classes take rows of a supervised checkpoint's output layer (None: the method
+    has no output layer to transfer, or nothing matches).
+
+    Raises:
+        ValueError: an ambiguous name match without ``--label-map``, or a map naming a class the pool lacks.
+    """
+    from nnssl.methods.supervised.trainer import pool_class_layout, pool_label_names
+    from nnssl.output_layers import describe, layout_records, match_classes
+    from nnssl.planning.datasets import resolve_dataset
+
+    if args.method != "supervised":
+        if getattr(args, "label_map_pairs", None):
+            print(f"nnssl: warning: --label-map has no effect with -m {args.method} (its checkpoint has no output "
+                  "layer to transfer); it is recorded for a later supervised run", file=sys.stderr)
+        return None
+    sources = {d: resolve_dataset(d) for d in args.datasets}
+    names = pool_label_names(sources)
+    layout = layout_records(pool_class_layout(sources), names)
+    labels = load_json(os.path.join(os.environ["nnUNet_raw"], target[1], "dataset.json"))["labels"]
+    matches = match_classes(labels, layout, getattr(args, "label_map_pairs", None))
+    return describe(matches, labels) if matches else None
 
 
 def _finetune_fold(target, configuration: str, rank0: bool) -> str:

@@ -13,15 +13,18 @@ from nnssl.run_config import PretrainConfig
 
 
 def record_checkpoint(target_name: str, plans_name: str, configuration: str, run_name: str, method: str,
-                      path: str) -> str | None:
+                      path: str, label_map: dict | None = None) -> str | None:
     """Record the checkpoint in the target's plans (per configuration and run) for the fine-tune trainers and
-    refresh the plans identifiers that name it. Returns the identifier fine-tuning needs with ``-p`` (None: none,
-    the target's ``nnUNetPlans.json`` is nnssl's alias of the default run)."""
+    refresh the plans identifiers that name it; ``label_map`` ({target label: (dataset, label)}, from
+    ``--label-map``) replaces the plans' class map. Returns the identifier fine-tuning needs with ``-p`` (None:
+    none, the target's ``nnUNetPlans.json`` is nnssl's alias of the default run)."""
     from nnssl.planning.aliases import default_plans_alias
 
     plans_file = os.path.join(os.environ["nnUNet_preprocessed"], target_name, f"{plans_name}.json")
     plans = load_json(plans_file)
     plans.setdefault("nnssl", {}).setdefault("pretrained", {}).setdefault(configuration, {})[run_name] = path
+    if label_map:
+        plans["nnssl"]["label_map"] = {str(t): [int(d), int(v)] for t, (d, v) in sorted(label_map.items())}
     atomic_save_json(plans, plans_file)
     if run_name != method:
         return write_run_plans(target_name, plans_name, run_name)

@@ -170,6 +170,15 @@ def test_synthetic_pretrain_finetune_predict(pool_env):
     assert pretrain.main(again) == 2
     assert os.path.getmtime(ckpt) == before and load(os.path.join(pre, "nnsslPlans.json"))["nnssl"]["pretrained"][
         "3d_fullres"]["mixcl"] == ckpt
+    # nor is an interrupted one (only its checkpoint_latest.pth is left) restarted from epoch 0
+    latest = os.path.join(os.path.dirname(ckpt), "checkpoint_latest.pth")
+    shutil.copy(ckpt, latest)
+    os.replace(ckpt, ckpt + ".aside")
+    stamp = os.path.getmtime(latest)
+    assert pretrain.main(again) == 2
+    assert os.path.getmtime(latest) == stamp and not os.path.exists(ckpt)
+    os.replace(ckpt + ".aside", ckpt)
+    os.remove(latest)
 
     # fine-tuning learned something: organ Dice above the predict-everything baseline
     summary = load(os.path.join(fold, "validation", "summary.json"))
@@ -186,8 +195,8 @@ def test_synthetic_pretrain_finetune_predict(pool_env):
     # d_l by resolution: on this 4-stage network d_1 ends at 1/4 of the input
     ("global_local", "GlobalLocalFinetuneTrainer_2ep5it", ("--cases-per-batch", "2"),
      {"encoder.", "decoder.encoder.", "decoder.transpconvs.0.", "decoder.stages.0."}),
-    # supervised transfers encoder and decoder; its output layer (the pool's classes) stays behind
-    ("supervised", "SupervisedFinetuneTrainer_2ep5it", (),
+    # supervised transfers encoder and decoder; the output rows of the classes --label-map names are copied
+    ("supervised", "SupervisedFinetuneTrainer_2ep5it", ("--label-map", "200:1=101:1,200:2=101:2"),
      {"encoder.", "decoder.encoder.", "decoder.transpconvs.", "decoder.stages."}),
 ])
 def test_other_methods_end_to_end(pool_env, method, trainer, extra, prefixes):
@@ -214,6 +223,10 @@ def test_other_methods_end_to_end(pool_env, method, trainer, extra, prefixes):
         tuned = torch.load(os.path.join(fold, "checkpoint_final.pth"), map_location="cpu", weights_only=False)
         assert all(v.shape[0] == 3 for k, v in tuned["network_weights"].items()
                    if ".seg_layers." in k and k.endswith("weight"))  # the target's background, organ, lesion
+        plans = load(os.path.join(env["nnUNet_preprocessed"], target, "nnsslPlans.json"))
+        assert plans["nnssl"]["label_map"] == {"1": [101, 1], "2": [101, 2]}
+        assert load(os.path.join(fold, "nnssl_finetune.json"))["matched_output_classes"] == [
+            "background (0) <- background", "organ (1) <- D101:1 (large_blob)", "lesion (2) <- D101:2 (small_blob)"]
     assert os.path.isfile(os.path.join(fold, "validation", "summary.json"))
     check_predictions(pred, tests, {0, 1, 2})
 

@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 
-from nnssl.benchmark import pool_direct
+from nnssl.benchmark import pool_direct, selftrain_runs
 from nnssl.benchmark.pool_direct import is_pool_direct
 from nnssl.io import load_json
 
@@ -29,6 +29,9 @@ def resolve_inits(specs: list[str], plans: dict, configuration: str,
     recorded = plans.get("nnssl", {}).get("pretrained", {}).get(configuration, {})
     for spec in specs:
         name, _, path = spec.partition("=")
+        if path.startswith(selftrain_runs.PREFIX):
+            inits[name] = selftrain_runs.parse_spec(name, path, list(inits))
+            continue
         if is_pool_direct(name):
             if not path.isdigit():
                 raise ValueError(f"--init {spec}: give {name}=DATASET_ID, the id of the dataset whose nnU-Net model "
@@ -54,9 +57,14 @@ def trainer_for(checkpoint: str | None, init: str = "scratch", variants: dict | 
     """
     if checkpoint is None:
         return SCRATCH_TRAINERS[init]
-    if isinstance(checkpoint, dict):  # pool_direct: stock nnU-Net on the pool, no fine-tuning
+    if isinstance(checkpoint, dict):  # pool_direct (stock nnU-Net on the pool) or a self-training student
         if (variants or {}).get(init):
-            raise ValueError(f"--variant {init}: {init} is not fine-tuned, so it has no trainer variant")
+            raise ValueError(f"--variant {init}: {init} is a pool model or a self-training student, so it has no "
+                             "trainer variant")
+        if selftrain_runs.is_selftrain(checkpoint):
+            from nnssl.selftrain.run import DEFAULT_STUDENT
+
+            return DEFAULT_STUDENT
         return pool_direct.TRAINER
     from nnssl import checkpoint_format
     from nnssl.methods.registry import METHODS
@@ -100,8 +108,8 @@ def parse_schedule_overrides(specs: list[str], inits: dict, variants: dict) -> d
             raise ValueError(f"--schedule-override {spec!r}: give NAME=KEY=VALUE[,KEY=VALUE] for an --init NAME "
                              f"(inits: {', '.join(inits)})")
         if inits[name] is None or isinstance(inits[name], dict):
-            raise ValueError(f"--schedule-override {spec!r}: {name} is a scratch baseline or the pool-direct "
-                             "alternative; its recipe is fixed")
+            raise ValueError(f"--schedule-override {spec!r}: {name} is a scratch baseline, the pool-direct "
+                             "alternative or a self-training student; its recipe is fixed")
         trainer_schedule(trainer_for(inits[name], name, variants), text)  # raises on an unknown key or value
         overrides[name] = text
     return overrides

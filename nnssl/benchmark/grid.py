@@ -11,7 +11,7 @@ import os
 import platform
 import time
 
-from nnssl.benchmark import pool_direct
+from nnssl.benchmark import pool_direct, selftrain_runs
 from nnssl.benchmark.curves import plateau_table, plot_curves, read_curve, write_curves
 from nnssl.benchmark.finetune_runs import (
     parse_schedule_overrides,
@@ -43,14 +43,15 @@ def run_benchmark(args) -> dict:
     if unknown:
         raise ValueError(f"--variant {unknown}: give NAME=SUFFIX for an --init NAME")
     overrides = parse_schedule_overrides(args.schedule_override, inits, variants)
-    for spec in (v for v in inits.values() if isinstance(v, dict)):  # before any work: scorable on the target?
+    for spec in (v for v in inits.values() if isinstance(v, dict) and "pool_direct" in v):  # scorable on the target?
         pool_direct.check_pool_dataset(spec["pool_direct"], target_name, args.plans_name, args.configuration)
     if args.fractions is None:
         args.fractions = [] if args.cases else [5, 15, 50, 100]
     data_id = plans["configurations"][args.configuration]["data_identifier"]
     from nnssl.benchmark.splits import base_splits
 
-    entries = label_fraction_splits(base_splits(pre, data_id), args.folds, args.fractions, args.seed, args.cases)
+    base = base_splits(pre, data_id)
+    entries = label_fraction_splits(base, args.folds, args.fractions, args.seed, args.cases)
     fold_ids = register_splits(pre, data_id, entries)
     os.makedirs(args.out, exist_ok=True)
     atomic_save_json([{**e, "nnunet_fold": f} for e, f in zip(entries, fold_ids, strict=True)],
@@ -58,14 +59,22 @@ def run_benchmark(args) -> dict:
     rows, curves, run_times, total, k, not_run = [], [], [], len(entries) * len(inits), 0, []
     labels = sorted({str(v) for n, v in load_json(os.path.join(pre, "dataset.json"))["labels"].items() if v != 0})
     for entry, fold_id in zip(entries, fold_ids, strict=True):
+        models = {}  # init -> (model folder, fold) of this entry: the teachers of self-training inits
         for init, ckpt in inits.items():
             k += 1
             t = time.time()
-            if isinstance(ckpt, dict):
+            if selftrain_runs.is_selftrain(ckpt):
+                summary, fold_dir = selftrain_runs.run_selftrain(args, target_name, init, ckpt, entry, fold_id,
+                                                                 models.get(ckpt["selftrain"]),
+                                                                 base[entry["fold"]]["train"])
+            elif isinstance(ckpt, dict):
                 summary, fold_dir = run_pool_direct(args, target_name, init, ckpt["pool_direct"], entry)
+                models[init] = (pool_direct.model_folder(args, init, ckpt["pool_direct"]), "all")
             else:
                 summary, fold_dir = run_one(args, target_name, init, ckpt, fold_id, trainer_for(ckpt, init, variants),
                                             overrides.get(init, ""))
+            if summary is not None and fold_dir is not None:
+                models[init] = (os.path.dirname(fold_dir), str(fold_id))
             base = {"init": init, "fraction": entry["fraction"], "fold": entry["fold"],
                     "n_train": len(entry["train"])}
             if summary is None:
@@ -93,7 +102,7 @@ def run_benchmark(args) -> dict:
     if not rows:
         raise ValueError("no finished runs to report yet")
     write_csv(rows, os.path.join(args.out, "results.csv"))
-    table = markdown_table(rows, ["mean", *labels])
+    table = markdown_table(rows, ["mean", *labels]) + selftrain_runs.versus_teacher(rows, inits)
     if not_run:
         missing = [f"{r['init']} {r['n_train']} case{'s' if r['n_train'] != 1 else ''} fold {r['fold']}"
                    for r in not_run]

@@ -61,6 +61,14 @@ def _tool(name: str) -> str:
     return os.path.join(os.path.dirname(sys.executable), name)
 
 
+def model_folder(args, init: str, dataset_id: int) -> str:
+    """Where ``train_pool_model`` puts the pool model of ``init`` in a benchmark call (``--runs``/<init>)."""
+    from nnssl.planning.datasets import resolve_dataset
+
+    results = os.path.join(os.path.abspath(args.runs or os.path.join(args.out, "runs")), init)
+    return os.path.join(results, resolve_dataset(dataset_id), f"{TRAINER}__{args.plans_name}__{args.configuration}")
+
+
 def train_pool_model(results: str, dataset_id: int, pool_name: str, configuration: str, plans_name: str,
                      device: str, schedule_env: str) -> str:
     """Train (or resume) nnU-Net on every case of the pool dataset; returns the model folder."""

@@ -27,8 +27,10 @@ A protocol::
 
     [init.supervised_601_nnunet]                 # one table per init; the key is its name in the report
     run = "supervised_601"                       # exactly one of: run (a [pretrain] key or a run recorded in the
-    variant = "nnUNetSchedule"                   #   target's plans), checkpoint (a path), pool_direct (a dataset id)
-    schedule_override = "pretrained_lr=3e-3"     # optional, as --schedule-override
+    variant = "nnUNetSchedule"                   #   target's plans), checkpoint (a path), pool_direct (a dataset id),
+    schedule_override = "pretrained_lr=3e-3"     #   selftrain (a teacher: "scratch" or an init above it)
+                                                 # optional: variant, schedule_override (fine-tunes), threshold
+                                                 #   (selftrain's pseudo-label confidence, default 0.9)
 
     [finetune]                                   # required
     schedule = [30, 50, 5]                       # epochs, iterations, validation iterations (default nnU-Net's)
@@ -62,12 +64,13 @@ TOP = {"name": str, "question": str, "report": str, "prepare": str, "target": di
 REQUIRED_TOP = ("name", "question", "target", "finetune")
 TARGET = {"dataset": int, "configuration": str, "plans": str}
 PRETRAIN = {"method": str, "plans_from": str, "datasets": list, "schedule": str, "epochs": int, "flags": list}
-INIT = {"run": str, "checkpoint": str, "pool_direct": int, "variant": str, "schedule_override": str}
+INIT = {"run": str, "checkpoint": str, "pool_direct": int, "selftrain": str, "threshold": float, "variant": str,
+        "schedule_override": str}
 FINETUNE = {"schedule": list, "cases": list, "fractions": list, "folds": list, "report_folds": list, "seed": int,
             "scratch": list, "imports": list, "runs": str}
 PREPARE = ("shared_hippocampus",)
 CONFIGURATIONS = ("2d", "3d_fullres")
-INIT_SOURCES = ("run", "checkpoint", "pool_direct")
+INIT_SOURCES = ("run", "checkpoint", "pool_direct", "selftrain")
 
 
 def repository_folder(name: str) -> str:
@@ -107,6 +110,8 @@ class Init:
     run: str | None = None
     checkpoint: str | None = None
     pool_direct: int | None = None
+    selftrain: str | None = None
+    threshold: float | None = None
     variant: str | None = None
     schedule_override: str | None = None
 
@@ -184,6 +189,15 @@ def parse(data: dict, path: str = "<protocol>") -> Protocol:
     missing = [k for k in REQUIRED_TOP if k not in data]
     if missing:
         raise ValueError(f"{path}: missing {missing} (every protocol needs {list(REQUIRED_TOP)})")
+    from nnssl.names import name_problem
+
+    for key, value in [*((k, data.get(k)) for k in ("name", "report")),
+                       *((f"[pretrain.{k}]", k) for k in data.get("pretrain", {})),
+                       *((f"[init.{k}]", k) for k in data.get("init", {})),
+                       ("[finetune] runs", (data.get("finetune") or {}).get("runs"))]:
+        problem = value is not None and name_problem(value)
+        if problem:  # each becomes a folder or file name (the report folder, results roots, --run-name)
+            raise ValueError(f"{path}: {key} {problem}; it becomes a folder name")
     _check_table(data["target"], TARGET, "[target]", path)
     if "dataset" not in data["target"]:
         raise ValueError(f"{path}: [target] needs dataset (the target dataset id)")
@@ -228,6 +242,11 @@ def parse(data: dict, path: str = "<protocol>") -> Protocol:
             raise ValueError(f"{path}: {where}: name a pool_direct init pool_direct or pool_direct_<suffix>")
         if name in ("scratch", "scratch_warmup"):
             raise ValueError(f"{path}: {where}: {name} is a scratch baseline; list it in [finetune] scratch")
+        if init.selftrain is not None and (init.variant or init.schedule_override):
+            raise ValueError(f"{path}: {where} is a self-training student (nnU-Net's recipe from scratch): it takes "
+                             "no variant or override")
+        if init.threshold is not None and (init.selftrain is None or not 0 <= init.threshold <= 1):
+            raise ValueError(f"{path}: {where}.threshold belongs to a selftrain init and must be in [0, 1]")
         inits[name] = init
     _check_table(data["finetune"], FINETUNE, "[finetune]", path)
     ft = Finetune(**data["finetune"])
@@ -247,6 +266,12 @@ def parse(data: dict, path: str = "<protocol>") -> Protocol:
     bad = [s for s in ft.scratch if s not in ("scratch", "scratch_warmup")]
     if bad:
         raise ValueError(f"{path}: [finetune] scratch {bad}; known: scratch, scratch_warmup")
+    for name, init in inits.items():
+        earlier = [*ft.scratch, *list(inits)[:list(inits).index(name)]]
+        if init.selftrain is not None and init.selftrain not in earlier:
+            raise ValueError(f"{path}: [init.{name}] selftrain = {init.selftrain!r}: the teacher must be trained in "
+                             f"this protocol before it ({', '.join(earlier) or 'nothing is'}); imported runs have no "
+                             "model here")
     if not inits and not ft.scratch and not ft.imports:
         raise ValueError(f"{path}: nothing to report: no [init.*], no scratch baseline and no imports")
     return Protocol(data["name"], data["question"], target, ft, pretrain, inits, data.get("report"),

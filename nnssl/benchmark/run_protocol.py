@@ -40,6 +40,9 @@ def init_spec(init: Init, recorded: dict[str, str]) -> str | None:
     """The ``--init`` value of one init, or None while its pretraining has not run."""
     if init.pool_direct is not None:
         return f"{init.name}={init.pool_direct}"
+    if init.selftrain is not None:
+        threshold = f":{init.threshold:g}" if init.threshold is not None else ""
+        return f"{init.name}=selftrain:{init.selftrain}{threshold}"
     if init.checkpoint is not None:
         return f"{init.name}={os.path.abspath(init.checkpoint)}"
     path = recorded.get(init.run)
@@ -162,6 +165,13 @@ def finetune_listing(protocol: Protocol, out: str, work: str, device: str, targe
                            f"-p {protocol.target.plans} (once), then nnUNetv2_predict on the fold's validation cases")
                 listing.append({"what": what, "command": command,
                                 "status": "done" if os.path.isfile(summary) else "to run"})
+                continue
+            if init is not None and init.selftrain is not None:
+                index = os.path.join(args.runs, name, f"fold_{entry['fold']}_{len(entry['train'])}cases.json")
+                listing.append({"what": what, "status": "done" if os.path.isfile(index) else "to run",
+                                "command": f"nnssl_selftrain: {init.selftrain}'s model of this fold labels the fold's "
+                                           "other training cases, a student trains from scratch with nnU-Net's "
+                                           "recipe"})
                 continue
             spec = init_spec(init, recorded) if init else None
             checkpoint = spec.split("=", 1)[1] if spec else None

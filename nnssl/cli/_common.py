@@ -91,14 +91,33 @@ KNOWN_NNUNET_FAILURES = (
                                                            "correct numTraining"),
     ("No space left on device", "the disk is full: free space under nnUNet_preprocessed / nnUNet_results, then "
                                 "rerun with --continue"),
+    # torch's zip writer reports a full disk as a failed write at some position, the OSError is its cause
+    ("unexpected pos", "the disk is full (torch could not finish writing a checkpoint): free space under "
+                       "nnUNet_results, then rerun with --continue"),
 )
 
 
+def exception_chain(error: BaseException) -> list[BaseException]:
+    """``error`` and every exception it was raised from or during (``__cause__`` / ``__context__``), outermost
+    first."""
+    chain, seen = [], set()
+    while error is not None and id(error) not in seen:
+        chain.append(error)
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return chain
+
+
 def translate_nnunet_error(error: BaseException) -> str | None:
-    """A one-line message with the fix for a known nnU-Net failure, or None for anything else."""
-    text = str(error)
-    for needle, fix in KNOWN_NNUNET_FAILURES:
-        if needle.lower() in text.lower():
-            first = text.strip().splitlines()[0] if text.strip() else type(error).__name__
-            return f"{fix} (nnU-Net: {type(error).__name__}: {first[:200]})"
+    """A one-line message with the fix for a known failure anywhere in the exception chain, or None."""
+    import errno
+
+    for link in exception_chain(error):
+        text = str(link)
+        if isinstance(link, OSError) and link.errno == errno.ENOSPC:
+            text += " No space left on device"
+        for needle, fix in KNOWN_NNUNET_FAILURES:
+            if needle.lower() in text.lower():
+                first = text.strip().splitlines()[0] if text.strip() else type(link).__name__
+                return f"{fix} (nnU-Net: {type(link).__name__}: {first[:200]})"
     return None

@@ -37,6 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-m", "--method", choices=sorted(METHODS), default="mixcl", help="pretraining method")
     p.add_argument("-t", "--target", type=int, default=None,
                    help="target dataset: gets the same plans and records the checkpoint for fine-tuning")
+    p.add_argument("--label-map", default=None, metavar="T:L=S:L,...",
+                   help="which pool class each target class is, e.g. 200:1=101:3,200:2=101:1 (target 200's label 1 is "
+                        "dataset 101's label 3): the fine-tune copies those rows of a supervised checkpoint's output "
+                        "layer. Recorded in the target's plans (default: match by label name within one source "
+                        "dataset)")
     p.add_argument("-c", "--configuration", default="3d_fullres", choices=["3d_fullres", "2d"],
                    help="nnU-Net configuration planned and pretrained")
     p.add_argument("-p", "--plans-name", default="nnsslPlans", help="plans identifier written to every dataset")
@@ -135,6 +140,33 @@ def parse_command(argv: list[str] | None = None, parser: argparse.ArgumentParser
         if typed and args.method not in owners:
             parser.error(f"{action.option_strings[-1]} is an option of -m {' / -m '.join(owners)}, not of -m "
                          f"{args.method}; drop it or pick that method")
+    from nnssl.names import name_problem
+
+    for value, flag in ((args.run_name, "--run-name"), (args.plans_name, "-p")):
+        problem = value is not None and name_problem(value)
+        if problem:
+            parser.error(f"{flag} {problem}; it becomes a file and folder name")
+    for value, flag in ((args.num_processes, "-np"), (args.plan_batch_size, "--plan-batch-size"),
+                        (args.epochs, "--epochs"), (args.iterations, "--iterations"),
+                        (args.val_iterations, "--val-iterations"), (args.batch_size, "--batch-size"),
+                        (args.save_every, "--save-every"), (args.num_gpus, "--num-gpus"), (args.pool_id, "--pool-id")):
+        if value is not None and value < 1:
+            parser.error(f"{flag} {value}: must be a positive integer")
+    if args.pool_id is not None and not 1 <= args.pool_id <= 999:
+        parser.error(f"--pool-id {args.pool_id}: nnU-Net dataset ids have three digits (1..999)")
+    args.label_map_pairs = None
+    if args.label_map is not None:
+        from nnssl.output_layers import parse_label_map
+
+        if args.target is None:
+            parser.error("--label-map maps the target's classes: give the target with -t")
+        try:
+            args.label_map_pairs = parse_label_map(args.label_map, args.target)
+        except ValueError as e:
+            parser.error(str(e))
+        stray = sorted({d for d, _ in args.label_map_pairs.values()} - set(args.datasets))
+        if stray:
+            parser.error(f"--label-map names dataset(s) {stray}, which are not pool sources (-d {args.datasets})")
     resolve_schedule(args)
     return args
 

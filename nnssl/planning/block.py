@@ -7,7 +7,9 @@ configuration -> run name -> checkpoint path (target only, written after a check
 of nnssl's plans of that name under another identifier (the target's ``nnUNetPlans.json``, a named run's
 ``<plans>_<run>.json``; ``nnssl/planning/aliases.py``); ``run``: the ``--run-name`` such a copy belongs to;
 ``runs`` (pool only): run key (``<run name>[_<stage>]``) -> the run configuration ``nnssl_pretrain`` trained it
-with, so a stock ``nnUNetv2_train ... --c`` resumes with the same settings.
+with, so a stock ``nnUNetv2_train ... --c`` resumes with the same settings; ``label_map`` (target only): target
+label -> ``[source dataset, source label]`` from ``--label-map``, which class rows of a pretrained output layer the
+fine-tune copies (``nnssl/output_layers.py``).
 """
 
 from dataclasses import asdict, dataclass, field, fields
@@ -25,6 +27,7 @@ class NnsslBlock:
     alias_of: str | None = None
     run: str | None = None
     runs: dict[str, dict] = field(default_factory=dict)
+    label_map: dict[str, list[int]] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.role not in ROLES:
@@ -39,6 +42,11 @@ class NnsslBlock:
                              f"got {self.pretrained!r}")
         if not isinstance(self.runs, dict) or not all(isinstance(v, dict) for v in self.runs.values()):
             raise ValueError(f"runs must map run keys to run configurations, got {self.runs!r}")
+        if not isinstance(self.label_map, dict) or not all(
+                isinstance(k, str) and k.isdigit() and isinstance(v, (list, tuple)) and len(v) == 2
+                and all(isinstance(x, int) for x in v) for k, v in self.label_map.items()):
+            raise ValueError(f"label_map must map target labels ('1') to [source dataset, source label], "
+                             f"got {self.label_map!r}")
         for name in ("pool", "plan_from", "alias_of", "run"):
             if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
                 raise ValueError(f"{name} must be a string or absent, got {getattr(self, name)!r}")
@@ -62,5 +70,9 @@ class NnsslBlock:
         except (TypeError, ValueError) as e:
             raise ValueError(f"{where}: invalid 'nnssl' block: {e}") from None
 
+    def label_map_pairs(self) -> dict[int, tuple[int, int]]:
+        """``label_map`` as ``{target label: (source dataset, source label)}``."""
+        return {int(k): (int(v[0]), int(v[1])) for k, v in self.label_map.items()}
+
     def to_json(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        return {k: v for k, v in asdict(self).items() if v is not None and not (k == "label_map" and not v)}

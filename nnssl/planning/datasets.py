@@ -19,7 +19,8 @@ def check_environment() -> None:
                       f"(see nnU-Net's documentation/setting_up_paths.md)")
 
 
-def _raw_datasets() -> dict[int, list[str]]:
+def raw_datasets() -> dict[int, list[str]]:
+    """{id: [raw dataset folder names]} of every ``DatasetNNN_*`` folder with a dataset.json in nnUNet_raw."""
     root = os.environ["nnUNet_raw"]
     found: dict[int, list[str]] = {}
     for name in sorted(os.listdir(root)) if os.path.isdir(root) else []:
@@ -35,7 +36,7 @@ def resolve_dataset(dataset_id: int) -> str:
     Raises:
         ValueError: when the id does not exist, or when two raw folders share it (nnU-Net would pick one).
     """
-    found = _raw_datasets()
+    found = raw_datasets()
     if len(found.get(dataset_id, [])) > 1:
         raise ValueError(f"dataset id {dataset_id} is used by {len(found[dataset_id])} folders in nnUNet_raw "
                          f"({', '.join(found[dataset_id])}); nnU-Net needs unique ids: renumber all but one")

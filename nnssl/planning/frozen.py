@@ -68,13 +68,20 @@ def plan_problems(plan: dict, configuration: str) -> list[str]:
     arch_ok = isinstance(arch, dict) and {"network_class_name", "arch_kwargs"} <= set(arch)
     if "architecture" in conf and not arch_ok:
         problems.append("architecture must hold network_class_name and arch_kwargs")
+    elif arch_ok:
+        from nnssl.planning.architecture import architecture_problems
+
+        problems += architecture_problems(arch, patch if isinstance(patch, list) else None)
     schemes = conf.get("normalization_schemes")
     schemes_ok = isinstance(schemes, list) and all(isinstance(x, str) for x in schemes)
     if "normalization_schemes" in conf and not schemes_ok:
         problems.append(f"normalization_schemes = {schemes!r} must be a list of scheme names")
+    from nnssl.names import name_problem
+
     for key in ("data_identifier", "preprocessor_name"):
-        if key in conf and not isinstance(conf[key], str):
-            problems.append(f"{key} = {conf[key]!r} must be a string")
+        problem = name_problem(conf[key]) if key in conf else None
+        if problem:  # data_identifier becomes a folder below nnUNet_preprocessed/<dataset>
+            problems.append(f"{key}: {problem}")
     return problems
 
 
@@ -108,8 +115,16 @@ def load(name_or_path: str) -> dict:
     Raises:
         ValueError: naming the file and what is wrong with it.
     """
+    import json
+
     path = resolve(name_or_path)
-    data = load_json(path)
+    try:
+        data = load_json(path)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"--plans-from {path}: not a JSON file ({e}); give a plans file that nnssl_pretrain "
+                         "--save-plans wrote, or a name in plans/") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"--plans-from {path}: holds a {type(data).__name__}, not a plans object")
     if data.get("nnssl_plans_version") != VERSION:
         raise ValueError(f"{path}: nnssl_plans_version is {data.get('nnssl_plans_version')!r}, this nnssl reads "
                          f"{VERSION}")

@@ -26,6 +26,7 @@ from nnssl import checkpoint_format
 from nnssl.checkpoint import ENCODER_PREFIXES, load_transferable_weights, resolve_pretrained_checkpoint, unwrap
 from nnssl.io import atomic_save_json, load_json
 from nnssl.planning.aliases import run_of
+from nnssl.planning.block import NnsslBlock
 from nnssl.trainers.checkpointing import AtomicCheckpointMixin
 from nnssl.trainers.finetune_record import RECORD_FILE, refuse_changed_resume, result_environment
 from nnssl.trainers.finetune_schedule import (
@@ -83,6 +84,7 @@ class nnsslScratchTrainer(AtomicCheckpointMixin, nnUNetTrainer):
         self._transferred: list[torch.nn.Parameter] = []
         self._frozen_scope: list[torch.nn.Parameter] = []  # the transferred weights the schedule's freeze applies to
         self._iteration = 0
+        self.matched_classes: list[str] = []
 
     # ---- weights and optimiser ---------------------------------------------------------------
     def load_pretrained(self) -> None:
@@ -91,7 +93,11 @@ class nnsslScratchTrainer(AtomicCheckpointMixin, nnUNetTrainer):
             return
         self.pretrained_run = run_of(self.plans_manager.plans) or self.ssl_run  # a named run: its plans identifier
         path = resolve_pretrained_checkpoint(self.plans_manager.plans, self.configuration_name, self.pretrained_run)
-        report = load_transferable_weights(self.network, path, expected_method=self.ssl_run, only=self.transfer_only)
+        block = NnsslBlock.from_plans(self.plans_manager.plans)
+        report = load_transferable_weights(self.network, path, expected_method=self.ssl_run, only=self.transfer_only,
+                                           target_labels=self.dataset_json.get("labels"),
+                                           label_map=block.label_map_pairs() if block else None)
+        self.matched_classes = report.matched_classes
         loaded = set(report.loaded)
         params = list(unwrap(self.network).named_parameters(remove_duplicate=False))
         self._transferred = list({id(p): p for n, p in params if n in loaded}.values())
@@ -144,15 +150,32 @@ class nnsslScratchTrainer(AtomicCheckpointMixin, nnUNetTrainer):
                 "transferred_parameters": sum(p.numel() for p in self._transferred),
                 "freeze_scope_parameters": sum(p.numel() for p in self._frozen_scope),
                 "transfer_only": list(self.transfer_only) if self.transfer_only else None,
+                "matched_output_classes": self.matched_classes,
                 "schedule_override": self.schedule_override or None,
                 "environment": result_environment(),
                 **self.resolved_schedule.to_json()}
 
     def load_checkpoint(self, filename_or_checkpoint) -> None:
+        """nnU-Net's resume (``--c``) and ``nnUNetv2_train --val``, from a checkpoint read with ``weights_only=True``
+        (tensors and plain data: ``nnssl/io.py``'s ``safe_load``), so a tampered ``checkpoint_latest.pth`` cannot run
+        code; nnU-Net's own loader would unpickle anything."""
+        if isinstance(filename_or_checkpoint, str):
+            from nnssl.io import safe_load
+
+            filename_or_checkpoint = safe_load(filename_or_checkpoint, map_location=self.device)
         super().load_checkpoint(filename_or_checkpoint)
         self._resumed = True
 
     # ---- nnU-Net hooks -----------------------------------------------------------------------
+    def run_training(self):
+        """nnU-Net's training; an error nnssl raises (or a full disk) ends it with one line, not a traceback."""
+        try:
+            super().run_training()
+        except Exception as e:  # exit_with_one_line re-raises what it has no line for
+            from nnssl.errors import exit_with_one_line
+
+            exit_with_one_line(e, "nnssl")
+
     def on_train_start(self):
         path = os.path.join(self.output_folder, RECORD_FILE)
         if self._resumed and os.path.isfile(path):  # nnUNetv2_train --c (initialised by then): the same run, or refused

@@ -14,6 +14,15 @@ Per group, the learning rate at optimiser step t (of T = epochs x iterations) is
 ``l2sp`` > 0 adds L2-SP (``nnssl/trainers/l2sp.py``): the transferred weights in ``freeze_scope`` are
 pulled toward their pretrained values with gradient ``l2sp * (theta - theta_0)``.
 
+Two-phase schedules (``first_phase``): while the transferred weights in ``freeze_scope`` are frozen (the first R =
+``freeze_fraction`` of the steps), the groups that train ("fresh": the output layers, class-matched or not, and
+every weight the checkpoint did not fill; with ``freeze_scope="encoder"`` also a transferred decoder) follow a
+phase of their own, and at R **every** group warms up again over W and decays with poly to the end:
+
+- ``first_phase="warmup"`` (heads first, LP-FT: Kumar et al., ICLR 2022; MultiTalent's ``warmupsegheads``): a
+  linear warm-up to the peak over the whole first phase, ``peak * (t + 1) / R``;
+- ``first_phase="sawtooth"`` (decoder first; nnU-Net's pretraining branch): warm-up over W, then poly to 0 at R.
+
 W is ``warmup_fraction`` of all steps, counted per iteration (5 % of a 20-epoch CPU budget is one
 epoch, which an epoch-wise warm-up would skip). This follows nnU-Net's upstream fine-tuning of SSL
 checkpoints (lr 1e-3, linear warm-up over 5 %, then poly; ``PretrainedTrainer`` on nnU-Net's
@@ -29,6 +38,8 @@ SCHEDULE_ENV = "nnSSL_FINETUNE_SCHEDULE"
 POLY_EXPONENT = 0.9
 #: what a schedule's freezing applies to: every transferred weight, or only the transferred encoder
 FREEZE_SCOPES = ("transferred", "encoder")
+#: how the groups that train while the others are frozen move through that phase ("": no phase of their own)
+FIRST_PHASES = ("", "warmup", "sawtooth")
 
 
 @dataclass(frozen=True)
@@ -49,6 +60,9 @@ class FinetuneSchedule:
         l2sp: strength of the L2-SP pull of the transferred weights in ``freeze_scope`` toward their pretrained
             values (0: off). With nnU-Net's SGD (momentum 0.99) at lr 1e-2 a deviation shrinks by about
             ``l2sp`` per step at peak lr: 1e-3 is a mild pull over a 1500-step run, 1e-2 a strong one.
+        first_phase: "" (the groups that train from step 0 follow one warm-up and poly over the whole run), or a
+            phase of their own while the transferred weights are frozen ("warmup": heads first; "sawtooth":
+            decoder first), after which every group warms up again (see the module docstring).
     """
 
     name: str = "nnUNet"
@@ -62,6 +76,7 @@ class FinetuneSchedule:
     linear_probe: bool = False
     freeze_scope: str = "transferred"
     l2sp: float = 0.0
+    first_phase: str = ""
 
     def __post_init__(self):
         for field in ("epochs", "iterations", "val_iterations"):
@@ -73,6 +88,11 @@ class FinetuneSchedule:
                 raise ValueError(f"{field} must be in [0, 1), got {getattr(self, field)!r}")
         if self.freeze_scope not in FREEZE_SCOPES:
             raise ValueError(f"freeze_scope must be one of {', '.join(FREEZE_SCOPES)}, got {self.freeze_scope!r}")
+        if self.first_phase not in FIRST_PHASES:
+            raise ValueError(f"first_phase must be one of {FIRST_PHASES}, got {self.first_phase!r}")
+        if self.first_phase and not (self.freeze_fraction > 0 and not self.linear_probe):
+            raise ValueError(f"first_phase {self.first_phase!r} needs freeze_fraction > 0 (the first phase is the "
+                             "time the transferred weights are frozen) and no linear_probe")
         if self.l2sp < 0:
             raise ValueError(f"l2sp must be >= 0 (0 switches L2-SP off), got {self.l2sp!r}")
         if self.fresh_lr <= 0 or (self.pretrained_lr is not None and self.pretrained_lr <= 0):
@@ -113,7 +133,7 @@ class FinetuneSchedule:
                     values[key] = raw.lower() in ("1", "true")
                 elif key in ("epochs", "iterations", "val_iterations"):
                     values[key] = int(raw)
-                elif key == "freeze_scope":
+                elif key in ("freeze_scope", "first_phase"):
                     values[key] = raw.strip()
                 else:
                     values[key] = float(raw)
@@ -163,9 +183,19 @@ class ResolvedSchedule:
         """Whether ``group`` is frozen during ``epoch``."""
         return group == "transferred" and epoch < self.freeze_epochs
 
+    @property
+    def release_step(self) -> int:
+        """The step at which the frozen transferred weights start training (``total_steps``: never)."""
+        return self.freeze_epochs * self.iterations
+
     def lr(self, group: str, step: int) -> float:
         """Learning rate of ``group`` at optimiser step ``step`` (0-based)."""
+        release = self.release_step
         start = self.start_step(group)
+        if self.schedule.first_phase and group != "transferred" and 0 < release < self.total_steps:
+            if step < release:
+                return self._first_phase_lr(group, step, release)
+            start = release  # every group warms up again when the frozen weights are released
         if step < start:
             return 0.0
         peak, t = self.peak(group), step - start
@@ -176,6 +206,16 @@ class ResolvedSchedule:
             return peak
         progress = min(1.0, (t - self.warmup_steps) / decay_steps)
         return peak * (1 - progress) ** POLY_EXPONENT
+
+    def _first_phase_lr(self, group: str, step: int, release: int) -> float:
+        """The lr of a group that trains while the transferred weights are frozen, at ``step`` < ``release``."""
+        peak = self.peak(group)
+        if self.schedule.first_phase == "warmup":
+            return peak * (step + 1) / release
+        warmup = min(self.warmup_steps, release)
+        if step < warmup:
+            return peak * (step + 1) / warmup
+        return peak * (1 - (step - warmup) / max(1, release - warmup)) ** POLY_EXPONENT
 
     def describe(self) -> str:
         """One line for the training log."""
@@ -190,6 +230,12 @@ class ResolvedSchedule:
                          + (" (linear probe)" if s.freeze_scope == "transferred" else ""))
         elif self.freeze_epochs:
             parts.append(f"{s.frozen_part} frozen for the first {self.freeze_epochs} epochs")
+            if s.first_phase == "warmup":
+                parts.append("meanwhile the rest (output layers, fresh weights) warms up to its peak; then every "
+                             "weight warms up again and decays")
+            elif s.first_phase == "sawtooth":
+                parts.append("meanwhile the rest warms up and decays to 0 (sawtooth); then every weight warms up "
+                             "again and decays")
         if s.l2sp:
             parts.append(f"L2-SP {s.l2sp:g}: {s.frozen_part} pulled toward their pretrained values")
         return "; ".join(parts)
@@ -208,6 +254,15 @@ WARMUP = FinetuneSchedule(name="warmup", warmup_fraction=0.05)
 PRETRAINED = FinetuneSchedule(name="pretrained", warmup_fraction=0.05, pretrained_lr=1e-3)
 #: the older upstream variant: train the new parts with the transferred ones frozen first, then warm up all
 FROZEN_ENCODER_WARMUP = dataclasses.replace(PRETRAINED, name="frozenEncoderWarmup", freeze_fraction=0.05)
+#: heads first (LP-FT; MultiTalent): only what the checkpoint did not fill, output layers included, trains for the
+#: first 10 % of the steps while warming up to its peak; then every weight warms up over 10 % and decays with poly.
+#: One peak (1e-2) for every weight, as ``_nnUNetSchedule``, so the pair isolates the heads-first phase
+#: (documentation/finetuning.md says what was measured)
+HEADS_FIRST = FinetuneSchedule(name="headsFirst", warmup_fraction=0.1, freeze_fraction=0.1, first_phase="warmup")
+#: decoder first (the sawtooth): the transferred encoder frozen for the first 20 % of the steps while the decoder
+#: and output layers warm up over 5 % and decay to 0; then every weight warms up over 5 % and decays
+DECODER_FIRST = FinetuneSchedule(name="decoderFirst", warmup_fraction=0.05, freeze_fraction=0.2,
+                                 freeze_scope="encoder", first_phase="sawtooth")
 #: transferred weights frozen throughout: how much the representation alone carries
 LINEAR_PROBE = dataclasses.replace(PRETRAINED, name="linearProbe", linear_probe=True)
 

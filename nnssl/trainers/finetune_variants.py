@@ -8,6 +8,10 @@ folder names it):
 - ``_linearProbe``: transferred weights frozen for the whole run (diagnostic);
 - ``_nnUNetSchedule``: nnU-Net's scratch recipe on the pretrained init (the fair comparison with scratch);
 - ``_warmup``: the scratch baseline's warm-up schedule, lr 1e-2 for every weight (init is the only difference);
+- ``_headsFirst``: only the output layers (class-matched or fresh) and other fresh weights train for the first 10 %
+  of the steps, warming up to their peak; then every weight warms up over 10 % and decays (LP-FT, MultiTalent);
+- ``_decoderFirst``: the transferred encoder frozen for the first 20 % while decoder and output layers warm up and
+  decay (sawtooth); then every weight warms up and decays (for checkpoints that transfer the encoder only);
 - ``_encoderOnly``, ``_nnUNetSchedule_encoderOnly``: only the encoder of a checkpoint that transfers the decoder
   too loads, the decoder stays fresh (the paired decoder ablation);
 - ``_5epochs`` (5 x 250), ``_5ep20it`` (5 x 20, demo), ``_2ep5it`` (2 x 5, smoke tests), alone or after
@@ -22,7 +26,9 @@ from nnssl.checkpoint import ENCODER_PREFIXES
 from nnssl.methods.method import Method
 from nnssl.trainers.finetune import nnsslScratchTrainer
 from nnssl.trainers.finetune_schedule import (
+    DECODER_FIRST,
     FROZEN_ENCODER_WARMUP,
+    HEADS_FIRST,
     LINEAR_PROBE,
     NNUNET_DEFAULT,
     PRETRAINED,
@@ -37,6 +43,9 @@ VARIANTS: dict[str, tuple[FinetuneSchedule, tuple[str, ...] | None, str]] = {
     "frozenEncoderWarmup": (FROZEN_ENCODER_WARMUP, None, "transferred weights frozen for the first 5 % of epochs"),
     "linearProbe": (LINEAR_PROBE, None, "transferred weights frozen for the whole run (diagnostic)"),
     "nnUNetSchedule": (NNUNET_DEFAULT, None, "nnU-Net's scratch recipe on the pretrained init"),
+    "headsFirst": (HEADS_FIRST, None, "output layers and fresh weights first (10 % of the steps), then every weight"),
+    "decoderFirst": (DECODER_FIRST, None, "encoder frozen for 20 % while the rest warms up and decays, then all"),
+    "headsFirst_2ep5it": (shortened(HEADS_FIRST, "2ep5it", 2, 5, 2), None, "headsFirst, 2 x 5 iterations (smoke)"),
     "warmup": (WARMUP, None, "exactly nnsslScratchTrainer_warmup's schedule (one lr for all weights)"),
     "encoderOnly": (PRETRAINED, ENCODER_PREFIXES, "only the checkpoint's encoder loads (the decoder stays fresh)"),
     "nnUNetSchedule_encoderOnly": (NNUNET_DEFAULT, ENCODER_PREFIXES,

@@ -17,7 +17,7 @@ def test_bad_specs_are_refused_before_any_work(tmp_path):
         resolve_inits(["pool_direct=abc"], {}, "2d")
     inits = resolve_inits(["pool_direct_x=601"], {}, "2d", scratch=())
     assert inits == {"pool_direct_x": {"pool_direct": 601}}
-    with pytest.raises(ValueError, match="not fine-tuned, so it has no trainer variant"):
+    with pytest.raises(ValueError, match="is a pool model or a self-training student, so it has no trainer variant"):
         trainer_for(inits["pool_direct_x"], "pool_direct_x", {"pool_direct_x": "nnUNetSchedule"})
     with pytest.raises(ValueError, match="recipe is fixed"):
         parse_schedule_overrides(["pool_direct_x=l2sp=1e-3"], inits, {})

@@ -88,12 +88,37 @@ def test_a_good_protocol_parses_and_round_trips_through_toml(tmp_path):
     ({"init__reg_proto_nnunet": {"pool_direct": 101}}, "name a pool_direct init pool_direct"),
     ({"pretrain__reg_proto__flags": ["--run-name", "other"]}, "the protocol sets them"),
     ({"finetune__scratch": ["scrach"]}, r"scratch \['scrach'\]"),
+    ({"report": "../../outside"}, r"report '../../outside' is not a safe name"),
+    ({"finetune__runs": "a/b"}, r"\[finetune\] runs 'a/b' is not a safe name"),
+    ({"init__st": {"selftrain": "nobody"}}, r"selftrain = 'nobody': the teacher must be trained in this protocol"),
+    ({"init__st": {"selftrain": "scratch", "variant": "headsFirst"}}, "self-training student"),
+    ({"init__st": {"selftrain": "scratch", "threshold": 1.5}}, r"threshold belongs to a selftrain init"),
 ])
 def test_bad_protocols_are_refused_naming_the_key(tmp_path, change, match):
     path = tmp_path / "p.toml"
     path.write_text(toml(edited(**change)))
     with pytest.raises(ValueError, match=match):
         protocols.load(str(path))
+
+
+def test_unsafe_init_and_pretrain_keys_are_refused():
+    data = edited()
+    data["init"]["..evil"] = data["init"].pop("reg_proto_nnunet")
+    with pytest.raises(ValueError, match=r"\[init...evil\] '..evil' is not a safe name"):
+        protocols.parse(data, "p.toml")
+    data = edited()
+    data["pretrain"]["a b"] = data["pretrain"].pop("reg_proto")
+    with pytest.raises(ValueError, match=r"'a b' is not a safe name"):
+        protocols.parse(data, "p.toml")
+
+
+def test_a_selftrain_init_after_its_teacher_gives_the_benchmark_spec():
+    from nnssl.benchmark.run_protocol import init_spec
+
+    p = protocols.parse(edited(init__st={"selftrain": "reg_proto_nnunet", "threshold": 0.8}), "p.toml")
+    assert init_spec(p.inits["st"], {}) == "st=selftrain:reg_proto_nnunet:0.8"
+    assert init_spec(protocols.parse(edited(init__st={"selftrain": "scratch"}), "p.toml").inits["st"], {}) == \
+        "st=selftrain:scratch"
 
 
 def test_not_toml_and_missing_file(tmp_path):
@@ -115,7 +140,8 @@ def test_every_committed_protocol_parses():
         for report in p.finetune.imports:  # every imported report is committed
             protocols.resolve_report(report)
         for init in p.inits.values():  # every init names a run of its own protocol (a fresh workdir can run it)
-            assert init.pool_direct is not None or init.run in p.pretrain, (name, init.name)
+            assert init.pool_direct is not None or init.selftrain is not None or init.run in p.pretrain, (
+                name, init.name)
 
 
 def test_data_checks_label_count_and_unrecorded_run(pool_env, tmp_path):

@@ -4,6 +4,7 @@ import dataclasses
 import inspect
 import json
 import os
+import re
 
 import pytest
 import torch
@@ -431,3 +432,23 @@ def test_demo_steps_show_live_epochs_and_send_dependency_output_to_the_log(tmp_p
     assert "deprecated" not in out.out + out.err
     text = log.read_text()
     assert "train_loss 0.5" in text and "fingerprint" in text and "deprecated" in text
+
+
+@pytest.mark.parametrize(("argv", "match"), [
+    (["-d", "101", "--label-map", "200:1=101:3"], "give the target with -t"),
+    (["-d", "101", "-t", "200", "--label-map", "200:1=102:3"], r"dataset\(s\) \[102\], which are not pool sources"),
+    (["-d", "101", "-t", "200", "--label-map", "200:1=101"], "not TARGET:LABEL=SOURCE:LABEL"),
+])
+def test_label_map_is_checked_at_parse_time(argv, match, capsys):
+    from nnssl.cli.pretrain import parse_command
+
+    with pytest.raises(SystemExit):
+        parse_command(argv)
+    assert re.search(match, capsys.readouterr().err)
+
+
+def test_label_map_is_parsed_into_pairs():
+    from nnssl.cli.pretrain import parse_command
+
+    args = parse_command(["-d", "101", "102", "-t", "200", "--label-map", "200:2=102:1, 200:1=101:3"])
+    assert args.label_map_pairs == {2: (102, 1), 1: (101, 3)}

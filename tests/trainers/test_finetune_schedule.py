@@ -114,3 +114,48 @@ def test_bad_overrides_name_the_value(text, match):
 def test_schedule_fields_validated():
     with pytest.raises(ValueError, match="warmup_fraction"):
         FinetuneSchedule(warmup_fraction=1.0)
+
+
+def test_heads_first_trains_only_the_fresh_group_warming_it_up_then_rewarms_everything():
+    """``_headsFirst`` at 30 x 50 steps: R = 150 steps (10 %), W = 150: the fresh group (output layers) warms up
+    linearly to its peak over [0, R); the transferred group is 0 there; from R every group follows the same warm-up
+    over W and poly decay to the end."""
+    from nnssl.trainers.finetune_schedule import HEADS_FIRST
+
+    r = HEADS_FIRST.resolve(30, 50)
+    release, w, total, peak = 150, 150, 1500, 1e-2
+    assert (r.release_step, r.warmup_steps, r.freeze_epochs) == (release, w, 3)
+    for t in (0, 17, 75, 149):
+        assert r.lr("fresh", t) == pytest.approx(peak * (t + 1) / release)
+        assert r.lr("transferred", t) == 0.0
+    for t in (150, 151, 299):
+        assert r.lr("fresh", t) == pytest.approx(peak * (t - release + 1) / w) == r.lr("transferred", t)
+    for t in (300, 700, 1499):
+        expected = peak * (1 - (t - release - w) / (total - release - w)) ** 0.9
+        assert r.lr("fresh", t) == pytest.approx(expected) == r.lr("transferred", t)
+    assert r.frozen("transferred", 2) and not r.frozen("transferred", 3)
+    assert "warms up to its peak" in r.describe()
+
+
+def test_decoder_first_is_a_sawtooth_for_the_decoder_and_then_a_warm_up_of_everything():
+    from nnssl.trainers.finetune_schedule import DECODER_FIRST
+
+    r = DECODER_FIRST.resolve(30, 50)
+    release, w, total, peak = 300, 75, 1500, 1e-2
+    assert (r.release_step, r.warmup_steps) == (release, w)
+    for group in ("fresh", "transferred_unfrozen"):  # a fresh or a transferred decoder: same curve
+        assert r.lr(group, 10) == pytest.approx(peak * 11 / w)
+        assert r.lr(group, 200) == pytest.approx(peak * (1 - (200 - w) / (release - w)) ** 0.9)
+        assert r.lr(group, release - 1) < 1e-4  # decayed to (almost) zero before the release
+        assert r.lr(group, release) == pytest.approx(peak / w) == r.lr("transferred", release)
+        assert r.lr(group, 1000) == pytest.approx(peak * (1 - (1000 - release - w) / (total - release - w)) ** 0.9)
+    assert all(r.lr("transferred", t) == 0.0 for t in range(release))
+    assert DECODER_FIRST.freeze_scope == "encoder"
+
+
+def test_a_first_phase_needs_a_freeze():
+    with pytest.raises(ValueError, match="first_phase 'warmup' needs freeze_fraction > 0"):
+        FinetuneSchedule(first_phase="warmup")
+    with pytest.raises(ValueError, match="first_phase must be one of"):
+        FinetuneSchedule(freeze_fraction=0.1, first_phase="zigzag")
+    assert FinetuneSchedule().with_overrides("freeze_fraction=0.2,first_phase=sawtooth").first_phase == "sawtooth"

@@ -207,3 +207,31 @@ def test_every_method_gets_the_same_variants_with_distinct_schedules_and_nnunet_
     found = recursive_find_python_class(trainer_dir(), name, None, base_folder=trainer_dir(),
                                         cleanup_imports_from_base_folder=True)
     assert found is finetune_trainers(BUILTIN["supervised"])[name]
+
+
+def test_heads_first_trains_only_the_output_layers_then_releases_everything(pool_env, tmp_path, monkeypatch):
+    """``_headsFirst`` with a checkpoint that transfers encoder and decoder: during the first phase only the output
+    layers train (the transferred weights get no gradient and no optimiser state, lr 0), then everything trains."""
+    from nnssl.checkpoint import DECODER_PREFIXES
+
+    t = build("MixCLFinetuneTrainer_headsFirst", pool_env, tmp_path, monkeypatch,
+              "epochs=10,iterations=5,val_iterations=1", prefixes=ENCODER_PREFIXES + DECODER_PREFIXES)
+    g = groups(t)
+    seg = list(t.network.decoder.seg_layers.parameters())
+    assert {id(p) for p in g["fresh"]["params"]} == {id(p) for p in seg}
+    transferred = g["transferred"]["params"]
+    before = [p.detach().clone() for p in transferred]
+    t.current_epoch = 0
+    t._set_frozen(t.resolved_schedule.frozen("transferred", 0))
+    t.lr_scheduler.set_step(2)
+    assert g["transferred"]["lr"] == 0.0 and g["fresh"]["lr"] == pytest.approx(1e-2 * 3 / 5)
+    step(t)
+    assert all(p.grad is None and p not in t.optimizer.state for p in transferred)
+    assert all(torch.equal(a, b) for a, b in zip(before, transferred, strict=True))
+    assert all(p in t.optimizer.state for p in seg)
+    t.current_epoch = 1
+    t._set_frozen(t.resolved_schedule.frozen("transferred", 1))
+    t.lr_scheduler.set_step(5)
+    assert g["transferred"]["lr"] == pytest.approx(g["fresh"]["lr"]) == pytest.approx(1e-2 / 5)
+    step(t)
+    assert any(not torch.equal(a, b) for a, b in zip(before, transferred, strict=True))

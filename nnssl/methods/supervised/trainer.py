@@ -18,6 +18,7 @@ from nnssl.io import load_json
 from nnssl.losses.partial import ClassLayout
 from nnssl.methods.supervised.config import SupervisedConfig
 from nnssl.methods.supervised.model import SupervisedModel
+from nnssl.output_layers import layout_records
 from nnssl.trainers.base import NnUNetOptimiserMixin, SSLTrainerBase
 
 
@@ -45,15 +46,27 @@ def pool_class_layout(sources: dict) -> ClassLayout:
     Raises:
         ValueError: when a source has no dataset.json or no foreground labels.
     """
-    labels = {}
+    return ClassLayout({d: tuple(sorted(names)) for d, names in pool_label_names(sources).items()})
+
+
+def pool_label_names(sources: dict) -> dict[int, dict[int, str]]:
+    """{source dataset id: {foreground label: its name in the dataset.json}} (preprocessed copy, else raw).
+
+    Raises:
+        ValueError: when a source has no dataset.json, or a label is a region.
+    """
+    names = {}
     for dataset_id, name in sources.items():
         candidates = [os.path.join(os.environ.get(v, ""), name, "dataset.json")
                       for v in ("nnUNet_preprocessed", "nnUNet_raw")]
         path = next((p for p in candidates if os.path.isfile(p)), None)
         if path is None:
             raise ValueError(f"source {name} has no dataset.json in nnUNet_preprocessed or nnUNet_raw")
-        labels[int(dataset_id)] = dataset_labels(load_json(path), name)
-    return ClassLayout(labels)
+        dataset_json = load_json(path)
+        ids = dataset_labels(dataset_json, name)
+        by_value = {int(v): k for k, v in dataset_json["labels"].items() if k != "ignore"}
+        names[int(dataset_id)] = {v: by_value[v] for v in ids}
+    return names
 
 
 class SupervisedPretrainer(NnUNetOptimiserMixin, SSLTrainerBase):
@@ -70,6 +83,7 @@ class SupervisedPretrainer(NnUNetOptimiserMixin, SSLTrainerBase):
         if not sources:
             raise ValueError(f"plans of {plans.get('dataset_name')} name no source datasets; supervised pretraining "
                              "runs on a pool written by nnssl_pretrain")
+        self.label_names = pool_label_names(sources)
         self.class_layout = pool_class_layout(sources)
 
     @property
@@ -107,5 +121,7 @@ class SupervisedPretrainer(NnUNetOptimiserMixin, SSLTrainerBase):
                 "dataset_index": batch["dataset_index"].to(self.device, non_blocking=True)}
 
     def adaptation_record(self) -> dict:
-        """The base record plus the pool's output classes (so a reader knows what the dropped head predicted)."""
-        return {**super().adaptation_record(), "output_classes": self.class_layout.names()}
+        """The base record plus the pool's output classes: ``output_layout`` (channel, dataset, label, name) lets a
+        fine-tune copy the rows of the classes it shares with the pool (``nnssl/output_layers.py``)."""
+        return {**super().adaptation_record(), "output_classes": self.class_layout.names(),
+                "output_layout": layout_records(self.class_layout, self.label_names)}

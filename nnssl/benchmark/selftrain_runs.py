@@ -1,0 +1,92 @@
+"""Self-training as a benchmark init: ``--init NAME=selftrain:TEACHER[:THRESHOLD]``.
+
+The teacher is another init of the same call (``scratch``, a pretrained init or a ``pool_direct`` one), trained
+on the same fold and labelled subset; the unlabelled images are the fold's other training cases (never its
+validation cases), and the student (``nnsslScratchTrainer``, the benchmark's schedule) is scored by nnU-Net's
+validation on the fold's validation cases like every other init (``nnssl/selftrain/run.py``).
+"""
+
+import os
+
+from nnssl.io import atomic_save_json, load_json
+
+PREFIX = "selftrain:"
+
+
+def is_selftrain(spec) -> bool:
+    return isinstance(spec, dict) and "selftrain" in spec
+
+
+def parse_spec(name: str, text: str, known: list[str]) -> dict:
+    """``selftrain:TEACHER[:THRESHOLD]`` as {"selftrain": teacher, "threshold": t}.
+
+    Raises:
+        ValueError: a teacher that is not an init given before this one, or a bad threshold.
+    """
+    from nnssl.selftrain.run import DEFAULT_THRESHOLD
+
+    teacher, _, threshold = text[len(PREFIX):].partition(":")
+    if teacher not in known:
+        raise ValueError(f"--init {name}={text}: the teacher {teacher!r} must be an init given before it (inits so "
+                         f"far: {', '.join(known) or 'none'})")
+    try:
+        value = float(threshold) if threshold else DEFAULT_THRESHOLD
+    except ValueError:
+        raise ValueError(f"--init {name}={text}: threshold {threshold!r} is not a number") from None
+    if not 0 <= value <= 1:
+        raise ValueError(f"--init {name}={text}: threshold {value} must be in [0, 1]")
+    return {"selftrain": teacher, "threshold": value}
+
+
+def _index(args, init: str, entry: dict) -> str:
+    results = os.path.join(os.path.abspath(args.runs or os.path.join(args.out, "runs")), init)
+    return os.path.join(results, f"fold_{entry['fold']}_{len(entry['train'])}cases.json")
+
+
+def run_selftrain(args, target_name: str, init: str, spec: dict, entry: dict, fold_id: int,
+                  teacher: tuple[str, str] | None, base_train: list[str]) -> tuple[dict | None, str | None]:
+    """The student of ``teacher`` (model folder, fold) on one registered fold; (nnU-Net's validation summary, the
+    student's fold folder), or (None, None) while it has not run (``--report-only``, or the teacher is missing)."""
+    from nnssl.benchmark.finetune_runs import schedule_env
+    from nnssl.selftrain.run import SelfTrainRequest, selftrain
+
+    index = _index(args, init, entry)
+    if args.report_only or teacher is None:
+        if not os.path.isfile(index):
+            return None, None
+        done = load_json(index)
+        return (load_json(done["summary"]) if os.path.isfile(done["summary"]) else None), done["fold_dir"]
+    unlabelled = tuple(sorted(set(base_train) - set(entry["train"])))
+    request = SelfTrainRequest(target=args.target, configuration=args.configuration, fold=fold_id,
+                               teacher=teacher[0], teacher_fold=teacher[1], unlabelled_cases=unlabelled,
+                               plans=args.plans_name, threshold=spec["threshold"],
+                               results=os.path.dirname(index), schedule=schedule_env(args.schedule),
+                               device=args.device)
+    result = selftrain(request)
+    fold_dir = os.path.join(result["student"], f"fold_{result['fold']}")
+    atomic_save_json({"summary": result["summary"], "fold_dir": fold_dir, "teacher": spec["selftrain"],
+                      "dataset": result["rounds"][-1]["dataset"]}, index)
+    return load_json(result["summary"]), fold_dir
+
+
+def versus_teacher(rows: list[dict], inits: dict) -> str:
+    """Markdown lines: each self-training init's mean Dice against its own teacher, paired by fold and label count
+    (mean difference ± sample std, folds won)."""
+    import numpy as np
+
+    lines = []
+    mean = {(r["init"], r["fold"], r["n_train"]): r["dice"] for r in rows if r["label"] == "mean"}
+    for name, spec in inits.items():
+        if not is_selftrain(spec):
+            continue
+        teacher = spec["selftrain"]
+        for n in sorted({k[2] for k in mean if k[0] == name}):
+            pairs = [(mean[(name, f, n)], mean[(teacher, f, n)]) for (i, f, m) in mean
+                     if i == name and m == n and (teacher, f, n) in mean]
+            if not pairs:
+                continue
+            d = np.array([a - b for a, b in pairs])
+            spread = f" ± {d.std(ddof=1):.3f}" if len(d) > 1 else ""
+            lines.append(f"- {name} vs its teacher {teacher}, {n} case{'s' if n != 1 else ''}: Δ {d.mean():+.3f}"
+                         f"{spread} ({int((d > 0).sum())}/{len(d)} folds won)")
+    return ("\n**Self-training against its teacher** (paired by fold):\n" + "\n".join(lines) + "\n") if lines else ""
