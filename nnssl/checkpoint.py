@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from nnssl import checkpoint_format
-from nnssl.interop import DKFZ_KEY, record_from_adaptation_plan
+from nnssl.interop import DKFZ_KEY, PLANNERS, network_keys, record_from_adaptation_plan
 from nnssl.output_layers import copy_matched_rows, describe, layout_from_record, match_classes
 from nnssl.planning.block import NnsslBlock
 
@@ -82,6 +82,8 @@ class TransferReport:
     head_keys: list[str] = field(default_factory=list)
     #: one line per copied class channel: ``'<target class> (<label>) <- D<dataset>:<label> (<name>)'``
     matched_classes: list[str] = field(default_factory=list)
+    #: loaded tensors per part of the network ("stem", "encoder", "decoder"; the decoder's encoder alias counts once)
+    parts: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> str:
         """Human-readable summary for the training log."""
@@ -89,8 +91,10 @@ class TransferReport:
         fresh = sorted({k.rsplit(".", 2)[0] for k in fresh_keys})
         heads = (f"; output layers class-matched ({len(self.head_keys)} tensors, {len(self.matched_classes)} class "
                  f"rows copied: {'; '.join(self.matched_classes)}; any other rows fresh)" if self.head_keys else "")
+        parts = ", ".join(f"{k} {v}" for k, v in self.parts.items())
         return (f"nnssl: loaded {len(self.loaded)} tensors from {self.checkpoint}"
-                f"{' (' + self.origin + ')' if self.origin != 'nnssl' else ''}; "
+                f"{' (' + self.origin + ')' if self.origin != 'nnssl' else ''}"
+                + (f" ({parts}, not counting nnU-Net's decoder.encoder alias)" if parts else "") + "; "
                 f"{len(self.not_transferred)} checkpoint tensors outside the transfer prefixes were skipped; "
                 f"{len(fresh_keys)} network tensors keep their fresh init"
                 + (f" ({', '.join(fresh[:6])}{' ...' if len(fresh) > 6 else ''})" if fresh else "")
@@ -137,6 +141,13 @@ def load_transferable_weights(network: nn.Module, path: str, expected_method: st
                              f"{list(only)}; fine-tune it with a trainer that transfers all of it")
     source, adapted = adapt_input_channels(ckpt["network_weights"], target, prefixes)
     problems = check_transfer(source, target, prefixes)
+    theirs, ours = record.get("network_arch_class_name"), f"{type(module).__module__}.{type(module).__name__}"
+    if problems and theirs and theirs.rsplit(".", 1)[-1] != type(module).__name__:
+        raise ValueError(f"checkpoint {path} holds a {theirs.rsplit('.', 1)[-1]}, but this network is a "
+                         f"{type(module).__name__} (plans {record.get('plans_identifier')}); fine-tune it with plans "
+                         f"that build a {theirs.rsplit('.', 1)[-1]}: plan the target with "
+                         f"{PLANNERS.get(theirs, 'the planner that made it')} (nnssl_pretrain ... -t <target>), or "
+                         f"use a checkpoint of a {type(module).__name__} ({PLANNERS.get(ours, '')})")
     if problems:
         raise ValueError(f"checkpoint {path} (plans {record['plans_identifier']}, configuration "
                          f"{record['configuration']}) does not fit this network: " + "; ".join(problems[:5])
@@ -158,7 +169,21 @@ def load_transferable_weights(network: nn.Module, path: str, expected_method: st
                             **{k: v.to(device_of[k]) for k, v in heads.items()}}, strict=False)
     return TransferReport(path, loaded=keys, not_transferred=[k for k in source if k not in keys and k not in heads],
                           kept_fresh=[k for k in target if k not in keys], adapted=adapted,
-                          origin=record.get("source", "nnssl"), head_keys=sorted(heads), matched_classes=matched)
+                          origin=record.get("source", "nnssl"), head_keys=sorted(heads), matched_classes=matched,
+                          parts=part_counts(keys, module))
+
+
+def part_counts(keys: list[str], network: nn.Module) -> dict[str, int]:
+    """Loaded tensors per part: the stem (the network's ``key_to_stem``), the rest of the encoder, the decoder
+    (``decoder.encoder.*`` is the encoder again and is not counted twice)."""
+    stem = network_keys(network, f"{type(network).__module__}.{type(network).__name__}")["key_to_stem"] + "."
+    counts = {"stem": 0, "encoder": 0, "decoder": 0}
+    for k in keys:
+        if k.startswith("decoder.encoder."):
+            continue
+        part = "stem" if k.startswith(stem) else "encoder" if k.startswith("encoder.") else "decoder"
+        counts[part] += 1
+    return {k: v for k, v in counts.items() if v or k != "decoder"}
 
 
 def matched_output_rows(record: dict, source: dict, target: dict, prefixes, target_labels: dict | None,

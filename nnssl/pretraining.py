@@ -8,7 +8,6 @@ whose fine-tune trainers load that run's checkpoint and write ``<FinetuneTrainer
 """
 
 import argparse
-import contextlib
 import os
 import sys
 
@@ -18,7 +17,7 @@ from nnssl.io import atomic_save_json, load_json
 from nnssl.methods.method import Method
 from nnssl.methods.registry import METHODS
 from nnssl.planning.aliases import check_run_plans_free, run_plans_name, write_run_plans
-from nnssl.run_config import RUN_CONFIG_ENV, PretrainConfig
+from nnssl.run_config import PretrainConfig
 from nnssl.run_records import (
     already_finished,
     check_no_legacy_run,
@@ -61,7 +60,8 @@ def make_config(args: argparse.Namespace, target_name: str | None, stage: str = 
     values = {"method": args.method, "run_name": args.run_name or args.method, "target_dataset": target_name,
               "epochs": args.epochs, "iterations_per_epoch": args.iterations, "val_iterations": args.val_iterations,
               "batch_size": args.batch_size, "save_every": args.save_every,
-              "dataset_sampling": args.dataset_sampling, **method.values(args, stage, previous)}
+              "dataset_sampling": args.dataset_sampling, "seed": getattr(args, "seed", PretrainConfig.seed),
+              **method.values(args, stage, previous)}
     if args.lr is not None:
         values["learning_rate"] = args.lr
     config = method.config_class(**values)
@@ -74,20 +74,6 @@ def stage_checkpoints(pool_results: str, method: Method, plans_name: str, config
     """{stage: its final checkpoint} below the pool's results folder (nnU-Net's fold 'all' of each trainer)."""
     return {stage: os.path.join(pool_results, f"{trainer}__{plans_name}__{configuration}", "fold_all",
                                 "checkpoint_final.pth") for stage, trainer in method.stages}
-
-
-@contextlib.contextmanager
-def run_config_file(path: str):
-    """``nnSSL_RUN_CONFIG`` names ``path`` while the trainer is built (and for DDP workers), then is put back."""
-    old = os.environ.get(RUN_CONFIG_ENV)
-    os.environ[RUN_CONFIG_ENV] = path
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop(RUN_CONFIG_ENV, None)
-        else:
-            os.environ[RUN_CONFIG_ENV] = old
 
 
 def finished_checkpoint(args: argparse.Namespace, target_name: str) -> str | None:
@@ -150,7 +136,8 @@ def pretrain(args: argparse.Namespace) -> str:
                                         args.num_processes, needs_labels, args.pool_id, args.gpu_memory_target,
                                         args.plan_batch_size, args.plan_from_target,
                                         check_inputs=not args.skip_input_check,
-                                        frozen=getattr(args, "frozen_plans", None))
+                                        frozen=getattr(args, "frozen_plans", None),
+                                        planner=getattr(args, "planner", "ExperimentPlanner"))
         pool_name = pool.pool_name
         if args.save_plans:
             from nnssl.planning.frozen import save
@@ -273,11 +260,10 @@ def _train_stage(args: argparse.Namespace, pool_name: str, target_name: str | No
         if args.overwrite and not args.continue_training:
             remove_finished(os.path.dirname(checkpoint))
     torchrun.barrier()
-    with run_config_file(run_file):
-        if ranked:
-            torchrun.train_this_rank(pool_name, args.configuration, trainer, train_plans, args.continue_training,
-                                     args.device)
-        else:
-            run_training(pool_name, args.configuration, "all", trainer, train_plans, num_gpus=args.num_gpus,
-                         continue_training=args.continue_training, device=torch.device(args.device))
+    if ranked:  # the trainer reads its configuration from the plans record written above
+        torchrun.train_this_rank(pool_name, args.configuration, trainer, train_plans, args.continue_training,
+                                 args.device)
+    else:
+        run_training(pool_name, args.configuration, "all", trainer, train_plans, num_gpus=args.num_gpus,
+                     continue_training=args.continue_training, device=torch.device(args.device))
     torchrun.barrier()

@@ -2,13 +2,13 @@
 
 Each method's own frozen, validated config subclasses :class:`PretrainConfig` (``nnssl/methods/<name>/config.py``);
 ``nnssl_pretrain`` maps its flags onto the fields. The trainer's ``__init__`` signature is nnU-Net's, so a run's
-configuration reaches it as a JSON file named by ``nnSSL_RUN_CONFIG`` (set by ``nnssl_pretrain`` while it trains;
-DDP workers inherit it), or from the pool's plans, where ``nnssl_pretrain`` records every run. Without either, the
-defaults apply.
+configuration reaches it through the one channel nnU-Net passes it: the pool's plans, where ``nnssl_pretrain``
+records every run (``plans["nnssl"]["runs"][<run key>]``) before training; a stock ``nnUNetv2_train ... --c``, a
+DDP worker and a rerun all read the same record. Without a record, the defaults apply. (nnssl < 0.4 also read a
+file named by ``nnSSL_RUN_CONFIG``; that variable is ignored now, with a warning, since the record holds the same.)
 """
 
 import dataclasses
-import json
 import os
 from dataclasses import dataclass
 
@@ -32,6 +32,8 @@ class PretrainConfig:
         dataset_sampling: how the loaders draw cases of a pool: "cases" (uniform over cases, nnU-Net's draw, so
             a dataset in proportion to its size) or "datasets" (each source dataset equally often;
             ``nnssl/data/dataset_weights.py``).
+        seed: seeds every random draw of the run (network init, case sampling, views, masks, loader workers;
+            ``nnssl/seeding.py``); the same seed and settings give the same run on the same machine and device.
     """
 
     method: str = ""
@@ -45,6 +47,7 @@ class PretrainConfig:
     weight_decay: float = 1e-5
     save_every: int = 10
     dataset_sampling: str = "cases"
+    seed: int = 0
 
     def __post_init__(self):
         for name in ("epochs", "iterations_per_epoch", "save_every"):
@@ -76,20 +79,20 @@ class PretrainConfig:
 
 def load_run_config(config_class: type[PretrainConfig], plans: dict | None = None,
                     run_key: str | None = None) -> tuple[PretrainConfig, str]:
-    """The run configuration and where it came from.
+    """The run configuration and where it came from: the configuration ``nnssl_pretrain`` recorded in the pool's
+    plans under ``run_key`` (so a stock ``nnUNetv2_train ... --c`` resumes with the same settings), else the class
+    defaults.
 
-    In order: the file named by ``nnSSL_RUN_CONFIG`` (set by ``nnssl_pretrain``); the configuration
-    ``nnssl_pretrain`` recorded in the pool's plans under ``run_key`` (so a stock ``nnUNetv2_train ...
-    --c`` resumes with the same settings); the class defaults.
+    Raises:
+        ValueError: a record with fields the config class does not know, naming them.
     """
-    path = os.environ.get(RUN_CONFIG_ENV)
+    if os.environ.get(RUN_CONFIG_ENV):
+        import warnings
+
+        warnings.warn(f"{RUN_CONFIG_ENV} is no longer read (nnssl >= 0.4 reads a run's configuration from the "
+                      "pool's plans, where nnssl_pretrain records it); unset it", stacklevel=2)
     recorded = ((plans or {}).get("nnssl") or {}).get("runs", {}).get(run_key) if run_key else None
-    if path:
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"{RUN_CONFIG_ENV}={path} does not exist; unset it or run nnssl_pretrain")
-        with open(path) as f:
-            values, source = json.load(f), path
-    elif recorded is not None:
+    if recorded is not None:
         values, source = dict(recorded), f"the pool's plans (run {run_key!r})"
     else:
         return config_class(), "defaults"

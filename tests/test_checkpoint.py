@@ -297,23 +297,27 @@ def _plans_for(arch: dict) -> dict:
                 "arch_kwargs": arch, "_kw_requires_import": ["conv_op", "norm_op", "dropout_op", "nonlin"]}}}}
 
 
-def test_our_checkpoints_carry_a_dkfz_adaptation_plan_that_rebuilds_the_network():
+def test_our_checkpoints_carry_an_adaptation_plan_that_rebuilds_the_network():
+    """As nnU-Net master reads it: the class and kwargs build the same network with get_network_from_plans, the
+    configurations are nested by name, and the keys are the network's own (stem, encoder, input projection)."""
     from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
 
     from nnssl.interop import adaptation_plan
     from tests.conftest import ARCH
 
-    plan = adaptation_plan(_plans_for(ARCH), "3d_fullres", 1)
+    ours = network()
+    plan = adaptation_plan(_plans_for(ARCH), "3d_fullres", 1, ours)
     arch = plan["architecture_plans"]
-    kwargs = dict(arch["arch_kwargs"])
-    assert "n_blocks_per_stage" in kwargs and plan["recommended_downstream_patchsize"] == [8, 12, 8]
-    kwargs["n_conv_per_stage"] = kwargs.pop("n_blocks_per_stage")  # what a reader does for PlainConvUNet
-    rebuilt = get_network_from_plans(f"dynamic_network_architectures.architectures.unet.{arch['arch_class_name']}",
-                                     kwargs, arch["arch_kwargs_requiring_import"], 1, 3, deep_supervision=False)
-    ours = network().state_dict()
-    assert {k: v.shape for k, v in rebuilt.state_dict().items()} == {k: v.shape for k, v in ours.items()}
-    assert any(k.startswith(plan["key_to_encoder"]) for k in ours)
-    assert any(k.startswith(plan["key_to_stem"] + ".conv.weight") for k in ours)
+    rebuilt = get_network_from_plans(arch["arch_class_name"], arch["arch_kwargs"],
+                                     arch["arch_kwargs_requiring_import"], 1, 3, deep_supervision=False)
+    sd = ours.state_dict()
+    assert {k: v.shape for k, v in rebuilt.state_dict().items()} == {k: v.shape for k, v in sd.items()}
+    assert list(plan["pretrain_plan"]["configurations"]) == ["3d_fullres"]
+    assert plan["pretrain_plan"]["configurations"]["3d_fullres"]["patch_size"] == [8, 12, 8]
+    assert (plan["key_to_encoder"], plan["key_to_stem"], plan["key_to_lpe"]) == ("encoder.stages", "encoder.stages.0",
+                                                                                  None)
+    assert all(k + ".weight" in sd for k in plan["keys_to_in_proj"])
+    assert ours.get_submodule(plan["key_to_stem"]).state_dict()  # master loads the stem into this submodule
 
 
 def test_a_dkfz_nnssl_checkpoint_loads_through_the_same_loader(tmp_path):
@@ -326,7 +330,8 @@ def test_a_dkfz_nnssl_checkpoint_loads_through_the_same_loader(tmp_path):
         for p in src.parameters():
             p.add_(1.0)
     torch.save({"network_weights": src.state_dict(),
-                "nnssl_adaptation_plan": adaptation_plan(_plans_for(ARCH), "3d_fullres", 1)}, tmp_path / "dkfz.pth")
+                "nnssl_adaptation_plan": adaptation_plan(_plans_for(ARCH), "3d_fullres", 1, src)},
+               tmp_path / "dkfz.pth")
     report = load_transferable_weights(dst, str(tmp_path / "dkfz.pth"), expected_method="mixcl")
     assert "MIC-DKFZ" in report.summary()
     key = "encoder.stages.1.0.convs.0.conv.weight"

@@ -17,15 +17,15 @@ def _nnssl_error():
 
 
 def test_an_nnssl_error_gets_its_line_and_others_keep_their_traceback():
-    with pytest.raises(ValueError) as ours:
+    with pytest.raises(ValueError, match="not a safe name") as ours:
         _nnssl_error()
     assert one_line(ours.value) == "--run-name '../x' is not a safe name (letters, digits, '_', '-' and '.', " \
                                    "starting with a letter or digit, at most 100 characters, no '..'); it becomes " \
                                    "a file or folder name"
-    with pytest.raises(ValueError) as theirs:
+    with pytest.raises(ValueError, match="invalid literal") as theirs:
         int("x")
     assert one_line(theirs.value) is None
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="invalid literal"):
         exit_with_one_line(theirs.value)  # re-raised as it was
 
 

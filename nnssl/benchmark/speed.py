@@ -18,7 +18,6 @@ runs ``train_step`` on batches drawn from them beforehand, so the step time hold
 
 import contextlib
 import copy
-import json
 import os
 import statistics
 import tempfile
@@ -196,16 +195,16 @@ def build_trainer(class_name: str, overrides: dict | None, plans: dict, configur
     from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
     from nnssl.methods.registry import trainer_classes
-    from nnssl.run_config import RUN_CONFIG_ENV
 
     cls = nnUNetTrainer if class_name == "nnUNetTrainer" else trainer_classes()[class_name]
-    if overrides is None:
-        os.environ.pop(RUN_CONFIG_ENV, None)
-    else:
-        config_file = os.path.join(scratch, f"{class_name}.json")
-        with open(config_file, "w") as f:
-            json.dump({**overrides, "epochs": 1, "iterations_per_epoch": 1, "val_iterations": 1}, f)
-        os.environ[RUN_CONFIG_ENV] = config_file
+    plans = copy.deepcopy(plans)
+    if overrides is not None:  # the run record a trainer reads (nnssl/run_config.py), for this measurement only
+        stage = getattr(cls, "stage", "")
+        key = f"{getattr(cls, 'method', '')}{'_' + stage if stage else ''}"
+        block = plans.setdefault("nnssl", {})
+        block["runs"] = {**block.get("runs", {}),
+                         key: {**overrides, "epochs": 1, "iterations_per_epoch": 1, "val_iterations": 1}}
+        block.pop("run", None)
     plans = {**plans, "continue_training": False}  # nnU-Net 2.8.1's run_training adds (and __init__ pops) it
     trainer = cls(plans, configuration, "all", dataset_json, device)  # "all": no split file is written
     folder = os.path.join(scratch, class_name)

@@ -22,6 +22,7 @@ from nnssl.cli._common import (
 from nnssl.data.dataset_weights import SAMPLING_MODES
 from nnssl.methods.method import finite_float
 from nnssl.methods.registry import METHODS
+from nnssl.planning.planner import PLANNERS
 from nnssl.pretraining import PRESETS, pretrain, resolve_schedule
 from nnssl.run_config import PretrainConfig
 
@@ -44,7 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "dataset)")
     p.add_argument("-c", "--configuration", default="3d_fullres", choices=["3d_fullres", "2d"],
                    help="nnU-Net configuration planned and pretrained")
-    p.add_argument("-p", "--plans-name", default="nnsslPlans", help="plans identifier written to every dataset")
+    p.add_argument("-pl", "--planner", default="ExperimentPlanner", choices=list(PLANNERS),
+                   help="nnU-Net's planner for the pool: its default (PlainConvUNet) or a residual-encoder preset "
+                        "(ResidualEncoderUNet, nnU-Net's recommendation; M for 9-11 GB, L for 24 GB, XL for 40 GB of "
+                        "GPU memory). Ignored with --plans-from and --plan-from-target, which bring their plan")
+    p.add_argument("-p", "--plans-name", default="nnsslPlans",
+                   help="plans identifier written to every dataset (default: nnsslPlans; with -pl "
+                        "nnUNetPlannerResEncM: nnsslResEncUNetMPlans, and so on)")
     p.add_argument("--run-name", default=None, help="names this run: its plans identifier <plans>_<run name> in "
                    "the pool and the target, so its pretraining and its fine-tunes get their own result folders "
                    "(default: the method name, under the plans identifier itself)")
@@ -86,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
                        f"{m.name} {m.config_class.learning_rate:g}" + (f", or {m.cpu_learning_rate:g} with --schedule "
                                                                       "cpu" if m.cpu_learning_rate else "")
                        for m in METHODS.values()) + ")")
+    g.add_argument("--seed", type=int, default=PretrainConfig.seed,
+                   help="seeds every random draw of the run (network init, sampling, views, masks); recorded in the "
+                        "run configuration and the checkpoint")
     g.add_argument("--save-every", type=int, default=PretrainConfig.save_every,
                    help="epochs between checkpoint_latest.pth writes")
     p.add_argument("--dataset-sampling", default=PretrainConfig.dataset_sampling, choices=SAMPLING_MODES,
@@ -142,6 +152,13 @@ def parse_command(argv: list[str] | None = None, parser: argparse.ArgumentParser
                          f"{args.method}; drop it or pick that method")
     from nnssl.names import name_problem
 
+    words = sys.argv[1:] if argv is None else list(argv)
+    if not any(w in ("-p", "--plans-name") or w.startswith("--plans-name=") for w in words):
+        args.plans_name = PLANNERS[args.planner]
+    if args.planner != "ExperimentPlanner" and (args.plans_from or args.plan_from_target):
+        parser.error(f"-pl {args.planner} plans the pool, but --plans-from / --plan-from-target bring a plan; drop "
+                     "one of them")
+
     for value, flag in ((args.run_name, "--run-name"), (args.plans_name, "-p")):
         problem = value is not None and name_problem(value)
         if problem:
@@ -152,6 +169,8 @@ def parse_command(argv: list[str] | None = None, parser: argparse.ArgumentParser
                         (args.save_every, "--save-every"), (args.num_gpus, "--num-gpus"), (args.pool_id, "--pool-id")):
         if value is not None and value < 1:
             parser.error(f"{flag} {value}: must be a positive integer")
+    if not 0 <= args.seed < 2**32:
+        parser.error(f"--seed {args.seed}: give an integer in 0..{2**32 - 1}")
     if args.pool_id is not None and not 1 <= args.pool_id <= 999:
         parser.error(f"--pool-id {args.pool_id}: nnU-Net dataset ids have three digits (1..999)")
     args.label_map_pairs = None

@@ -40,6 +40,10 @@ REQUIRED_KEYS = ("labels", "channel_names", "numTraining", "file_ending")
 CHECK_FOLDER = ".nnssl_input_checks"
 CHECK_VERSION = 3
 MAX_LISTED = 20
+#: an image with fewer voxels than this along an axis is suspicious (a 1x1x1 export); a warning, not an error
+MIN_AXIS = 4
+#: prefix of a case-level warning among check_case's problems
+WARNING = "warning: "
 
 
 @dataclass
@@ -69,6 +73,8 @@ def nifti_problems(path: str) -> tuple[list[str], bool]:
 
     if not path.endswith((".nii", ".nii.gz")):
         return [], False
+    if os.path.getsize(path) == 0:
+        return [f"{path} is empty (0 bytes; truncated); copy or export it again"], True
     try:
         if path.endswith(".gz"):
             with gzip.open(path, "rb") as f:
@@ -77,7 +83,7 @@ def nifti_problems(path: str) -> tuple[list[str], bool]:
             with open(path, "rb") as f:
                 blob = f.read()
         header = nib.Nifti1Header.from_fileobj(io.BytesIO(blob))
-    except (EOFError, OSError, ValueError, nib.filebasedimages.ImageFileError) as e:
+    except Exception as e:  # gzip, nibabel (WrapStructError, HeaderDataError, ...): the file is the problem
         return [f"{path} is truncated or corrupt ({type(e).__name__}: {e}); copy or export it again"], True
     needed = int(header.get_data_offset()) + int(np.prod(header.get_data_shape())) * header.get_data_dtype().itemsize
     if len(blob) < needed:
@@ -107,6 +113,9 @@ def check_case(case: str, image_files: list[str], label_file: str | None, reader
     """Problems of one case, whether its label has foreground (None: no label read) and the image's
     dimensionality (2 for a 2D file, which nnU-Net reads with the placeholder spacing 999; None: unreadable)."""
     problems = []
+    empty = [f for f in image_files + ([label_file] if label_file else []) if os.path.getsize(f) == 0]
+    if empty:
+        return [f"case {case}: {f} is empty (0 bytes); copy or export it again" for f in empty], None, None
     raw_problems = [nifti_problems(f) for f in image_files + ([label_file] if label_file else [])]
     broken = [p for ps, _ in raw_problems for p in ps if "truncated" in p]
     if broken:
@@ -117,6 +126,10 @@ def check_case(case: str, image_files: list[str], label_file: str | None, reader
     except Exception as e:  # any reader failure is a problem of this case, reported with the rest
         return [f"case {case}: cannot read {image_files}: {type(e).__name__}: {e}"], None, None
     ndim = 2 if float(props["spacing"][0]) == 999 else 3
+    spatial = images.shape[1:] if ndim == 3 else images.shape[2:]
+    if min(spatial) < MIN_AXIS:
+        problems.append(f"{WARNING}case {case}: the image is only {'x'.join(map(str, spatial))} voxels; nnU-Net pads "
+                        "it to the patch, so it teaches almost nothing. Check that it is the image you meant")
     if images.shape[0] != num_channels:
         problems.append(f"case {case}: {images.shape[0]} channel(s), dataset.json declares {num_channels}")
     finite = np.isfinite(images)
@@ -203,7 +216,13 @@ def check_dataset(name: str, needs_labels: bool, num_processes: int = 1) -> Data
     if label_manager.has_ignore_label:
         expected.append(label_manager.ignore_label)
     channels = len(dj["channel_names"])
-    reader = determine_reader_writer_from_dataset_json(dj, next(iter(cases.values()))["images"][0])
+    example = next((i for c in cases.values() for i in c["images"] if os.path.getsize(i) > 0), None)
+    try:  # nnU-Net tries its readers on one file: take one that is not empty
+        reader = determine_reader_writer_from_dataset_json(dj, example)
+    except Exception as e:
+        result.problems.append(f"no nnU-Net reader reads {example} ({type(e).__name__}: {str(e).splitlines()[0]}); "
+                               f"check the files and file_ending {dj['file_ending']!r}")
+        return result
     jobs = [(k, c["images"], c["label"] if result.has_label_files else None, reader, expected, channels)
             for k, c in cases.items()]
     if num_processes > 1:
@@ -212,7 +231,8 @@ def check_dataset(name: str, needs_labels: bool, num_processes: int = 1) -> Data
     else:
         outcomes = [check_case(*job) for job in jobs]
     for problems, has_fg, _ in outcomes:
-        result.problems.extend(problems)
+        result.problems.extend(p for p in problems if not p.startswith(WARNING))
+        result.warnings.extend(p[len(WARNING):] for p in problems if p.startswith(WARNING))
         result.cases_with_foreground += bool(has_fg)
     dims = [d for _, _, d in outcomes if d is not None]
     if 2 in dims and 3 in dims:  # nnU-Net would preprocess a 2D file as a (1, 999, ...) volume

@@ -11,12 +11,24 @@ POOL_ID_RANGE = range(900, 1000)
 
 
 def check_environment() -> None:
-    """Raise a clear error when nnU-Net's folders are not configured."""
+    """Raise a clear error when nnU-Net's folders are not configured, or the two nnssl writes to are not writable.
+
+    Raises:
+        OSError: naming the variable or the folder, and the fix (one line, before any work).
+    """
     missing = [v for v in ENV_VARS if not os.environ.get(v)]
     if missing:
         raise OSError(f"environment variable(s) {', '.join(missing)} not set. nnssl uses nnU-Net's folders: "
                       f"export nnUNet_raw=..., nnUNet_preprocessed=... and nnUNet_results=... "
                       f"(see nnU-Net's documentation/setting_up_paths.md)")
+    for var in ("nnUNet_preprocessed", "nnUNet_results"):
+        folder = os.environ[var]
+        existing = folder
+        while existing and not os.path.exists(existing):  # a folder nnU-Net will create: its first existing parent
+            existing = os.path.dirname(existing.rstrip(os.sep)) if existing != os.sep else ""
+        if existing and not (os.path.isdir(existing) and os.access(existing, os.W_OK | os.X_OK)):
+            raise OSError(f"{var}={folder} is not writable ({existing} is read-only or not a folder); point {var} "
+                          "to a folder you can write to")
 
 
 def raw_datasets() -> dict[int, list[str]]:

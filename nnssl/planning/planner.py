@@ -20,11 +20,33 @@ def planning_safe_env():
             os.environ["nnUNet_n_proc_DA"] = old
 
 
-def _make_pooled_planner(fingerprint: dict, num_training: int):
-    from nnunetv2.experiment_planning.experiment_planners.default_experiment_planner import ExperimentPlanner
+#: nnU-Net's planners nnssl_pretrain -pl accepts (nnU-Net's names) and the plans identifier each writes by default
+PLANNERS = {"ExperimentPlanner": "nnsslPlans", "nnUNetPlannerResEncM": "nnsslResEncUNetMPlans",
+            "nnUNetPlannerResEncL": "nnsslResEncUNetLPlans", "nnUNetPlannerResEncXL": "nnsslResEncUNetXLPlans"}
 
-    class nnsslPooledPlanner(ExperimentPlanner):
-        """nnU-Net's default planner fed the pooled fingerprint and the pooled case count."""
+
+def planner_class(name: str):
+    """nnU-Net's planner class called ``name`` (one of :data:`PLANNERS`).
+
+    Raises:
+        ValueError: an unknown name, listing the known ones.
+    """
+    if name == "ExperimentPlanner":
+        from nnunetv2.experiment_planning.experiment_planners.default_experiment_planner import ExperimentPlanner
+
+        return ExperimentPlanner
+    if name not in PLANNERS:
+        raise ValueError(f"-pl {name!r}: nnssl plans pools with {', '.join(PLANNERS)}")
+    from nnunetv2.experiment_planning.experiment_planners.residual_unets import residual_encoder_unet_planners
+
+    return getattr(residual_encoder_unet_planners, name)
+
+
+def _make_pooled_planner(fingerprint: dict, num_training: int, planner: str = "ExperimentPlanner"):
+    base = planner_class(planner)
+
+    class nnsslPooledPlanner(base):
+        """nnU-Net's planner (default or a residual-encoder preset) fed the pooled fingerprint and case count."""
 
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
@@ -35,11 +57,11 @@ def _make_pooled_planner(fingerprint: dict, num_training: int):
 
 
 def plan_pool(sources: dict[int, str], merged: dict, n_training: int, plans_name: str,
-               gpu_memory_target_in_gb: float | None) -> dict:
-    """nnU-Net's ExperimentPlanner run on the pooled fingerprint."""
+              gpu_memory_target_in_gb: float | None, planner_name: str = "ExperimentPlanner") -> dict:
+    """nnU-Net's planner ``planner_name`` run on the pooled fingerprint."""
     from nnunetv2.experiment_planning.plan_and_preprocess_api import plan_experiment_dataset
 
-    planner = _make_pooled_planner(merged, n_training)
+    planner = _make_pooled_planner(merged, n_training, planner_name)
     # nnU-Net's planner saves the plan into the first source's plans file; that file keeps describing the data
     # beside it until the new data is complete (preprocess_beside), so its old contents come back here
     first = os.path.join(os.environ["nnUNet_preprocessed"], next(iter(sources.values())), f"{plans_name}.json")
@@ -54,5 +76,5 @@ def plan_pool(sources: dict[int, str], merged: dict, n_training: int, plans_name
         elif os.path.isfile(first):
             os.remove(first)
     pooled = copy.deepcopy(pooled)
-    pooled["experiment_planner_used"] = "ExperimentPlanner"  # resolvable by name inside nnU-Net
+    pooled["experiment_planner_used"] = planner_name  # resolvable by name inside nnU-Net
     return pooled

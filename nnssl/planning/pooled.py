@@ -40,7 +40,8 @@ def plan_and_preprocess_pool(source_ids, target_id: int | None = None, plans_nam
                              require_labels: bool = True, pool_id: int | None = None,
                              gpu_memory_target_in_gb: float | None = None,
                              batch_size: int | None = None, plan_from_target: bool = False,
-                             check_inputs: bool = True, frozen: dict | None = None) -> PoolPlan:
+                             check_inputs: bool = True, frozen: dict | None = None,
+                             planner: str = "ExperimentPlanner") -> PoolPlan:
     """:func:`_plan_and_preprocess_pool` holding the locks of every dataset it writes (``nnssl/planning/locks.py``):
     a second run on the same datasets waits, then finds the preprocessing current."""
     from nnssl.planning.locks import dataset_locks
@@ -50,7 +51,7 @@ def plan_and_preprocess_pool(source_ids, target_id: int | None = None, plans_nam
     with dataset_locks(names):
         return _plan_and_preprocess_pool(source_ids, target_id, plans_name, configurations, num_processes,
                                          require_labels, pool_id, gpu_memory_target_in_gb, batch_size,
-                                         plan_from_target, check_inputs, frozen)
+                                         plan_from_target, check_inputs, frozen, planner)
 
 
 def _plan_and_preprocess_pool(source_ids, target_id: int | None = None, plans_name: str = "nnsslPlans",
@@ -58,7 +59,8 @@ def _plan_and_preprocess_pool(source_ids, target_id: int | None = None, plans_na
                               require_labels: bool = True, pool_id: int | None = None,
                               gpu_memory_target_in_gb: float | None = None,
                               batch_size: int | None = None, plan_from_target: bool = False,
-                              check_inputs: bool = True, frozen: dict | None = None) -> PoolPlan:
+                              check_inputs: bool = True, frozen: dict | None = None,
+                              planner: str = "ExperimentPlanner") -> PoolPlan:
     """Plan one configuration for all source datasets, preprocess them (and the target), build the pool.
 
     Every dataset is checked first (:func:`nnssl.planning.checks.check_inputs`, skipped with
@@ -66,7 +68,8 @@ def _plan_and_preprocess_pool(source_ids, target_id: int | None = None, plans_na
     and preprocessed as described in :mod:`nnssl.planning.unlabelled`. With ``plan_from_target`` the
     pool is not planned: the sources get the target's existing plan (:func:`target_plans`), and the
     target's plans and preprocessed data are left untouched. With ``frozen`` (a plans file read by
-    :func:`nnssl.planning.frozen.load`) the pool is not planned either: its frozen plan is used.
+    :func:`nnssl.planning.frozen.load`) the pool is not planned either: its frozen plan is used. ``planner`` is
+    nnU-Net's planner (``ExperimentPlanner``, or a residual-encoder preset ``nnUNetPlannerResEncM``/``L``/``XL``).
     """
     sources, target = validate_pool(list(source_ids), target_id, require_labels)
     _check_options(target, configurations, gpu_memory_target_in_gb, plan_from_target, frozen, plans_name)
@@ -89,7 +92,7 @@ def _plan_and_preprocess_pool(source_ids, target_id: int | None = None, plans_na
         pooled["plans_name"] = plans_name
     else:
         pooled = plan_pool(sources, merged, sum(len(fp["spacings"]) for fp in fps), plans_name,
-                            gpu_memory_target_in_gb)
+                           gpu_memory_target_in_gb, planner)
     _restrict(pooled, configurations, batch_size)
     for d, name in everyone.items():
         role = "target" if target and d == target[0] else "source"

@@ -29,6 +29,7 @@ from nnssl.io import atomic_save_json
 from nnssl.models.base import SSLModel
 from nnssl.planning.aliases import run_of
 from nnssl.run_config import PretrainConfig, load_run_config
+from nnssl.seeding import seed_everything, worker_seeds
 from nnssl.trainers.checkpointing import AtomicCheckpointMixin, PretrainCheckpointMixin
 from nnssl.trainers.ddp import ddp_device, wrap_ddp
 from nnssl.trainers.monitoring import MonitoringMixin, terms_to_floats
@@ -59,6 +60,7 @@ class SSLTrainerBase(PretrainCheckpointMixin, MonitoringMixin, nnUNetTrainer):
             raise ValueError(f"{self.config_source} configures method "
                              f"{self.ssl_config.method!r}, but trainer {type(self).__name__} runs {self.method!r}")
         cfg = self.ssl_config
+        seed_everything(cfg.seed + self.local_rank)  # before initialize() builds the network (nnssl/seeding.py)
         self.run_name = cfg.run_name or self.method
         if self.run_name != run:
             raise ValueError(f"{self.config_source} configures run {self.run_name!r}, but plans "
@@ -158,8 +160,11 @@ class SSLTrainerBase(PretrainCheckpointMixin, MonitoringMixin, nnUNetTrainer):
         if n == 0:
             return SingleThreadedAugmenter(dl_tr, None), SingleThreadedAugmenter(dl_val, None)
         pin = self.device.type == "cuda"
-        return (NonDetMultiThreadedAugmenter(dl_tr, None, n, max(6, n // 2), None, pin, 0.002),
-                NonDetMultiThreadedAugmenter(dl_val, None, max(1, n // 2), max(3, n // 4), None, pin, 0.002))
+        seed, n_val = self.ssl_config.seed, max(1, n // 2)
+        return (NonDetMultiThreadedAugmenter(dl_tr, None, n, max(6, n // 2), worker_seeds(seed, self.local_rank, n),
+                                             pin, 0.002),
+                NonDetMultiThreadedAugmenter(dl_val, None, n_val, max(3, n // 4),
+                                             worker_seeds(seed + 500, self.local_rank, n_val), pin, 0.002))
 
     def on_train_start(self):
         if self.local_rank == 0:

@@ -27,6 +27,7 @@ from nnssl.checkpoint import ENCODER_PREFIXES, load_transferable_weights, resolv
 from nnssl.io import atomic_save_json, load_json
 from nnssl.planning.aliases import run_of
 from nnssl.planning.block import NnsslBlock
+from nnssl.seeding import seed_from_environment
 from nnssl.trainers.checkpointing import AtomicCheckpointMixin
 from nnssl.trainers.finetune_record import RECORD_FILE, refuse_changed_resume, result_environment
 from nnssl.trainers.finetune_schedule import (
@@ -67,6 +68,7 @@ class nnsslScratchTrainer(AtomicCheckpointMixin, nnUNetTrainer):
                  device: torch.device = torch.device("cuda")):
         super().__init__(plans, configuration, fold, dataset_json, device)
         honour_thread_limit(self.device)
+        self.seed = seed_from_environment()  # None: unseeded, as stock nnU-Net (nnssl/seeding.py)
         override = os.environ.get(SCHEDULE_ENV, "")
         self.finetune_schedule = self.schedule.with_overrides(override)
         self.schedule_override = override
@@ -151,6 +153,7 @@ class nnsslScratchTrainer(AtomicCheckpointMixin, nnUNetTrainer):
                 "freeze_scope_parameters": sum(p.numel() for p in self._frozen_scope),
                 "transfer_only": list(self.transfer_only) if self.transfer_only else None,
                 "matched_output_classes": self.matched_classes,
+                **({"seed": self.seed} if self.seed is not None else {"process_seed": torch.initial_seed()}),
                 "schedule_override": self.schedule_override or None,
                 "environment": result_environment(),
                 **self.resolved_schedule.to_json()}

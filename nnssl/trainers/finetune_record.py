@@ -9,13 +9,14 @@ schedule differs from the record is refused, since it would continue one run wit
 import os
 
 from nnssl.checkpoint import ALLOW_OTHER_METHOD_ENV, PRETRAINED_ENV
+from nnssl.seeding import SEED_ENV
 from nnssl.trainers.finetune_schedule import SCHEDULE_ENV
 
 RECORD_FILE = "nnssl_finetune.json"
 #: environment variables that change what a fine-tune does (each one set is recorded)
-RESULT_ENV = (PRETRAINED_ENV, SCHEDULE_ENV, ALLOW_OTHER_METHOD_ENV)
+RESULT_ENV = (PRETRAINED_ENV, SCHEDULE_ENV, ALLOW_OTHER_METHOD_ENV, SEED_ENV)
 #: record fields that are not part of the run's identity (where the file lies may move with the folder)
-_NOT_IDENTITY = ("pretrained_checkpoint", "environment", "schedule_override")
+_NOT_IDENTITY = ("pretrained_checkpoint", "environment", "schedule_override", "process_seed")
 
 
 def result_environment(environ=None) -> dict[str, str]:

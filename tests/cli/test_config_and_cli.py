@@ -49,24 +49,19 @@ def test_all_terms_off_is_rejected():
         MixCLConfig(identity_weight=0, label_weight=0, recon_weight=0)
 
 
-def test_run_config_round_trip_and_unknown_fields(tmp_path, monkeypatch):
-    cfg = MixCLConfig(label_weight=0.0, bt_stages=(0, 1), bt_decoder_stages=(1,), epochs=3)
-    path = tmp_path / "run.json"
-    path.write_text(json.dumps(cfg.to_json()))
-    monkeypatch.setenv("nnSSL_RUN_CONFIG", str(path))
-    assert load_run_config(MixCLConfig) == (cfg, str(path))
-    recorded = {"nnssl": {"runs": {"mixcl": MixCLConfig(epochs=7).to_json()}}}
-    assert load_run_config(MixCLConfig, recorded, "mixcl")[0] == cfg  # the variable wins
-    monkeypatch.delenv("nnSSL_RUN_CONFIG")
-    assert load_run_config(MixCLConfig, recorded, "mixcl") == (MixCLConfig(epochs=7), "the pool's plans (run 'mixcl')")
+def test_run_config_comes_from_the_plans_record_only(monkeypatch):
+    """The one channel: the pool's plans record; unknown fields are refused; the old variable is ignored, warned."""
+    recorded = {"nnssl": {"runs": {"mixcl": MixCLConfig(epochs=7, seed=3).to_json()}}}
+    assert load_run_config(MixCLConfig, recorded, "mixcl") == (MixCLConfig(epochs=7, seed=3),
+                                                               "the pool's plans (run 'mixcl')")
     assert load_run_config(MixCLConfig, recorded, "other") == (MixCLConfig(), "defaults")
-    monkeypatch.setenv("nnSSL_RUN_CONFIG", str(path))
-    path.write_text(json.dumps({**cfg.to_json(), "lamda": 1}))
+    monkeypatch.setenv("nnSSL_RUN_CONFIG", "/somewhere/run.json")
+    with pytest.warns(UserWarning, match="nnSSL_RUN_CONFIG is no longer read"):
+        assert load_run_config(MixCLConfig, recorded, "mixcl")[0] == MixCLConfig(epochs=7, seed=3)
+    monkeypatch.delenv("nnSSL_RUN_CONFIG")
+    bad = {"nnssl": {"runs": {"mixcl": {**MixCLConfig().to_json(), "lamda": 1}}}}
     with pytest.raises(ValueError, match="lamda"):
-        load_run_config(MixCLConfig)
-    monkeypatch.setenv("nnSSL_RUN_CONFIG", str(tmp_path / "nope.json"))
-    with pytest.raises(FileNotFoundError, match=r"nope\.json"):
-        load_run_config(MixCLConfig)
+        load_run_config(MixCLConfig, bad, "mixcl")
 
 
 @pytest.mark.parametrize("cls", [MixCLPretrainer, finetune_trainer_class("MixCLFinetuneTrainer"), nnsslScratchTrainer])

@@ -68,7 +68,6 @@ def test_every_pretrainer_hands_the_probabilities_to_its_loaders_and_logs_them(m
     """``dataset_sampling=datasets`` reaches nnU-Net's ``sampling_probabilities`` of each method's train and
     validation loaders, aligned with the loader's cases, and the training log names the shares."""
     import importlib
-    import json
 
     import torch
 
@@ -78,12 +77,12 @@ def test_every_pretrainer_hands_the_probabilities_to_its_loaders_and_logs_them(m
     stage, trainer_name = spec.stages[0]
     cfg = spec.config_class(method=method, dataset_sampling="datasets", epochs=1, iterations_per_epoch=1,
                             **({"stage": stage} if method == "global_local" else {}))
-    (tmp_path / "run.json").write_text(json.dumps(cfg.to_json()))
-    monkeypatch.setenv("nnSSL_RUN_CONFIG", str(tmp_path / "run.json"))
     monkeypatch.setenv("nnUNet_n_proc_DA", "0")
     pre = os.path.join(pool_env["env"]["nnUNet_preprocessed"], pool_env["pool"].pool_name)
     cls = getattr(importlib.import_module(f"nnssl.methods.{method}.trainer"), trainer_name)
     plans = {**load_json(os.path.join(pre, "nnsslPlans.json")), "continue_training": False}  # as run_training passes
+    key = f"{method}_{stage}" if stage else method
+    plans["nnssl"] = {**plans["nnssl"], "runs": {key: cfg.to_json()}}  # the record nnssl_pretrain writes
     trainer = cls(plans, "3d_fullres", "all",
                   load_json(os.path.join(pre, "dataset.json")), device=torch.device("cpu"))
     trainer.initialize()

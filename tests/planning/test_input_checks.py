@@ -305,3 +305,34 @@ def test_messages_name_the_real_fix(nnunet_env):
         json.dump(dj, f)
     with pytest.raises(ValueError, match="has no 'labels' key; nnU-Net needs it"):
         validate_pool([122], None, True)
+
+
+def test_an_empty_or_corrupt_image_is_named_and_a_tiny_one_warned(nnunet_env, capsys):
+    """A 0-byte image and a file of garbage each name their file in one line; a 1x1x1 image is a warning only."""
+    from nnssl.planning.checks import check_dataset
+
+    raw = nnunet_env["nnUNet_raw"]
+    folder = _dataset(raw, 101, "Bad", cases=4)
+    open(os.path.join(folder, "imagesTr", "case_000_0000.nii.gz"), "wb").close()
+    with open(os.path.join(folder, "labelsTr", "case_001.nii.gz"), "wb") as f:
+        f.write(b"\x1f\x8b" + os.urandom(64))  # a gzip header, then noise
+    tiny = sitk.GetImageFromArray(np.ones((1, 1, 1), dtype=np.float32))
+    sitk.WriteImage(tiny, os.path.join(folder, "imagesTr", "case_002_0000.nii.gz"))
+    sitk.WriteImage(sitk.GetImageFromArray(np.zeros((1, 1, 1), dtype=np.uint8)),
+                    os.path.join(folder, "labelsTr", "case_002.nii.gz"))
+    result = check_dataset("Dataset101_Bad", needs_labels=True)
+    text = "\n".join(result.problems)
+    assert "case_000_0000.nii.gz is empty (0 bytes)" in text
+    assert "case_001.nii.gz is truncated or corrupt" in text
+    assert not any("case case_002" in p for p in result.problems)
+    assert any("case case_002: the image is only 1x1x1 voxels" in w for w in result.warnings)
+
+
+def test_a_read_only_results_folder_is_refused_before_any_work(nnunet_env, monkeypatch, tmp_path):
+    from nnssl.planning.datasets import check_environment
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("nnUNet_results", str(blocker / "results"))
+    with pytest.raises(OSError, match=r"nnUNet_results=.*a_file/results is not writable"):
+        check_environment()

@@ -2,7 +2,6 @@
 writes into its own nnU-Net folder, with no environment variable (what a stock ``nnUNetv2_train --c`` relies on)."""
 
 import copy
-import json
 import os
 
 import pytest
@@ -30,8 +29,7 @@ def test_a_named_run_s_trainer_finds_its_config_and_folder_by_its_plans(pool_env
     assert (own.run_name, own.num_epochs) == ("mixcl", 3)  # the method's own run, under the plans themselves
     assert os.path.basename(os.path.dirname(own.output_folder)) == "MixCLPretrainer__nnsslPlans__3d_fullres"
     # another run's configuration under this run's plans identifier would train one run into another's folder
-    other = tmp_path / "other.json"
-    other.write_text(json.dumps(MixCLConfig(run_name="other").to_json()))
-    monkeypatch.setenv("nnSSL_RUN_CONFIG", str(other))
+    wrong = copy.deepcopy(named)
+    wrong["nnssl"]["runs"]["myrun"] = MixCLConfig(run_name="other").to_json()
     with pytest.raises(ValueError, match="configures run 'other', but plans nnsslPlans_myrun belong to run 'myrun'"):
-        MixCLPretrainer({**named, "continue_training": False}, "3d_fullres", "all", dataset_json, cpu)
+        MixCLPretrainer({**wrong, "continue_training": False}, "3d_fullres", "all", dataset_json, cpu)
