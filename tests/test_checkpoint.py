@@ -368,3 +368,20 @@ def test_an_empty_file_or_a_folder_is_named_not_a_traceback(tmp_path):
     garbage.write_bytes(b"\x00" * 10)
     with pytest.raises(ValueError, match="could not be read as a checkpoint"):
         safe_load(str(garbage))
+
+
+def test_a_checkpoint_of_another_network_class_names_both_and_the_planner(tmp_path):
+    """A ResidualEncoderUNet checkpoint given to a PlainConvUNet fine-tune: both classes and the planner named."""
+    from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
+
+    from nnssl.interop import RESENC
+    from tests.conftest import ARCH, REQ
+
+    kwargs = {k: v for k, v in ARCH.items() if k != "n_conv_per_stage"}
+    resenc = get_network_from_plans(RESENC, {**kwargs, "n_blocks_per_stage": [1, 1, 1]}, REQ, 1, 3)
+    record = {"transfer_prefixes": ["encoder.", "decoder.encoder."], "plans_identifier": "nnsslResEncUNetMPlans",
+              "configuration": "3d_fullres", "method": "mixcl", "network_arch_class_name": RESENC}
+    torch.save({"network_weights": resenc.state_dict(), "nnssl_adaptation_record": record}, tmp_path / "r.pth")
+    with pytest.raises(ValueError, match=r"holds a ResidualEncoderUNet, but this network is a PlainConvUNet .*"
+                                         r"-pl nnUNetPlannerResEncM"):
+        load_transferable_weights(network(), str(tmp_path / "r.pth"))

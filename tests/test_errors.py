@@ -84,3 +84,27 @@ def test_resume_reads_checkpoints_without_running_code(pool_env, tmp_path, monke
     with pytest.raises(ValueError, match="holds objects other than tensors and plain data"):
         trainer.load_checkpoint(str(bad))
     assert not marker.exists()
+
+
+def test_a_bad_seed_variable_is_named(monkeypatch):
+    from nnssl.seeding import seed_from_environment
+
+    monkeypatch.setenv("nnSSL_SEED", "abc")
+    with pytest.raises(ValueError, match=r"nnSSL_SEED='abc': give an integer in 0\.\.4294967295"):
+        seed_from_environment()
+    monkeypatch.setenv("nnSSL_SEED", "7")
+    assert seed_from_environment() == 7
+    a = torch.rand(3)
+    seed_from_environment()
+    assert torch.equal(torch.rand(3), a)
+
+
+def test_planner_and_a_brought_plan_are_refused_together(capsys):
+    from nnssl.cli import pretrain
+
+    with pytest.raises(SystemExit):
+        pretrain.parse_command(["-d", "1", "-pl", "nnUNetPlannerResEncM", "--plan-from-target", "-t", "2"])
+    assert "--plans-from / --plan-from-target bring a plan" in capsys.readouterr().err
+    args = pretrain.parse_command(["-d", "1", "-pl", "nnUNetPlannerResEncL"])
+    assert args.plans_name == "nnsslResEncUNetLPlans"
+    assert pretrain.parse_command(["-d", "1", "-pl", "nnUNetPlannerResEncL", "-p", "mine"]).plans_name == "mine"

@@ -1,4 +1,4 @@
-"""Step-time measurements of the pretraining trainers against stock ``nnUNetTrainer`` (issue 11).
+"""Step-time measurements of the pretraining trainers against stock ``nnUNetTrainer``.
 
 Everything runs in one process on one pool's plans: each trainer is built by nnU-Net from the same
 plans (the pretraining trainers from their method defaults), gets its own nnU-Net data loaders, and
@@ -216,7 +216,7 @@ def build_trainer(class_name: str, overrides: dict | None, plans: dict, configur
 
 
 #: implementations of the MixCL label term ``measure`` can run: the default grouped (class-sum) form and the
-#: dense-mask form it replaced (issue 32; same values and gradients, tested in tests/losses)
+#: dense-mask form it replaced (same values and gradients, tested in tests/losses)
 LABEL_IMPLS = ("grouped", "dense")
 
 

@@ -4,7 +4,7 @@ On a pool planned by ``nnssl_pretrain`` (same plans, patch and batch for every t
 per trainer the median training step and its spread, the share of the step spent in losses, voxel
 sampling and on-thread views (replayed alone), the data loader's production against the step's
 consumption, peak memory, and how the step grows with patch volume and batch. Prints tables, writes
-speed.json and speed.md to --out, and says which of issue 11's targets hold.
+speed.json and speed.md to --out, and says which step-time targets hold (documentation/benchmarks.md).
 
 Example (the synthetic demo pool, on the CPU)::
 

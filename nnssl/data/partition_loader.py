@@ -3,7 +3,7 @@
 A batch holds m cases x S partitions x 2 views. Partition s of a case is the s-th of S equal
 chunks of the slice axis (nnU-Net axis 0) of its preprocessed volume, which nnU-Net has already
 cropped to the nonzero region; the patch centre lies in that chunk along axis 0 and in the central
-50 % in-plane (method_spec B.5). In the ``2d`` configuration the patch is one slice.
+50 % in-plane (documentation/design.md B.5). In the ``2d`` configuration the patch is one slice.
 """
 
 import numpy as np

@@ -1,6 +1,6 @@
 """Projector and regression heads, and a partial-decoder feature tap.
 
-The projector is MixCL's sigma^k (method_spec A.3): three 1x1x1 convolutions [F, F, 2F] with
+The projector is MixCL's sigma^k (documentation/design.md A.3): three 1x1x1 convolutions [F, F, 2F] with
 BatchNorm + ReLU between them, written as a per-voxel MLP so voxels can be gathered first.
 Their BatchNorms take statistics over all ranks under DDP (``nnssl.distributed``).
 """

@@ -1,7 +1,7 @@
 """Barlow Twins cross-correlation loss, used pixel-wise per encoder stage by MixCL (L_id).
 
 Reference: Zbontar et al., "Barlow Twins: Self-Supervised Learning via Redundancy Reduction", ICML 2021;
-MixCL (Li, Quan, Zhou) Eq. 4-5 with the typo fixes of method_spec A.7 (off-diagonal C_ij, Pearson).
+MixCL (Li, Quan, Zhou) Eq. 4-5 with the typo fixes of documentation/design.md A.7 (off-diagonal C_ij, Pearson).
 """
 
 from typing import NamedTuple

@@ -1,6 +1,6 @@
 """Supervised pixel contrast between two patches of the same dataset (MixCL L_label, Eq. 6).
 
-Reference: MixCL (Li, Quan, Zhou) Eq. 6, read per anchor as in method_spec A.5 / H.2-H.3; the
+Reference: MixCL (Li, Quan, Zhou) Eq. 6, read per anchor as in documentation/design.md A.5 / H.2-H.3; the
 ``supcon_out`` variant is Khosla et al. 2020 L_out / Wang et al. ICCV 2021 pixel contrast.
 Anchors come from P1, contrasts from P2: there is no self pair. Label ids are compared only inside
 one (P1, P2) pair, which the caller draws from one dataset, so ids stay dataset-local.

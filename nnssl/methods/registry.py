@@ -29,8 +29,11 @@ def discover() -> dict[str, Method]:
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         try:
             method = ep.load()
-        except Exception as e:  # a broken third-party package must not break nnssl itself
-            warnings.warn(f"nnssl: method plugin {ep.name!r} ({ep.value}) failed to load: {e}", stacklevel=2)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as e:  # a broken third-party package (even one calling sys.exit) must not break nnssl
+            warnings.warn(f"nnssl: method plugin {ep.name!r} ({ep.value}) failed to load and is skipped: "
+                          f"{type(e).__name__}: {e}", stacklevel=2)
             continue
         if not isinstance(method, Method) or method.name != ep.name:
             warnings.warn(f"nnssl: method plugin {ep.name!r} ({ep.value}) is not a Method named {ep.name!r}; "
@@ -60,9 +63,18 @@ def trainer_classes(methods: dict[str, Method] | None = None) -> dict[str, type]
     from nnssl.trainers.finetune_variants import finetune_trainers
 
     out = {cls.__name__: cls for cls in SCRATCH_TRAINERS}
-    for method in (methods or METHODS).values():
+    for name, method in (methods or METHODS).items():
         if method.trainer_module:
-            module = importlib.import_module(method.trainer_module)
-            out.update({name: getattr(module, name) for _, name in method.stages if hasattr(module, name)})
+            try:
+                module = importlib.import_module(method.trainer_module)
+            except KeyboardInterrupt:
+                raise
+            except BaseException as e:
+                if name in BUILTIN:  # nnssl's own: a real bug, keep its traceback
+                    raise
+                warnings.warn(f"nnssl: the trainers of method plugin {name!r} ({method.trainer_module}) failed to "
+                              f"import and are skipped: {type(e).__name__}: {e}", stacklevel=2)
+                continue
+            out.update({n: getattr(module, n) for _, n in method.stages if hasattr(module, n)})
         out.update(finetune_trainers(method))
     return out

@@ -1,4 +1,4 @@
-"""Boundary-distance weighted voxel sampling for MixCL's label term (method_spec A.5).
+"""Boundary-distance weighted voxel sampling for MixCL's label term (documentation/design.md A.5).
 
 W_c = 0.5 * sqrt(D_c) * exp(-D_c / mu) + eps on class mask S_c, where D_c is the Euclidean distance
 (scipy) to the class boundary B_c = S_c AND NOT erode(S_c) (6-connectivity, patch edge not a boundary).

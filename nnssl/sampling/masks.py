@@ -1,4 +1,4 @@
-"""Voxel masks for the masked-noise regression pretext (method_spec C.1, Noise2Void practice)."""
+"""Voxel masks for the masked-noise regression pretext (documentation/design.md C.1, Noise2Void practice)."""
 
 
 import torch

@@ -1,4 +1,4 @@
-"""Region lattices for the local contrastive loss (method_spec B.3, B.5)."""
+"""Region lattices for the local contrastive loss (documentation/design.md B.3, B.5)."""
 
 import itertools
 

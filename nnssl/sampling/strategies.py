@@ -2,7 +2,7 @@
 
 Items carry index tensors: ``image`` (base image id: views of one image share it), ``partition``
 (slice-axis partition s), and for local items ``position`` (region index u). Masks never contain
-the diagonal; positives and negatives are disjoint (method_spec B.2, B.3, H.8, H.9).
+the diagonal; positives and negatives are disjoint (documentation/design.md B.2, B.3, H.8, H.9).
 """
 
 import torch

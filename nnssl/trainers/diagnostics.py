@@ -1,6 +1,6 @@
 """Pretraining diagnostics: did the weights move, and which loss term drives the encoder?
 
-- :func:`relative_movement`: per encoder stage, ||theta - theta_0|| / ||theta_0|| (method_spec I:
+- :func:`relative_movement`: per encoder stage, ||theta - theta_0|| / ||theta_0|| (documentation/design.md I:
   a pretraining that leaves the encoder where it started transfers nothing).
 - :func:`term_gradient_norms`: the gradient norm of each loss term on the shared parameters, so a
   term whose weight makes it irrelevant (MixCL's alpha = 0.01 label term) shows in the curves.

@@ -1,4 +1,4 @@
-"""Masked-noise corruption for the regression pretext (method_spec C.1)."""
+"""Masked-noise corruption for the regression pretext (documentation/design.md C.1)."""
 
 import torch
 

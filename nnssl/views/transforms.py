@@ -64,7 +64,7 @@ def intensity_view_transform(p: float = VIEW_PROBABILITY) -> BasicTransform:
 
     nnU-Net's networks normalise every channel of every instance right after the first convolution,
     so a global brightness/contrast change (an affine intensity map) gives the same features: such a
-    view pair is no pair at all (method_spec I.2). The views here change intensities non-linearly or
+    view pair is no pair at all (documentation/design.md I.2). The views here change intensities non-linearly or
     locally: gamma (0.7-1.5), Gaussian noise (variance 0-0.1), Gaussian blur (sigma 0.5-1.0 voxels),
     a smooth additive bias field (batchgeneratorsv2's brightness gradient) and a local gamma. All
     keep voxel correspondence, so dense losses stay valid.

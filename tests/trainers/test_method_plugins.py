@@ -71,3 +71,28 @@ def test_a_bad_plugin_warns_and_never_breaks_the_built_in_methods(tmp_path, monk
     with pytest.warns(UserWarning, match="nnssl: method plugin"):
         methods = registry.discover()
     assert methods == registry.BUILTIN
+
+
+def test_a_plugin_that_exits_on_import_or_whose_trainers_fail_is_skipped_by_name(tmp_path, monkeypatch):
+    """A plugin calling sys.exit() on import, and one whose trainer module raises: each is skipped with a warning
+    naming it; the built-in trainers (what nnssl's shim exports to nnUNetv2_train) all still load."""
+    import dataclasses
+
+    import nnssl.methods.registry as registry
+
+    (tmp_path / "exiting_plugin.py").write_text("import sys\nsys.exit('plugin says bye')\n")
+    (tmp_path / "broken_trainers.py").write_text("raise ImportError('missing dependency xyz')\n")
+    _install_fake_distribution(tmp_path, "[nnssl.methods]\nbye = exiting_plugin:METHOD\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.syspath_prepend(FIXTURE)
+    importlib.invalidate_caches()
+    with pytest.warns(UserWarning, match=r"plugin 'bye' \(exiting_plugin:METHOD\) failed to load and is skipped: "
+                                         r"SystemExit: plugin says bye"):
+        methods = registry.discover()
+    assert methods == registry.BUILTIN
+    tiny = importlib.import_module("tiny_nnssl_method").METHOD
+    broken = dataclasses.replace(tiny, trainer_module="broken_trainers")
+    with pytest.warns(UserWarning, match=r"trainers of method plugin 'tiny' \(broken_trainers\) failed to import and "
+                                         r"are skipped: ImportError: missing dependency xyz"):
+        classes = registry.trainer_classes({**registry.BUILTIN, "tiny": broken})
+    assert {"MixCLPretrainer", "SupervisedFinetuneTrainer", "nnsslScratchTrainer"} <= set(classes)

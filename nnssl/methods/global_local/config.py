@@ -1,4 +1,4 @@
-"""Chaitanya et al.'s run configuration: global then local contrast (method_spec B)."""
+"""Chaitanya et al.'s run configuration: global then local contrast (documentation/design.md B)."""
 
 from dataclasses import dataclass
 
@@ -7,7 +7,7 @@ from nnssl.run_config import PretrainConfig
 
 @dataclass(frozen=True)
 class GlobalLocalConfig(PretrainConfig):
-    """Chaitanya et al. (NeurIPS 2020) stage-wise global then local contrastive pretraining (method_spec B).
+    """Chaitanya et al. (NeurIPS 2020) stage-wise global then local contrastive pretraining (documentation/design.md B).
 
     Attributes:
         stage: "global" (encoder + g1) or "local" (frozen encoder, partial decoder d_l + g2); the CLI

@@ -1,5 +1,5 @@
 """Chaitanya et al. (NeurIPS 2020): global contrastive pretraining of the encoder, then local
-contrastive pretraining of a partial decoder d_l on the frozen encoder (method_spec B).
+contrastive pretraining of a partial decoder d_l on the frozen encoder (documentation/design.md B).
 
 Stage 1 (``GlobalContrastivePretrainer``): z = normalize(g1(e(x))) with G^R / G^D- / G^D masks.
 Stage 2 (``LocalContrastivePretrainer``): starts from stage 1's encoder, freezes it (no grad, not in

@@ -1,4 +1,4 @@
-"""MixCL's run configuration (method_spec A)."""
+"""MixCL's run configuration (documentation/design.md A)."""
 
 from dataclasses import dataclass
 
@@ -7,7 +7,7 @@ from nnssl.run_config import PretrainConfig
 
 @dataclass(frozen=True)
 class MixCLConfig(PretrainConfig):
-    """MixCL (method_spec A): L = w_id L_id + alpha L_label + beta L_recon.
+    """MixCL (documentation/design.md A): L = w_id L_id + alpha L_label + beta L_recon.
 
     Attributes:
         identity_weight, label_weight (alpha), recon_weight (beta): 0 switches a term off (ablations).

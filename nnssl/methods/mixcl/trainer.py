@@ -1,4 +1,4 @@
-"""MixCL pretraining (Li, Quan, Zhou): L = L_id + alpha L_label + beta L_recon (method_spec A).
+"""MixCL pretraining (Li, Quan, Zhou): L = L_id + alpha L_label + beta L_recon (documentation/design.md A).
 
 - L_id: pixel-level Barlow Twins per encoder stage k between V1 and V1' (same voxels I_k),
   through per-stage projectors sigma^k.

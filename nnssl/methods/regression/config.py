@@ -1,4 +1,4 @@
-"""The masked-noise regression method's run configuration (method_spec C)."""
+"""The masked-noise regression method's run configuration (documentation/design.md C)."""
 
 from dataclasses import dataclass
 
@@ -7,7 +7,7 @@ from nnssl.run_config import PretrainConfig
 
 @dataclass(frozen=True)
 class RegressionConfig(PretrainConfig):
-    """Masked-noise regression (method_spec C): L1 on masked voxels of a full U-Net + regression head.
+    """Masked-noise regression (documentation/design.md C): L1 on masked voxels of a full U-Net + regression head.
 
     Attributes:
         mask_ratio: fraction of voxels corrupted; None (default) scales it with the patch so that about

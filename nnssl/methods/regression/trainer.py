@@ -1,4 +1,4 @@
-"""Masked-noise regression pretraining (Umapathy et al. ISMRM 2022; method_spec C).
+"""Masked-noise regression pretraining (Umapathy et al. ISMRM 2022; documentation/design.md C).
 
 Full nnU-Net U-Net (deep supervision off) plus a 1x1 regression head; the input is corrupted at a
 stratified set of voxels (by default about 256 per patch, within 0.2-10 %; the same voxels in every
