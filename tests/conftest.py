@@ -145,3 +145,30 @@ def copy_shared_dataset(name: str, raw_root: str, new_id: int, cases: list[str] 
     with open(os.path.join(dst, "dataset.json"), "w") as f:
         json.dump(dj, f)
     return dst
+
+
+@pytest.fixture(scope="session")
+def resenc_pool(tmp_path_factory):
+    """A small synthetic pool planned with nnU-Net's residual-encoder preset (``-pl nnUNetPlannerResEncM``) and a
+    smoke MixCL pretraining on it, once per session (the interop and ResEnc tests share it)."""
+    from nnssl.cli import pretrain
+    from nnssl.data.synthetic import write_demo_pool
+    from nnssl.io import load_json
+
+    root = str(tmp_path_factory.mktemp("resenc"))
+    saved = {k: os.environ.get(k) for k in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results",
+                                            "nnUNet_def_n_proc", "nnUNet_n_proc_DA")}
+    env = set_nnunet_env(root)
+    try:
+        write_demo_pool(env["nnUNet_raw"], num_cases=4, target_cases=4, shape=(32, 40, 32))
+        assert pretrain.main(["-d", "101", "102", "103", "-t", "200", "-m", "mixcl", "-pl", "nnUNetPlannerResEncM",
+                              "--epochs", "1", "--iterations", "2", "--val-iterations", "1", "-device", "cpu"]) == 0
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    pre = os.path.join(env["nnUNet_preprocessed"], "Dataset200_SynthOrganLesion")
+    plans = load_json(os.path.join(pre, "nnsslResEncUNetMPlans.json"))
+    return {"env": env, "plans": plans, "checkpoint": plans["nnssl"]["pretrained"]["3d_fullres"]["mixcl"]}

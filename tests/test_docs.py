@@ -33,3 +33,33 @@ def test_readme_top_is_one_screen_and_links_every_documentation_page():
     assert len(top.splitlines()) <= 60
     for page in glob.glob(os.path.join(ROOT, "documentation", "*.md")):
         assert f"documentation/{os.path.basename(page)}" in text, page
+
+
+def test_every_number_in_the_readme_answer_table_is_in_the_scenario_table_or_a_cited_report():
+    """The README's answer table quotes, never retypes: each Dice or Δ it shows appears in benchmarks/README.md's
+    generated scenario table or in a report it links (its table.md or results)."""
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    answer = readme[readme.index("<!-- answer:begin -->"):readme.index("<!-- answer:end -->")]
+    bench = open(os.path.join(ROOT, "benchmarks", "README.md")).read()
+    sources = bench[bench.index("<!-- scenarios:begin -->"):bench.index("<!-- scenarios:end -->")]
+    for link in re.findall(r"\]\((benchmarks/[^)#\s]+)\)", answer):
+        path = os.path.join(ROOT, link)
+        if os.path.isfile(path):
+            sources += open(path).read()
+    numbers = set(re.findall(r"(?<![\d.])[+-]?0\.\d{3}(?!\d)", answer))
+    assert numbers, "the answer table quotes no numbers"
+    missing = sorted(n for n in numbers if n not in sources and n.lstrip("+") not in sources)
+    assert not missing, f"README answer table numbers not found in the scenario table or cited reports: {missing}"
+
+
+def test_source_comments_cite_documents_in_the_repository():
+    """Comments cite documentation/ files that exist, never the design spec outside the repository or tracker
+    issue numbers."""
+    bad, missing = [], []
+    for path in glob.glob(os.path.join(ROOT, "nnssl", "**", "*.py"), recursive=True):
+        text = open(path).read()
+        rel = os.path.relpath(path, ROOT)
+        bad += [f"{rel}: {m}" for m in re.findall(r"method_spec|\(issue \d+|issue \d+'s", text)]
+        missing += [f"{rel}: {d}" for d in re.findall(r"(?<!nnU-Net's )documentation/(\w+\.md)", text)
+                    if not os.path.isfile(os.path.join(ROOT, "documentation", d))]
+    assert not bad and not missing, bad + missing

@@ -84,6 +84,17 @@ def test_resume_reads_checkpoints_without_running_code(pool_env, tmp_path, monke
     with pytest.raises(ValueError, match="holds objects other than tensors and plain data"):
         trainer.load_checkpoint(str(bad))
     assert not marker.exists()
+    # a genuine checkpoint still resumes: the weights come back (nnU-Net 2.8.1 reads only a path, not a dict)
+    trainer.initialize()
+    good = str(tmp_path / "good.pth")
+    trainer.save_checkpoint(good)
+    saved = {k: v.clone() for k, v in trainer.network.state_dict().items()}
+    with torch.no_grad():
+        for p in trainer.network.parameters():
+            p.add_(1.0)
+    trainer.load_checkpoint(good)
+    assert all(torch.equal(saved[k], v) for k, v in trainer.network.state_dict().items())
+    assert trainer._resumed
 
 
 def test_a_bad_seed_variable_is_named(monkeypatch):

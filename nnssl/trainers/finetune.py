@@ -159,13 +159,14 @@ class nnsslScratchTrainer(AtomicCheckpointMixin, nnUNetTrainer):
                 **self.resolved_schedule.to_json()}
 
     def load_checkpoint(self, filename_or_checkpoint) -> None:
-        """nnU-Net's resume (``--c``) and ``nnUNetv2_train --val``, from a checkpoint read with ``weights_only=True``
-        (tensors and plain data: ``nnssl/io.py``'s ``safe_load``), so a tampered ``checkpoint_latest.pth`` cannot run
-        code; nnU-Net's own loader would unpickle anything."""
+        """nnU-Net's resume (``--c``) and ``nnUNetv2_train --val``. The file is first read with ``weights_only=True``
+        (tensors and plain data: ``nnssl/io.py``'s ``safe_load``), so a tampered ``checkpoint_latest.pth`` is refused
+        before nnU-Net's own loader, which would unpickle anything, sees it."""
         if isinstance(filename_or_checkpoint, str):
             from nnssl.io import safe_load
 
-            filename_or_checkpoint = safe_load(filename_or_checkpoint, map_location=self.device)
+            safe_load(filename_or_checkpoint, map_location="cpu")  # refuses before nnU-Net unpickles it
+        # nnU-Net 2.8.1's load_checkpoint only works when given a path (a dict leaves its `checkpoint` unbound)
         super().load_checkpoint(filename_or_checkpoint)
         self._resumed = True
 

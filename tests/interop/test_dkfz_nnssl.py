@@ -69,18 +69,14 @@ def _run(script: str, args: list[str], peers: dict, tmp_path) -> subprocess.Comp
 
 
 @pytest.mark.slow
-def test_dkfz_reads_our_resenc_checkpoint_and_we_read_theirs_whole(peers, nnunet_env, tmp_path, monkeypatch):
-    from nnssl.cli import pretrain
-    from nnssl.data.synthetic import write_demo_pool
+def test_dkfz_reads_our_resenc_checkpoint_and_we_read_theirs_whole(peers, resenc_pool, tmp_path, monkeypatch):
     from nnssl.io import load_json
     from nnssl.trainers.finetune_variants import finetune_trainer_class
 
-    write_demo_pool(nnunet_env["nnUNet_raw"], num_cases=4, target_cases=4, shape=(32, 40, 32))
-    assert pretrain.main(["-d", "101", "102", "103", "-t", "200", "-m", "mixcl", "-pl", "nnUNetPlannerResEncM",
-                          "--epochs", "1", "--iterations", "2", "--val-iterations", "1", "-device", "cpu"]) == 0
-    pre = os.path.join(nnunet_env["nnUNet_preprocessed"], "Dataset200_SynthOrganLesion")
-    plans = load_json(os.path.join(pre, "nnsslResEncUNetMPlans.json"))
-    ours = plans["nnssl"]["pretrained"]["3d_fullres"]["mixcl"]
+    for k, v in resenc_pool["env"].items():
+        monkeypatch.setenv(k, v)
+    pre = os.path.join(resenc_pool["env"]["nnUNet_preprocessed"], "Dataset200_SynthOrganLesion")
+    plans, ours = resenc_pool["plans"], resenc_pool["checkpoint"]
 
     # theirs reads ours: AdaptationPlan.from_dict, their builder, every non-output tensor fits
     proc = _run(READ_OURS, [ours, os.path.join(peers["dkfz"], "src")], peers, tmp_path)

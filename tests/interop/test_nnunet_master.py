@@ -47,28 +47,39 @@ print("RESULT " + json.dumps({
 '''
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize(("planner", "network"), [("ExperimentPlanner", "PlainConvUNet"),
-                                                  ("nnUNetPlannerResEncM", "ResidualEncoderUNet")])
-def test_master_preprocesses_plans_and_loads_an_nnssl_checkpoint(peers, nnunet_env, tmp_path, planner, network):
-    from nnssl.cli import pretrain
-    from nnssl.data.synthetic import write_demo_pool
-    from nnssl.io import load_json
-    from nnssl.planning.planner import PLANNERS
-
-    write_demo_pool(nnunet_env["nnUNet_raw"], num_cases=4, target_cases=4, shape=(32, 40, 32))
-    assert pretrain.main(["-d", "101", "102", "103", "-t", "200", "-m", "mixcl", "-pl", planner, "--epochs", "1",
-                          "--iterations", "2", "--val-iterations", "1", "-device", "cpu"]) == 0
-    pre = os.path.join(nnunet_env["nnUNet_preprocessed"], "Dataset200_SynthOrganLesion")
-    ckpt = load_json(os.path.join(pre, f"{PLANNERS[planner]}.json"))["nnssl"]["pretrained"]["3d_fullres"]["mixcl"]
+def _run_master(peers, ckpt: str, tmp_path) -> dict:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([peers["master"], peers["stubs"]])}
     proc = subprocess.run([sys.executable, "-c", SCRIPT, ckpt, peers["master"]], env=env, capture_output=True,
                           text=True, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
-    result = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("RESULT "))[7:])
+    return json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("RESULT "))[7:])
+
+
+def _check(result: dict, network: str, ckpt: str) -> None:
     assert result["class"] == network
     assert result["encoder"] > 0 and result["equal"] == result["encoder"], result  # every encoder tensor, stem too
     assert result["stem"] > 0 and result["stem_equal"] == result["stem"], result
     assert result["preprocessed_cases"] >= 4
     weights = torch.load(ckpt, weights_only=True, map_location="cpu")["nnssl_adaptation_plan"]
     assert result["dynamic_key_to_stem"] == weights["key_to_stem"]
+
+
+@pytest.mark.slow
+def test_master_reads_a_plain_nnssl_checkpoint(peers, nnunet_env, tmp_path):
+    from nnssl.cli import pretrain
+    from nnssl.data.synthetic import write_demo_pool
+    from nnssl.io import load_json
+
+    write_demo_pool(nnunet_env["nnUNet_raw"], num_cases=4, target_cases=4, shape=(32, 40, 32))
+    assert pretrain.main(["-d", "101", "102", "103", "-t", "200", "-m", "mixcl", "--epochs", "1",
+                          "--iterations", "2", "--val-iterations", "1", "-device", "cpu"]) == 0
+    pre = os.path.join(nnunet_env["nnUNet_preprocessed"], "Dataset200_SynthOrganLesion")
+    ckpt = load_json(os.path.join(pre, "nnsslPlans.json"))["nnssl"]["pretrained"]["3d_fullres"]["mixcl"]
+    _check(_run_master(peers, ckpt, tmp_path), "PlainConvUNet", ckpt)
+
+
+@pytest.mark.slow
+def test_master_reads_a_residual_encoder_nnssl_checkpoint(peers, resenc_pool, tmp_path, monkeypatch):
+    for k, v in resenc_pool["env"].items():
+        monkeypatch.setenv(k, v)
+    _check(_run_master(peers, resenc_pool["checkpoint"], tmp_path), "ResidualEncoderUNet", resenc_pool["checkpoint"])
