@@ -1,6 +1,7 @@
 """What every nnssl command shares: help that states each default once, and the device choice."""
 
 import argparse
+import sys
 
 DEVICES = ("cuda", "cpu", "mps")
 
@@ -54,7 +55,20 @@ def resolve_device(requested: str | None) -> str:
 
 
 class SuggestingArgumentParser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors suggest the closest option name or choice ("did you mean ...?")."""
+    """An ArgumentParser whose errors suggest the closest option name or choice ("did you mean ...?"), and which
+    warns once per process when MIC-DKFZ/nnssl is installed beside this project (``nnssl/name_clash.py``)."""
+
+    _clash_checked = False
+
+    def parse_known_args(self, args=None, namespace=None):
+        if not SuggestingArgumentParser._clash_checked:
+            from nnssl.name_clash import name_clash_warning
+
+            SuggestingArgumentParser._clash_checked = True
+            text = name_clash_warning()
+            if text:
+                print(f"{self.prog}: {text}", file=sys.stderr)
+        return super().parse_known_args(args, namespace)
 
     def error(self, message: str):
         import difflib
