@@ -14,6 +14,52 @@ PACKAGE = os.path.dirname(os.path.abspath(__file__))
 #: the exception types a user can cause and nnssl raises with a message that names the fix
 USER_ERRORS = (ValueError, FileNotFoundError)
 
+#: nnU-Net failures users meet, as (text in nnU-Net's message, the one-line fix)
+KNOWN_NNUNET_FAILURES = (
+    ("out of memory", "the GPU ran out of memory: lower --plan-batch-size or --gpu-memory-target, or use a smaller "
+                      "configuration (-c 2d)"),
+    ("6 feet under", "a worker process died, most often killed for lack of RAM: use fewer processes (-np 1, "
+                     "nnUNet_n_proc_DA=1) or free memory"),
+    ("Torch not compiled with CUDA", "this PyTorch has no CUDA support: pass -device cpu"),
+    ("Expected plans file", "the dataset has no plans of this identifier yet: run nnssl_pretrain ... -t <target> "
+                            "(or check -p)"),
+    ("Could not find a dataset with the ID", "no such dataset in nnUNet_raw/nnUNet_preprocessed: check the id and "
+                                             "the nnUNet_* variables"),
+    ("Did not find the expected number of training cases", "numTraining in dataset.json does not match imagesTr: "
+                                                           "correct numTraining"),
+    ("No space left on device", "the disk is full: free space under nnUNet_preprocessed / nnUNet_results, then "
+                                "rerun with --continue"),
+    # torch's zip writer reports a full disk as a failed write at some position, the OSError is its cause
+    ("unexpected pos", "the disk is full (torch could not finish writing a checkpoint): free space under "
+                       "nnUNet_results, then rerun with --continue"),
+)
+
+
+def exception_chain(error: BaseException) -> list[BaseException]:
+    """``error`` and every exception it was raised from or during (``__cause__`` / ``__context__``), outermost
+    first."""
+    chain, seen = [], set()
+    while error is not None and id(error) not in seen:
+        chain.append(error)
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return chain
+
+
+def translate_nnunet_error(error: BaseException) -> str | None:
+    """A one-line message with the fix for a known failure anywhere in the exception chain, or None."""
+    import errno
+
+    for link in exception_chain(error):
+        text = str(link)
+        if isinstance(link, OSError) and link.errno == errno.ENOSPC:
+            text += " No space left on device"
+        for needle, fix in KNOWN_NNUNET_FAILURES:
+            if needle.lower() in text.lower():
+                first = text.strip().splitlines()[0] if text.strip() else type(link).__name__
+                return f"{fix} (nnU-Net: {type(link).__name__}: {first[:200]})"
+    return None
+
 
 def raised_in_nnssl(error: BaseException) -> bool:
     """Whether the innermost frame of ``error``'s traceback is nnssl's code (its own ``raise``)."""
@@ -27,8 +73,6 @@ def raised_in_nnssl(error: BaseException) -> bool:
 
 def one_line(error: BaseException) -> str | None:
     """The line to show for ``error``, or None when it should keep its traceback."""
-    from nnssl.cli._common import translate_nnunet_error
-
     known = translate_nnunet_error(error)
     if known is not None:
         return known

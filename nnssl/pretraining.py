@@ -101,20 +101,20 @@ def finished_checkpoint(args: argparse.Namespace, target_name: str) -> str | Non
 
 def pretrain(args: argparse.Namespace) -> str:
     """Plan, preprocess and pretrain (every stage of the method); returns the final checkpoint path."""
-    from nnssl.cli import torchrun
-    from nnssl.cli.next_steps import next_commands
-    from nnssl.cli.trainer_dir import ensure_ext_trainer_env
+    from nnssl import launch
+    from nnssl.next_steps import next_commands
     from nnssl.planning.datasets import validate_pool
     from nnssl.planning.pooled import plan_and_preprocess_pool
+    from nnssl.trainer_location import ensure_ext_trainer_env
 
     method = METHODS[args.method]
-    ranked = torchrun.under_torchrun()
+    ranked = launch.under_torchrun()
     if ranked:
         if args.num_gpus != 1:
             raise ValueError(f"--num-gpus {args.num_gpus} under torchrun: torchrun starts the ranks "
                              f"(--nproc_per_node); drop --num-gpus")
-        torchrun.join_process_group(args.device)
-    rank0 = torchrun.is_rank0()
+        launch.join_process_group(args.device)
+    rank0 = launch.is_rank0()
     stages = method.stages_to_run(args)
     # validate every flag before any work (and warn once); the target's name is not needed for that
     needs_labels = make_config(args, None, stages[0][0], warn=rank0).needs_labels
@@ -144,7 +144,7 @@ def pretrain(args: argparse.Namespace) -> str:
 
             save(args.save_plans, args, pool.pooled_plans, f"pool {pool.pool_name}, written by nnssl_pretrain")
             print(f"nnssl: recipe and pooled plan written to {args.save_plans} (reuse with --plans-from)")
-    pool_name = torchrun.broadcast(pool_name)
+    pool_name = launch.broadcast(pool_name)
     ckpts = stage_checkpoints(os.path.join(os.environ["nnUNet_results"], pool_name), method, train_plans,
                               args.configuration)
     final = ckpts[stages[-1][0]]
@@ -245,11 +245,11 @@ def _train_stage(args: argparse.Namespace, pool_name: str, target_name: str | No
     """Record the stage's configuration and train it with nnU-Net (``run_training``, or this rank's part)."""
     from nnunetv2.run.run_training import run_training
 
-    from nnssl.cli import torchrun
+    from nnssl import launch
 
     run_key = f"{config.run_name}{'_' + stage if stage else ''}"
     run_file = os.path.join(os.environ["nnUNet_preprocessed"], pool_name, "nnssl_runs", f"{run_key}.json")
-    if torchrun.is_rank0():
+    if launch.is_rank0():
         atomic_save_json(config.to_json(), run_file)
         record_run_config(pool_name, args.plans_name, run_key, config.to_json())
         if train_plans != args.plans_name:  # a named run: its own plans identifier in the pool and the target
@@ -259,11 +259,11 @@ def _train_stage(args: argparse.Namespace, pool_name: str, target_name: str | No
         print(f"nnssl: pretraining {args.method}{' stage ' + stage if stage else ''} with {trainer}")
         if args.overwrite and not args.continue_training:
             remove_finished(os.path.dirname(checkpoint))
-    torchrun.barrier()
+    launch.barrier()
     if ranked:  # the trainer reads its configuration from the plans record written above
-        torchrun.train_this_rank(pool_name, args.configuration, trainer, train_plans, args.continue_training,
+        launch.train_this_rank(pool_name, args.configuration, trainer, train_plans, args.continue_training,
                                  args.device)
     else:
         run_training(pool_name, args.configuration, "all", trainer, train_plans, num_gpus=args.num_gpus,
                      continue_training=args.continue_training, device=torch.device(args.device))
-    torchrun.barrier()
+    launch.barrier()

@@ -25,7 +25,7 @@ def main() -> int:
     p.add_argument("--epochs", type=int, default=10)
     args = p.parse_args()
     out = os.path.abspath(args.demo_out)
-    from nnssl.cli.trainer_dir import trainer_dir
+    from nnssl.trainer_location import trainer_dir
 
     results = {}
     path = os.path.join(out, "takeoff", "takeoff.json")

@@ -77,7 +77,7 @@ def test_transfer_decoder_moves_decoder_stages_but_never_the_seg_heads(tmp_path,
 def test_encoder_only_loads_the_encoder_of_a_decoder_checkpoint(tmp_path):
     """``only=ENCODER_PREFIXES`` (the ``_encoderOnly`` trainers): decoder stages of the same file stay fresh."""
     from nnssl.checkpoint import DECODER_PREFIXES
-    from nnssl.trainers.finetune_variants import finetune_trainer_class
+    from nnssl.methods.registry import finetune_trainer_class
 
     src, dst = network(ds=True), network(ds=True)
     with torch.no_grad():

@@ -45,7 +45,7 @@ def test_a_full_disk_is_found_anywhere_in_the_chain(capsys):
 
 def test_a_bad_checkpoint_in_nnunetv2_train_is_one_line_and_exit_2(pool_env, tmp_path, monkeypatch, capsys):
     """What ``nnUNetv2_train ... -tr MixCLFinetuneTrainer_2ep5it`` shows for an empty checkpoint: one line."""
-    from nnssl.trainers.finetune_variants import finetune_trainer_class
+    from nnssl.methods.registry import finetune_trainer_class
 
     empty = tmp_path / "empty.pth"
     empty.write_bytes(b"")
@@ -66,7 +66,7 @@ def test_a_bad_checkpoint_in_nnunetv2_train_is_one_line_and_exit_2(pool_env, tmp
 def test_resume_reads_checkpoints_without_running_code(pool_env, tmp_path, monkeypatch):
     """A tampered checkpoint_latest.pth (a pickle that would call a function) is refused by the fine-tune
     trainer's resume; nothing runs."""
-    from nnssl.trainers.finetune_variants import finetune_trainer_class
+    from nnssl.methods.registry import finetune_trainer_class
 
     marker = tmp_path / "ran"
 

@@ -51,8 +51,21 @@ def test_progress_shows_loss_learning_rate_and_epoch_time(captured, tmp_path):
     assert plotting.plot_progress({"train_losses": []}, str(tmp_path / "none.png")) == {}
 
 
-def test_the_files_are_written(tmp_path):
-    plotting.plot_loss_terms({"train": {"loss": [1.0, 0.5]}}, str(tmp_path / "t.png"))
-    plotting.plot_progress({"train_losses": [1.0], "val_losses": [1.0], "lrs": [1e-3],
-                            "epoch_start_timestamps": [0.0], "epoch_end_timestamps": [1.0]}, str(tmp_path / "p.png"))
-    assert (tmp_path / "t.png").read_bytes()[:4] == b"\x89PNG" and (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
+def test_the_files_hold_the_drawn_figure(tmp_path):
+    """The PNG read back is an image of the figure: its size, and coloured lines on a white page (not blank)."""
+    import matplotlib.image
+    import numpy as np
+
+    plotting.plot_loss_terms({"train": {"loss": [1.0, 0.5, 0.2]}, "val": {"loss": [1.1, 0.7, 0.4]}},
+                             str(tmp_path / "t.png"))
+    plotting.plot_progress({"train_losses": [1.0, 0.6], "val_losses": [1.0, 0.8], "lrs": [1e-3, 5e-4],
+                            "epoch_start_timestamps": [0.0, 1.0], "epoch_end_timestamps": [1.0, 2.5]},
+                           str(tmp_path / "p.png"))
+    for name in ("t.png", "p.png"):
+        img = matplotlib.image.imread(str(tmp_path / name))[..., :3]
+        assert img.ndim == 3 and min(img.shape[:2]) >= 200, img.shape
+        white = (img > 0.95).all(axis=-1).mean()
+        coloured = (img.max(axis=-1) - img.min(axis=-1) > 0.3).mean()  # saturated pixels: the plotted lines
+        assert 0.5 < white < 0.995 and coloured > 1e-4, (name, white, coloured)
+    t, p = (matplotlib.image.imread(str(tmp_path / n)) for n in ("t.png", "p.png"))
+    assert t.shape != p.shape or not np.array_equal(t, p)  # two different figures, not one image twice

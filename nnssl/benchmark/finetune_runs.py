@@ -13,6 +13,7 @@ import sys
 from nnssl.benchmark import pool_direct, selftrain_runs
 from nnssl.benchmark.pool_direct import is_pool_direct
 from nnssl.io import load_json
+from nnssl.trainers.finetune_schedule import schedule_env
 
 #: scratch baseline name -> trainer (nnU-Net's recipe; the pretrained trainers' warm-up shape)
 SCRATCH_TRAINERS = {"scratch": "nnsslScratchTrainer", "scratch_warmup": "nnsslScratchTrainer_warmup"}
@@ -67,8 +68,7 @@ def trainer_for(checkpoint: str | None, init: str = "scratch", variants: dict | 
             return DEFAULT_STUDENT
         return pool_direct.TRAINER
     from nnssl import checkpoint_format
-    from nnssl.methods.registry import METHODS
-    from nnssl.trainers.finetune_variants import finetune_trainer_class
+    from nnssl.methods.registry import METHODS, finetune_trainer_class
 
     method = checkpoint_format.record(checkpoint)["method"]
     if method not in METHODS:
@@ -83,16 +83,6 @@ def trainer_for(checkpoint: str | None, init: str = "scratch", variants: dict | 
         except ValueError as e:
             raise ValueError(f"--variant {init}={suffix}: {e}") from None
     return trainer
-
-
-def schedule_env(schedule, override: str = "") -> str:
-    """``$nnSSL_FINETUNE_SCHEDULE`` for a benchmark budget (EPOCHS, ITERATIONS, VAL_ITERATIONS or None) plus an
-    init's ``--schedule-override`` (``"key=value,..."``); "" when neither is given."""
-    budget = ",".join(map(str, schedule)) if schedule else ""
-    if not override:
-        return budget  # the legacy form, as every run before --schedule-override recorded it
-    keys = ("epochs", "iterations", "val_iterations")
-    return ",".join([f"{k}={v}" for k, v in zip(keys, schedule or (), strict=False)] + [override])
 
 
 def parse_schedule_overrides(specs: list[str], inits: dict, variants: dict) -> dict[str, str]:
@@ -117,7 +107,7 @@ def parse_schedule_overrides(specs: list[str], inits: dict, variants: dict) -> d
 
 def trainer_schedule(trainer: str, env: str):
     """The :class:`FinetuneSchedule` that ``trainer`` runs under ``$nnSSL_FINETUNE_SCHEDULE=env``."""
-    from nnssl.trainers.finetune_variants import finetune_trainer_class
+    from nnssl.methods.registry import finetune_trainer_class
 
     return finetune_trainer_class(trainer).schedule.with_overrides(env)
 
@@ -140,7 +130,7 @@ def finetune_plan(args, target_name: str, init: str, checkpoint: str | None, fol
                   override: str = "") -> dict:
     """How one init is fine-tuned on one registered fold: {"cmd", "env" (what is set or removed on top of this
     environment), "fold_dir", "summary", "results"}; shared by the run and ``nnssl_benchmark run --dry-run``."""
-    from nnssl.cli.trainer_dir import trainer_dir
+    from nnssl.trainer_location import trainer_dir
 
     results = os.path.join(os.path.abspath(args.runs or os.path.join(args.out, "runs")), init)
     fold_dir = os.path.join(results, target_name, f"{trainer}__{args.plans_name}__{args.configuration}",

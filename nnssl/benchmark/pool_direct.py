@@ -72,7 +72,7 @@ def model_folder(args, init: str, dataset_id: int) -> str:
 def train_pool_model(results: str, dataset_id: int, pool_name: str, configuration: str, plans_name: str,
                      device: str, schedule_env: str) -> str:
     """Train (or resume) nnU-Net on every case of the pool dataset; returns the model folder."""
-    from nnssl.cli.trainer_dir import trainer_dir
+    from nnssl.trainer_location import trainer_dir
     from nnssl.trainers.finetune_schedule import SCHEDULE_ENV
 
     model = os.path.join(results, pool_name, f"{TRAINER}__{plans_name}__{configuration}")
@@ -98,7 +98,7 @@ def score_fold(results: str, dataset_id: int, target_name: str, fold: int, val_c
     from nnunetv2.evaluation.evaluate_predictions import compute_metrics_on_folder
     from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
 
-    from nnssl.cli.trainer_dir import trainer_dir
+    from nnssl.trainer_location import trainer_dir
 
     out = os.path.join(results, target_name, f"fold_{fold}")
     summary = os.path.join(out, "summary.json")

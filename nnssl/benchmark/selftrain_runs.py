@@ -47,8 +47,8 @@ def run_selftrain(args, target_name: str, init: str, spec: dict, entry: dict, fo
                   teacher: tuple[str, str] | None, base_train: list[str]) -> tuple[dict | None, str | None]:
     """The student of ``teacher`` (model folder, fold) on one registered fold; (nnU-Net's validation summary, the
     student's fold folder), or (None, None) while it has not run (``--report-only``, or the teacher is missing)."""
-    from nnssl.benchmark.finetune_runs import schedule_env
     from nnssl.selftrain.run import SelfTrainRequest, selftrain
+    from nnssl.trainers.finetune_schedule import schedule_env
 
     index = _index(args, init, entry)
     if args.report_only or teacher is None:

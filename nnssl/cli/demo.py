@@ -183,9 +183,9 @@ def run_demo(out: str, device: str, pretrain_epochs: int, pretrain_iterations: i
              seed: int = 0) -> dict:
     """Run the pipeline; returns {init: {split: {class: dice}}} and writes demo_results.json."""
     from nnssl.cli import pretrain
-    from nnssl.cli.trainer_dir import ensure_ext_trainer_env
     from nnssl.data.synthetic import write_demo_pool
-    from nnssl.trainers.finetune_variants import finetune_trainer_class
+    from nnssl.methods.registry import finetune_trainer_class
+    from nnssl.trainer_location import ensure_ext_trainer_env
 
     out = os.path.abspath(out)
     logs = None if verbose else os.path.join(out, "logs")

@@ -17,9 +17,9 @@ from nnssl.cli._common import (
     SuggestingArgumentParser,
     add_device_argument,
     resolve_device,
-    translate_nnunet_error,
 )
 from nnssl.data.dataset_weights import SAMPLING_MODES
+from nnssl.errors import translate_nnunet_error
 from nnssl.methods.method import finite_float
 from nnssl.methods.registry import METHODS
 from nnssl.planning.planner import PLANNERS

@@ -78,3 +78,25 @@ def trainer_classes(methods: dict[str, Method] | None = None) -> dict[str, type]
             out.update({n: getattr(module, n) for _, n in method.stages if hasattr(module, n)})
         out.update(finetune_trainers(method))
     return out
+
+
+def finetune_trainer_class(name: str) -> type:
+    """The nnssl fine-tune or scratch trainer class called ``name``.
+
+    Raises:
+        ValueError: naming the unknown class and the variants of its method.
+    """
+    from nnssl.trainers.finetune import SCRATCH_TRAINERS
+    from nnssl.trainers.finetune_variants import finetune_trainers
+
+    scratch = {cls.__name__: cls for cls in SCRATCH_TRAINERS}
+    if name in scratch:
+        return scratch[name]
+    method = method_of_finetune_trainer(name)
+    classes = finetune_trainers(method) if method else {}
+    if name not in classes:
+        base = method.finetune_trainer if method else None
+        known = ", ".join(sorted(n.removeprefix(base + "_") for n in classes if n != base)) if base else ""
+        raise ValueError(f"no nnssl trainer {name!r}" + (f"; {base} has the variants {known}" if base else
+                                                           f"; scratch trainers: {', '.join(scratch)}"))
+    return classes[name]

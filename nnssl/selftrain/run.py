@@ -103,7 +103,7 @@ def _tool(name: str) -> str:
 
 
 def _env(request: SelfTrainRequest, results: str) -> dict:
-    from nnssl.cli.trainer_dir import trainer_dir
+    from nnssl.trainer_location import trainer_dir
 
     env = {**os.environ, "nnUNet_results": results,
            "nnUNet_extTrainer": os.pathsep.join(p for p in (os.environ.get("nnUNet_extTrainer"), trainer_dir()) if p)}

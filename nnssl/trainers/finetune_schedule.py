@@ -272,3 +272,13 @@ def shortened(schedule: FinetuneSchedule, suffix: str, epochs: int, iterations: 
     """``schedule`` with a short budget, named ``<name>_<suffix>`` (``_5epochs``, ``_5ep20it``, ``_2ep5it``)."""
     return dataclasses.replace(schedule, name=f"{schedule.name}_{suffix}", epochs=epochs, iterations=iterations,
                                val_iterations=val_iterations)
+
+
+def schedule_env(schedule, override: str = "") -> str:
+    """``$nnSSL_FINETUNE_SCHEDULE`` for a benchmark budget (EPOCHS, ITERATIONS, VAL_ITERATIONS or None) plus an
+    init's ``--schedule-override`` (``"key=value,..."``); "" when neither is given."""
+    budget = ",".join(map(str, schedule)) if schedule else ""
+    if not override:
+        return budget  # the legacy form, as every run before --schedule-override recorded it
+    keys = ("epochs", "iterations", "val_iterations")
+    return ",".join([f"{k}={v}" for k, v in zip(keys, schedule or (), strict=False)] + [override])

@@ -17,86 +17,65 @@ folder names it):
 - ``_5epochs`` (5 x 250), ``_5ep20it`` (5 x 20, demo), ``_2ep5it`` (2 x 5, smoke tests), alone or after
   ``_nnUNetSchedule``.
 
-The classes are made once per method and cached, so a name always means the same class object.
+The built-in methods' classes are written out in ``builtin_finetune_trainers.py`` (generated from the table in
+``variant_table.py``); a plugin method's are made from the same table when first asked for. Either way they are
+cached, so a name always means the same class object.
 """
 
 import functools
+import textwrap
 
-from nnssl.checkpoint import ENCODER_PREFIXES
 from nnssl.methods.method import Method
 from nnssl.trainers.finetune import nnsslScratchTrainer
-from nnssl.trainers.finetune_schedule import (
-    DECODER_FIRST,
-    FROZEN_ENCODER_WARMUP,
-    HEADS_FIRST,
-    LINEAR_PROBE,
-    NNUNET_DEFAULT,
-    PRETRAINED,
-    WARMUP,
-    FinetuneSchedule,
-    shortened,
-)
-
-#: suffix -> (schedule, transfer_only, what it changes); "" is the method's own trainer
-VARIANTS: dict[str, tuple[FinetuneSchedule, tuple[str, ...] | None, str]] = {
-    "": (PRETRAINED, None, "warm-up schedule, transferred weights at peak lr 1e-3"),
-    "frozenEncoderWarmup": (FROZEN_ENCODER_WARMUP, None, "transferred weights frozen for the first 5 % of epochs"),
-    "linearProbe": (LINEAR_PROBE, None, "transferred weights frozen for the whole run (diagnostic)"),
-    "nnUNetSchedule": (NNUNET_DEFAULT, None, "nnU-Net's scratch recipe on the pretrained init"),
-    "headsFirst": (HEADS_FIRST, None, "output layers and fresh weights first (10 % of the steps), then every weight"),
-    "decoderFirst": (DECODER_FIRST, None, "encoder frozen for 20 % while the rest warms up and decays, then all"),
-    "headsFirst_2ep5it": (shortened(HEADS_FIRST, "2ep5it", 2, 5, 2), None, "headsFirst, 2 x 5 iterations (smoke)"),
-    "warmup": (WARMUP, None, "exactly nnsslScratchTrainer_warmup's schedule (one lr for all weights)"),
-    "encoderOnly": (PRETRAINED, ENCODER_PREFIXES, "only the checkpoint's encoder loads (the decoder stays fresh)"),
-    "nnUNetSchedule_encoderOnly": (NNUNET_DEFAULT, ENCODER_PREFIXES,
-                                   "nnU-Net's recipe, only the checkpoint's encoder loads"),
-    "5epochs": (shortened(PRETRAINED, "5epochs", 5), None, "5 x 250 iterations"),
-    "5ep20it": (shortened(PRETRAINED, "5ep20it", 5, 20, 5), None, "5 x 20 iterations (demo)"),
-    "2ep5it": (shortened(PRETRAINED, "2ep5it", 2, 5, 2), None, "2 x 5 iterations (smoke tests)"),
-    "nnUNetSchedule_5epochs": (shortened(NNUNET_DEFAULT, "5epochs", 5), None,
-                               "nnU-Net's recipe, 5 x 250 iterations: pairs with nnsslScratchTrainer_5epochs"),
-    "nnUNetSchedule_5ep20it": (shortened(NNUNET_DEFAULT, "5ep20it", 5, 20, 5), None,
-                               "nnU-Net's recipe, 5 x 20 iterations: pairs with nnsslScratchTrainer_5ep20it"),
-    "nnUNetSchedule_2ep5it": (shortened(NNUNET_DEFAULT, "2ep5it", 2, 5, 2), None,
-                              "nnU-Net's recipe, 2 x 5 iterations: pairs with nnsslScratchTrainer_2ep5it"),
-}
+from nnssl.trainers.variant_table import VARIANTS
 
 
 @functools.cache
 def _classes(name: str, base_name: str) -> dict[str, type]:
+    """The built-in methods' classes are the ones written out in ``builtin_finetune_trainers.py`` (so a user finds
+    them with grep or an editor); a plugin method's are made here from the same table."""
+    from nnssl.trainers import builtin_finetune_trainers as written
+
+    names = [f"{base_name}_{suffix}" if suffix else base_name for suffix in VARIANTS]
+    if all(isinstance(getattr(written, n, None), type) for n in names) and getattr(written, base_name).ssl_run == name:
+        return {n: getattr(written, n) for n in names}
     classes: dict[str, type] = {}
     for suffix, (schedule, only, what) in VARIANTS.items():
         cls_name = f"{base_name}_{suffix}" if suffix else base_name
         parent = classes.get(base_name, nnsslScratchTrainer)
-        doc = (f"Fine-tune from ``nnssl_pretrain -m {name} -t <this dataset>``: {what}." if not suffix
-               else f"``{base_name}`` variant: {what}.")
-        classes[cls_name] = type(cls_name, (parent,), {"__doc__": doc, "__module__": __name__, "ssl_run": name,
+        classes[cls_name] = type(cls_name, (parent,), {"__doc__": variant_doc(name, base_name, suffix, what),
+                                                       "__module__": __name__, "ssl_run": name,
                                                        "schedule": schedule, "transfer_only": only})
     return classes
+
+
+def variant_doc(method: str, base_name: str, suffix: str, what: str) -> str:
+    """The docstring of one variant class."""
+    return (f"Fine-tune from ``nnssl_pretrain -m {method} -t <this dataset>``: {what}." if not suffix
+            else f"``{base_name}`` variant: {what}.")
+
+
+def written_source(methods: dict) -> str:
+    """The source of ``builtin_finetune_trainers.py`` for ``methods`` ({name: Method}): one class per variant, each
+    naming its table row, so the file changes only with the table (``scripts/write_finetune_trainers.py``)."""
+    lines = ['"""The built-in methods\' fine-tune trainer classes, written out from the variant table.', "",
+             "Generated by ``python scripts/write_finetune_trainers.py`` from ``nnssl/trainers/variant_table.py``; do "
+             "not edit", "by hand (a test fails when this file and the table disagree). Each class takes its "
+             "schedule and transfer", "scope from its row of the table; ``nnssl/trainers/finetune.py`` does the work.",
+             '"""', "", "from nnssl.trainers.finetune import nnsslScratchTrainer",
+             "from nnssl.trainers.variant_table import VARIANTS", ""]
+    for name, method in methods.items():
+        base = method.finetune_trainer
+        for suffix, (_, _, what) in VARIANTS.items():
+            cls = f"{base}_{suffix}" if suffix else base
+            doc = variant_doc(name, base, suffix, what)
+            wrapped = textwrap.wrap(f'"""{doc}"""', 112)
+            lines += ["", f"class {cls}({base if suffix else 'nnsslScratchTrainer'}):",
+                      *(f"    {w}" for w in wrapped), "",
+                      f'    ssl_run = "{name}"', f"    schedule, transfer_only = VARIANTS[{suffix!r}][:2]", ""]
+    return "\n".join(lines).rstrip() + "\n"
 
 
 def finetune_trainers(method: Method) -> dict[str, type]:
     """{class name: class} of ``method``'s fine-tune trainer and every variant (the same objects on every call)."""
     return dict(_classes(method.name, method.finetune_trainer))
-
-
-def finetune_trainer_class(name: str) -> type:
-    """The nnssl fine-tune or scratch trainer class called ``name``.
-
-    Raises:
-        ValueError: naming the unknown class and the variants of its method.
-    """
-    from nnssl.methods.registry import method_of_finetune_trainer
-    from nnssl.trainers.finetune import SCRATCH_TRAINERS
-
-    scratch = {cls.__name__: cls for cls in SCRATCH_TRAINERS}
-    if name in scratch:
-        return scratch[name]
-    method = method_of_finetune_trainer(name)
-    classes = finetune_trainers(method) if method else {}
-    if name not in classes:
-        base = method.finetune_trainer if method else None
-        known = ", ".join(sorted(n.removeprefix(base + "_") for n in classes if n != base)) if base else ""
-        raise ValueError(f"no nnssl trainer {name!r}" + (f"; {base} has the variants {known}" if base else
-                                                           f"; scratch trainers: {', '.join(scratch)}"))
-    return classes[name]

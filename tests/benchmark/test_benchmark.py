@@ -20,8 +20,8 @@ from nnssl.benchmark.report import (
     write_csv,
 )
 from nnssl.benchmark.splits import label_fraction_splits, register_splits
-from nnssl.cli.trainer_dir import trainer_dir
 from nnssl.io import load_json
+from nnssl.trainer_location import trainer_dir
 
 SPLITS = [{"train": [f"c{i:02d}" for i in range(40) if i % 5 != f],
            "val": [f"c{i:02d}" for i in range(40) if i % 5 == f]} for f in range(5)]

@@ -14,9 +14,9 @@ from nnssl import pretraining
 from nnssl.cli import pretrain
 from nnssl.methods.mixcl.config import MixCLConfig
 from nnssl.methods.mixcl.trainer import MixCLPretrainer
+from nnssl.methods.registry import finetune_trainer_class
 from nnssl.run_config import load_run_config
 from nnssl.trainers.finetune import nnsslScratchTrainer
-from nnssl.trainers.finetune_variants import finetune_trainer_class
 
 
 @pytest.mark.parametrize(("field", "value", "match"), [
@@ -124,7 +124,7 @@ def test_caveats_print_once_per_run_and_on_rank0_only(rank0, monkeypatch, capsys
     as finished), so this runs pretrain()'s real control flow without data."""
     from types import SimpleNamespace
 
-    from nnssl.cli import torchrun
+    from nnssl import launch
     from nnssl.planning import datasets, pooled
 
     monkeypatch.setenv("nnUNet_results", str(tmp_path / "results"))
@@ -132,8 +132,8 @@ def test_caveats_print_once_per_run_and_on_rank0_only(rank0, monkeypatch, capsys
     pool = "Dataset999_nnsslPool_101"
     monkeypatch.setattr(datasets, "validate_pool", lambda *a: (None, (200, "Dataset200_Target")))
     monkeypatch.setattr(pooled, "plan_and_preprocess_pool", lambda *a, **k: SimpleNamespace(pool_name=pool))
-    monkeypatch.setattr(torchrun, "is_rank0", lambda: rank0)
-    monkeypatch.setattr(torchrun, "broadcast", lambda value: pool)
+    monkeypatch.setattr(launch, "is_rank0", lambda: rank0)
+    monkeypatch.setattr(launch, "broadcast", lambda value: pool)
     monkeypatch.setattr(pretraining, "already_finished", lambda *a: True)
     monkeypatch.setattr(pretraining, "check_written", lambda path: None)
     monkeypatch.setattr(pretraining, "record_checkpoint", lambda *a: "nnsslPlans")
@@ -151,7 +151,7 @@ def test_a_target_with_fewer_cases_than_folds_is_warned_and_gets_fold_all(monkey
     import json
     from types import SimpleNamespace
 
-    from nnssl.cli import torchrun
+    from nnssl import launch
     from nnssl.planning import datasets, pooled
 
     for var in ("results", "preprocessed", "raw"):
@@ -161,7 +161,7 @@ def test_a_target_with_fewer_cases_than_folds_is_warned_and_gets_fold_all(monkey
     pool = "Dataset999_nnsslPool_101"
     monkeypatch.setattr(datasets, "validate_pool", lambda *a: (None, (200, "Dataset200_Target")))
     monkeypatch.setattr(pooled, "plan_and_preprocess_pool", lambda *a, **k: SimpleNamespace(pool_name=pool))
-    monkeypatch.setattr(torchrun, "broadcast", lambda value: pool)
+    monkeypatch.setattr(launch, "broadcast", lambda value: pool)
     monkeypatch.setattr(pretraining, "already_finished", lambda *a: True)
     monkeypatch.setattr(pretraining, "check_written", lambda path: None)
     monkeypatch.setattr(pretraining, "record_checkpoint", lambda *a: None)
@@ -200,7 +200,7 @@ def test_continue_of_a_named_run_that_only_the_old_layout_holds_is_refused_not_r
     training, leaving the folder as it is. Without --continue (or once the new folder exists) nothing is refused."""
     from types import SimpleNamespace
 
-    from nnssl.cli import torchrun
+    from nnssl import launch
     from nnssl.planning import datasets, pooled
 
     for var in ("results", "preprocessed", "raw"):
@@ -211,7 +211,7 @@ def test_continue_of_a_named_run_that_only_the_old_layout_holds_is_refused_not_r
     (old / "checkpoint_final.pth").write_bytes(b"old run")
     monkeypatch.setattr(datasets, "validate_pool", lambda *a: (None, None))
     monkeypatch.setattr(pooled, "plan_and_preprocess_pool", lambda *a, **k: SimpleNamespace(pool_name=pool))
-    monkeypatch.setattr(torchrun, "broadcast", lambda value: pool)
+    monkeypatch.setattr(launch, "broadcast", lambda value: pool)
     trained = []
     monkeypatch.setattr(pretraining, "_train_stage", lambda *a: trained.append(a[5]))
     monkeypatch.setattr(pretraining, "check_written", lambda path: None)
@@ -320,7 +320,7 @@ def test_cpu_preset_raises_mixcl_lr_unless_given():
 
 
 def test_next_commands_carry_device_and_plans():
-    from nnssl.cli.next_steps import next_commands
+    from nnssl.next_steps import next_commands
 
     args = pretrain.build_parser().parse_args(["-d", "1", "-t", "2", "-c", "2d", "-device", "cpu"])
     text = next_commands(2, args, "MixCLFinetuneTrainer", "nnsslPlans")
@@ -336,7 +336,7 @@ def test_next_commands_carry_device_and_plans():
 
 def test_next_commands_of_a_named_run_use_its_plans_identifier():
     """A --run-name run is fine-tuned under its own plans identifier, so its results get their own folders."""
-    from nnssl.cli.next_steps import next_commands
+    from nnssl.next_steps import next_commands
 
     args = pretrain.build_parser().parse_args(["-d", "1", "-t", "2", "-c", "2d", "--run-name", "dec",
                                               "-device", "cuda"])

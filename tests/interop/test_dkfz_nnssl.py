@@ -71,7 +71,7 @@ def _run(script: str, args: list[str], peers: dict, tmp_path) -> subprocess.Comp
 @pytest.mark.slow
 def test_dkfz_reads_our_resenc_checkpoint_and_we_read_theirs_whole(peers, resenc_pool, tmp_path, monkeypatch):
     from nnssl.io import load_json
-    from nnssl.trainers.finetune_variants import finetune_trainer_class
+    from nnssl.methods.registry import finetune_trainer_class
 
     for k, v in resenc_pool["env"].items():
         monkeypatch.setenv(k, v)

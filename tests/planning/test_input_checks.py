@@ -153,7 +153,7 @@ def test_unknown_names_suggest_the_closest(capsys):
 
 def test_known_nnunet_failures_become_one_line(monkeypatch, capsys):
     import nnssl.cli.pretrain as cli
-    from nnssl.cli._common import translate_nnunet_error
+    from nnssl.errors import translate_nnunet_error
 
     assert "--plan-batch-size" in translate_nnunet_error(RuntimeError("CUDA out of memory. Tried to allocate"))
     assert translate_nnunet_error(RuntimeError("something else entirely")) is None

@@ -22,7 +22,7 @@ def test_selftrain_end_to_end_without_leaks_and_resumable(pool_env, tmp_path, mo
     from nnunetv2.experiment_planning.verify_dataset_integrity import verify_dataset_integrity
 
     from nnssl.cli import selftrain
-    from nnssl.cli.trainer_dir import trainer_dir
+    from nnssl.trainer_location import trainer_dir
 
     env = {**pool_env["env"], "nnUNet_results": str(tmp_path / "results"), "nnUNet_extTrainer": trainer_dir()}
     for k, v in env.items():

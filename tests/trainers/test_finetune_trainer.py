@@ -30,7 +30,7 @@ def make_checkpoint(trainer_cls, pool_env, path, prefixes=ENCODER_PREFIXES):
 
 def build(cls_name, pool_env, tmp_path, monkeypatch, schedule="epochs=4,iterations=5,val_iterations=1",
           prefixes=ENCODER_PREFIXES):
-    from nnssl.trainers.finetune_variants import finetune_trainer_class
+    from nnssl.methods.registry import finetune_trainer_class
 
     cls = finetune_trainer_class(cls_name)
     ckpt = str(tmp_path / "pretrained.pth")
@@ -182,10 +182,10 @@ def test_every_method_gets_the_same_variants_with_distinct_schedules_and_nnunet_
     (schedule, transfer scope), the same class object on every lookup, and nnU-Net's own lookup finds them."""
     from nnunetv2.utilities.find_class_by_name import recursive_find_python_class
 
-    from nnssl.cli.trainer_dir import trainer_dir
-    from nnssl.methods.registry import BUILTIN
+    from nnssl.methods.registry import BUILTIN, finetune_trainer_class
+    from nnssl.trainer_location import trainer_dir
     from nnssl.trainers import finetune
-    from nnssl.trainers.finetune_variants import VARIANTS, finetune_trainer_class, finetune_trainers
+    from nnssl.trainers.finetune_variants import VARIANTS, finetune_trainers
 
     for method in BUILTIN.values():
         classes = finetune_trainers(method)
@@ -207,6 +207,28 @@ def test_every_method_gets_the_same_variants_with_distinct_schedules_and_nnunet_
     found = recursive_find_python_class(trainer_dir(), name, None, base_folder=trainer_dir(),
                                         cleanup_imports_from_base_folder=True)
     assert found is finetune_trainers(BUILTIN["supervised"])[name]
+
+
+def test_built_in_fine_tune_classes_are_written_out_and_plugins_get_the_same_variants():
+    """A user finds ``class MixCLFinetuneTrainer_nnUNetSchedule(`` with grep: the built-in classes live in a written
+    file that agrees with the variant table; a plugin method gets the same variants, made from the table."""
+    import dataclasses
+
+    from nnssl.methods.registry import BUILTIN
+    from nnssl.trainers import builtin_finetune_trainers as written
+    from nnssl.trainers.finetune_variants import VARIANTS, finetune_trainers, written_source
+
+    with open(written.__file__) as f:
+        assert f.read() == written_source(BUILTIN), "run python scripts/write_finetune_trainers.py"
+    for method in BUILTIN.values():
+        for name, cls in finetune_trainers(method).items():
+            assert cls is getattr(written, name) and cls.__module__ == written.__name__
+            assert f"class {name}(" in open(written.__file__).read()
+    plugin = dataclasses.replace(BUILTIN["regression"], name="myplugin", finetune_trainer="MyPluginFinetuneTrainer")
+    classes = finetune_trainers(plugin)
+    assert len(classes) == len(VARIANTS) and not any(hasattr(written, n) for n in classes)
+    assert classes["MyPluginFinetuneTrainer_nnUNetSchedule"].schedule == VARIANTS["nnUNetSchedule"][0]
+    assert all(c.ssl_run == "myplugin" for c in classes.values())
 
 
 def test_heads_first_trains_only_the_output_layers_then_releases_everything(pool_env, tmp_path, monkeypatch):

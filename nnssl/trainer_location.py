@@ -1,0 +1,21 @@
+"""Where nnssl's trainer shims live (the folder ``nnUNet_extTrainer`` must name so nnU-Net finds nnssl's trainers)."""
+
+import importlib.util
+import os
+
+
+def trainer_dir() -> str:
+    """Folder of the trainer shims (installed as the package ``nnssl_trainers``)."""
+    spec = importlib.util.find_spec("nnssl_trainers")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("nnssl_trainers is not installed; reinstall nnssl (pip install -e .)")
+    return os.path.abspath(next(iter(spec.submodule_search_locations)))
+
+
+def ensure_ext_trainer_env() -> str:
+    """Add the shim folder to ``nnUNet_extTrainer`` of this process (and its children)."""
+    folder = trainer_dir()
+    current = [p for p in os.environ.get("nnUNet_extTrainer", "").split(os.pathsep) if p]
+    if folder not in current:
+        os.environ["nnUNet_extTrainer"] = os.pathsep.join([*current, folder])
+    return folder
