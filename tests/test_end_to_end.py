@@ -195,8 +195,10 @@ def test_synthetic_pretrain_finetune_predict(pool_env):
     # d_l by resolution: on this 4-stage network d_1 ends at 1/4 of the input
     ("global_local", "GlobalLocalFinetuneTrainer_2ep5it", ("--cases-per-batch", "2"),
      {"encoder.", "decoder.encoder.", "decoder.transpconvs.0.", "decoder.stages.0."}),
-    # supervised transfers encoder and decoder; the output rows of the classes --label-map names are copied
-    ("supervised", "SupervisedFinetuneTrainer_2ep5it", ("--label-map", "200:1=101:1,200:2=101:2"),
+    # supervised transfers encoder and decoder; the output rows of the classes --label-map names are copied. With
+    # the warm-up schedule (transferred weights at peak lr 1e-3) 10 steps left the copied rows of this 4-step pool
+    # model predicting background everywhere (organ Dice 0.000, measured); nnU-Net's recipe learns the organ
+    ("supervised", "SupervisedFinetuneTrainer_nnUNetSchedule_2ep5it", ("--label-map", "200:1=101:1,200:2=101:2"),
      {"encoder.", "decoder.encoder.", "decoder.transpconvs.", "decoder.stages."}),
 ])
 def test_other_methods_end_to_end(pool_env, method, trainer, extra, prefixes):
