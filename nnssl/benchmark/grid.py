@@ -50,8 +50,8 @@ def run_benchmark(args) -> dict:
     data_id = plans["configurations"][args.configuration]["data_identifier"]
     from nnssl.benchmark.splits import base_splits
 
-    base = base_splits(pre, data_id)
-    entries = label_fraction_splits(base, args.folds, args.fractions, args.seed, args.cases)
+    folds = base_splits(pre, data_id)  # nnU-Net's 5 folds: a self-training student's unlabelled cases come from them
+    entries = label_fraction_splits(folds, args.folds, args.fractions, args.seed, args.cases)
     fold_ids = register_splits(pre, data_id, entries)
     os.makedirs(args.out, exist_ok=True)
     atomic_save_json([{**e, "nnunet_fold": f} for e, f in zip(entries, fold_ids, strict=True)],
@@ -66,7 +66,7 @@ def run_benchmark(args) -> dict:
             if selftrain_runs.is_selftrain(ckpt):
                 summary, fold_dir = selftrain_runs.run_selftrain(args, target_name, init, ckpt, entry, fold_id,
                                                                  models.get(ckpt["selftrain"]),
-                                                                 base[entry["fold"]]["train"])
+                                                                 folds[entry["fold"]]["train"])
             elif isinstance(ckpt, dict):
                 summary, fold_dir = run_pool_direct(args, target_name, init, ckpt["pool_direct"], entry)
                 models[init] = (pool_direct.model_folder(args, init, ckpt["pool_direct"]), "all")

@@ -366,3 +366,13 @@ def test_curve_plot_title_fits_a_one_panel_figure(tmp_path, monkeypatch):
     box = fig._suptitle.get_window_extent(renderer)
     assert box.x0 >= 0 and box.x1 <= fig.bbox.width, (box, fig.bbox.width)
     assert fig._suptitle.get_text().replace("\n", " ") == title
+    # a self-training init after its teacher in one call (the teacher's row comes first, in the same fold loop):
+    # the student learns from the scratch teacher of the same fold and gets its own rows
+    student = tmp_path / "student"
+    assert benchmark.main(["-t", "200", "-c", "3d_fullres", "--init", "st=selftrain:scratch", "--cases", "1",
+                           "--folds", "0", "--scratch", "scratch", "--schedule", "1", "2", "1", "--device", "cpu",
+                           "--out", str(student), "--runs", str(out / "runs")]) == 0
+    rows = read_csv(str(student / "results.csv"))
+    assert {r["init"] for r in rows} == {"scratch", "st"} and {r["n_train"] for r in rows} == {1}
+    (index,) = (out / "runs" / "st").glob("fold_0_1cases.json")
+    assert load_json(str(index))["summary"].endswith("summary.json")
