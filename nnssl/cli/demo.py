@@ -12,18 +12,17 @@ prints is noise-level evidence, not a claim; what it does show is that both init
 """
 
 import argparse
-import contextlib
 import glob
 import json
 import os
-import re
 import sys
 import time
-import warnings
 
 import torch
 
 from nnssl.cli._common import OneDefaultFormatter, SuggestingArgumentParser, add_device_argument, resolve_device
+from nnssl.cli.demo_progress import _step
+from nnssl.cli.demo_report import format_report
 
 #: the pair differs only in the init: both use nnU-Net's recipe (at 100 iterations the warm-up schedule of
 #: MixCLFinetuneTrainer starts too late to compare; benchmarks/README.md measures it at longer budgets)
@@ -32,8 +31,6 @@ PLANS, CONFIG, TARGET = "nnsslPlans", "3d_fullres", 200
 #: labelled target cases the demo fine-tunes on (fold 0); the other training cases validate. Few
 #: enough that the synthetic target does not saturate (with 8 cases both inits reached Dice 0.96)
 LABELLED = 2
-#: a class below this Dice is reported in words as missed (learned classes score above 0.9 in the demo)
-MISSED = 0.5
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,66 +44,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seeds the pretraining and both fine-tunes (recorded)")
     p.add_argument("-v", "--verbose", action="store_true", help="show nnU-Net's full output instead of logging it")
     return p
-
-
-class _Progress:
-    """A file for redirected output: everything goes to the log; nnU-Net's "Epoch N" lines also update one
-    progress line on the terminal (epoch, elapsed time, ETA)."""
-
-    EPOCH = re.compile(r"\bEpoch (\d+)\s*$")
-
-    def __init__(self, log, terminal, total_epochs: int | None):
-        self.log, self.terminal, self.total = log, terminal, total_epochs
-        self.start, self.pending, self.shown = time.time(), "", False
-
-    def write(self, text: str) -> int:
-        self.log.write(text)
-        self.pending += text
-        *lines, self.pending = self.pending.split("\n")
-        for line in lines:
-            m = self.EPOCH.search(line)
-            if m and self.total:
-                self.show(int(m.group(1)))
-        return len(text)
-
-    def show(self, epoch: int) -> None:
-        elapsed = time.time() - self.start
-        eta = f", about {elapsed / epoch * (self.total - epoch) / 60:.0f} min left" if epoch else ""
-        line = f"nnssl_demo:   epoch {epoch + 1}/{self.total} ({elapsed / 60:.1f} min{eta})"
-        tty = self.terminal.isatty()
-        self.terminal.write(("\r" + line.ljust(70)) if tty else line + "\n")
-        self.terminal.flush()
-        self.shown = tty
-
-    def flush(self) -> None:
-        self.log.flush()
-
-    def isatty(self) -> bool:
-        return False
-
-
-@contextlib.contextmanager
-def _step(title: str, log: str | None, total_epochs: int | None = None):
-    """Print one line per step and a live epoch line; nnU-Net's output, progress bars and dependency warnings go
-    to ``log`` (None: everything to the terminal)."""
-    print(f"nnssl_demo: {title} ...", flush=True)
-    t = time.time()
-    if log is None:
-        yield
-    else:
-        os.makedirs(os.path.dirname(log), exist_ok=True)
-        terminal = sys.stdout
-        with open(log, "a") as f:
-            progress = _Progress(f, terminal, total_epochs)
-            with contextlib.redirect_stdout(progress), contextlib.redirect_stderr(progress), \
-                    warnings.catch_warnings():
-                warnings.simplefilter("default")  # shown once each, into the log
-                warnings.showwarning = lambda message, category, filename, lineno, file=None, line=None: f.write(
-                    warnings.formatwarning(message, category, filename, lineno, line))
-                yield
-        if progress.shown:
-            terminal.write("\n")
-    print(f"nnssl_demo:   done in {time.time() - t:.0f} s" + (f" (log: {log})" if log else ""), flush=True)
 
 
 def write_low_label_split(target_name: str, labelled: int = LABELLED) -> dict:
@@ -227,52 +164,10 @@ def run_demo(out: str, device: str, pretrain_epochs: int, pretrain_iterations: i
                         f"(fold 0), {len(split['val'])} validation cases, 4 held-out test cases; one run, seed {seed}"}
     with open(os.path.join(out, "demo_results.json"), "w") as f:
         json.dump(report, f, indent=2)
-    print(format_report(report, out, folders_out))
-    return report
-
-
-def verdict(report: dict) -> list[str]:
-    """What the table can and cannot show, and, in words, every class an init missed (Dice below ``MISSED``)."""
-    names = {"1": "organ", "2": "lesion"}
-    lines = ["  what it shows: the whole pipeline runs and each init's Dice per class after one seeded smoke-sized "
-             "run; it cannot show whether pretraining helps (one synthetic run; benchmarks/README.md measures that "
-             "over folds on real data)"]
-    for init, splits in report["results"].items():
-        for split, d in splits.items():
-            missed = [f"{names.get(k, 'label ' + k)} (Dice {v:.3f})" for k, v in d.items()
-                      if k != "mean" and v < MISSED]
-            if missed:
-                lines.append(f"  note: the {init} init missed the {', '.join(missed)} on the {split} cases: that "
-                             f"class did not take off within this budget, so the mean says little about {init}")
-    return lines
-
-
-def format_report(report: dict, out: str, folders: dict[str, str]) -> str:
-    """The final table and where everything went."""
-    lines = ["", "nnssl_demo: Dice on the target (label 1 organ, label 2 lesion)",
-             f"  {'init':<10}{'split':<12}{'organ':>8}{'lesion':>8}{'mean':>8}"]
-    for init, splits in report["results"].items():
-        for split, d in splits.items():
-            lines.append(f"  {init:<10}{split:<12}{d.get('1', float('nan')):>8.3f}{d.get('2', float('nan')):>8.3f}"
-                         f"{d['mean']:>8.3f}")
-    t = report["timings"]
-    lines += [f"  budget: {report['budget']}", *verdict(report),
-              f"  time: pool + pretraining {t['pool_and_pretrain_s']:.0f} s, scratch {t['scratch_s']:.0f} s, "
-              f"mixcl {t['mixcl_s']:.0f} s", "",
-              "nnssl_demo: where things are"]
     pretrain_folder = next(iter(glob.glob(os.path.join(os.environ["nnUNet_results"], "Dataset*_nnsslPool_101_102_103",
                                                        f"MixCLPretrainer__{PLANS}__{CONFIG}", "fold_all"))), None)
-    places = []
-    if pretrain_folder:
-        places += [("pretraining curves (per loss term)", os.path.join(pretrain_folder, "loss_terms.png")),
-                   ("pretrained checkpoint", os.path.join(pretrain_folder, "checkpoint_final.pth"))]
-    places += [(f"{init} fine-tune curves", os.path.join(folder, "progress.png")) for init, folder in folders.items()]
-    trainers = {"scratch": SCRATCH, "mixcl": PRETRAINED}
-    places += [(f"{init} test predictions", os.path.join(out, "predictions", trainers[init])) for init in folders]
-    places.append(("all numbers", os.path.join(out, "demo_results.json")))
-    width = max(len(name) for name, _ in places) + 2
-    lines += [f"  {name + ':':<{width}}{path}" for name, path in places]
-    return "\n".join(lines)
+    print(format_report(report, out, folders_out, {"scratch": SCRATCH, "mixcl": PRETRAINED}, pretrain_folder))
+    return report
 
 
 def main(argv=None) -> int:

@@ -300,6 +300,16 @@ def test_benchmark_command_end_to_end(pool_env, tmp_path, monkeypatch):
     assert sorted(map(str, read_csv(str(joined / "results.csv")))) == sorted(map(str, rows))
     assert (joined / "paired_vs_scratch.png").is_file() and "Δ" in (joined / "table.md").read_text()
     assert load_json(str(joined / "benchmark.json"))["imported"][0]["inits"] == ["reg_tiny", "scratch"]
+    # a self-training init after its teacher in one call (the teacher's row comes first, in the same fold loop):
+    # the student learns from the scratch teacher of the same fold and gets its own rows
+    student = tmp_path / "student"
+    assert benchmark.main(["-t", "200", "-c", "3d_fullres", "--init", "st=selftrain:scratch", "--cases", "1",
+                           "--folds", "0", "--scratch", "scratch", "--schedule", "1", "2", "1", "--device", "cpu",
+                           "--out", str(student), "--runs", str(out / "runs")]) == 0
+    rows = read_csv(str(student / "results.csv"))
+    assert {r["init"] for r in rows} == {"scratch", "st"} and {r["n_train"] for r in rows} == {1}
+    (index,) = (out / "runs" / "st").glob("fold_0_1cases.json")
+    assert load_json(str(index))["summary"].endswith("summary.json")
 
 
 def curve_rows(n_epochs=12):
@@ -366,13 +376,3 @@ def test_curve_plot_title_fits_a_one_panel_figure(tmp_path, monkeypatch):
     box = fig._suptitle.get_window_extent(renderer)
     assert box.x0 >= 0 and box.x1 <= fig.bbox.width, (box, fig.bbox.width)
     assert fig._suptitle.get_text().replace("\n", " ") == title
-    # a self-training init after its teacher in one call (the teacher's row comes first, in the same fold loop):
-    # the student learns from the scratch teacher of the same fold and gets its own rows
-    student = tmp_path / "student"
-    assert benchmark.main(["-t", "200", "-c", "3d_fullres", "--init", "st=selftrain:scratch", "--cases", "1",
-                           "--folds", "0", "--scratch", "scratch", "--schedule", "1", "2", "1", "--device", "cpu",
-                           "--out", str(student), "--runs", str(out / "runs")]) == 0
-    rows = read_csv(str(student / "results.csv"))
-    assert {r["init"] for r in rows} == {"scratch", "st"} and {r["n_train"] for r in rows} == {1}
-    (index,) = (out / "runs" / "st").glob("fold_0_1cases.json")
-    assert load_json(str(index))["summary"].endswith("summary.json")

@@ -349,7 +349,7 @@ def test_next_commands_of_a_named_run_use_its_plans_identifier():
 
 def test_demo_low_label_split_and_final_report(nnunet_env, tmp_path):
     """The demo fine-tunes on 2 labelled cases (validates on the rest) and ends with a table and every path."""
-    from nnssl.cli.demo import LABELLED, format_report, write_low_label_split
+    from nnssl.cli.demo import LABELLED, PRETRAINED, SCRATCH, format_report, write_low_label_split
     from nnssl.io import load_json
 
     name = "Dataset200_T"
@@ -366,10 +366,11 @@ def test_demo_low_label_split_and_final_report(nnunet_env, tmp_path):
     report = {"results": {"scratch": {"test": {"1": 0.5, "2": 0.25, "mean": 0.375}},
                           "mixcl": {"test": {"1": 0.6, "2": 0.3, "mean": 0.45}}},
               "timings": {"pool_and_pretrain_s": 1, "scratch_s": 2, "mixcl_s": 3}, "budget": "tiny"}
-    text = format_report(report, str(tmp_path), {"scratch": "/r/s/fold_0", "mixcl": "/r/m/fold_0"})
+    text = format_report(report, str(tmp_path), {"scratch": "/r/s/fold_0", "mixcl": "/r/m/fold_0"},
+                         {"scratch": SCRATCH, "mixcl": PRETRAINED}, "/r/pool/fold_all")
     assert "scratch   test           0.500   0.250   0.375" in text
     for path in ("/r/s/fold_0/progress.png", "/r/m/fold_0/progress.png", str(tmp_path / "demo_results.json"),
-                 str(tmp_path / "predictions" / "MixCLFinetuneTrainer_nnUNetSchedule_5ep20it")):
+                 str(tmp_path / "predictions" / PRETRAINED), "/r/pool/fold_all/checkpoint_final.pth"):
         assert path in text
 
 
