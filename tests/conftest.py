@@ -172,3 +172,26 @@ def resenc_pool(tmp_path_factory):
     pre = os.path.join(env["nnUNet_preprocessed"], "Dataset200_SynthOrganLesion")
     plans = load_json(os.path.join(pre, "nnsslResEncUNetMPlans.json"))
     return {"env": env, "plans": plans, "checkpoint": plans["nnssl"]["pretrained"]["3d_fullres"]["mixcl"]}
+
+
+def build_pretrainer(pool_env, method: str, seed: int, stage_index: int = 0, iterations: int = 1):
+    """The pretraining trainer of ``method``'s stage on the synthetic pool, initialised (network, optimiser), with
+    its run configuration written into the plans as ``nnssl_pretrain`` does."""
+    import importlib
+
+    import torch
+
+    from nnssl.io import load_json
+    from nnssl.methods.registry import METHODS
+
+    spec = METHODS[method]
+    stage, trainer_name = spec.stages[stage_index]
+    cfg = spec.config_class(method=method, epochs=1, iterations_per_epoch=iterations, seed=seed,
+                            **({"stage": stage} if method == "global_local" else {}))
+    pre = os.path.join(pool_env["env"]["nnUNet_preprocessed"], pool_env["pool"].pool_name)
+    plans = {**load_json(os.path.join(pre, "nnsslPlans.json")), "continue_training": False}
+    plans["nnssl"] = {**plans["nnssl"], "runs": {f"{method}_{stage}" if stage else method: cfg.to_json()}}
+    cls = getattr(importlib.import_module(f"nnssl.methods.{method}.trainer"), trainer_name)
+    trainer = cls(plans, "3d_fullres", "all", load_json(os.path.join(pre, "dataset.json")), device=torch.device("cpu"))
+    trainer.initialize()
+    return trainer

@@ -6,31 +6,12 @@ gradient does not reach the network, a sign error, a frozen or detached part, or
 parameters all fail this; "the run finished" would pass them.
 """
 
-import importlib
-import os
-
 import pytest
 import torch
 
-from nnssl.io import load_json
+from tests.conftest import build_pretrainer
 
 STEPS = 10
-
-
-def _trainer(pool_env, method: str, stage_index: int):
-    from nnssl.methods.registry import METHODS
-
-    spec = METHODS[method]
-    stage, trainer_name = spec.stages[stage_index]
-    cfg = spec.config_class(method=method, epochs=1, iterations_per_epoch=STEPS, seed=3,
-                            **({"stage": stage} if method == "global_local" else {}))
-    pre = os.path.join(pool_env["env"]["nnUNet_preprocessed"], pool_env["pool"].pool_name)
-    plans = {**load_json(os.path.join(pre, "nnsslPlans.json")), "continue_training": False}
-    plans["nnssl"] = {**plans["nnssl"], "runs": {f"{method}_{stage}" if stage else method: cfg.to_json()}}
-    cls = getattr(importlib.import_module(f"nnssl.methods.{method}.trainer"), trainer_name)
-    trainer = cls(plans, "3d_fullres", "all", load_json(os.path.join(pre, "dataset.json")), device=torch.device("cpu"))
-    trainer.initialize()
-    return trainer
 
 
 def _loss(trainer, batch) -> float:
@@ -44,7 +25,7 @@ def _loss(trainer, batch) -> float:
                                                      ("global_local", 1), ("supervised", 0)])
 def test_the_method_lowers_its_loss_on_a_fixed_batch(pool_env, monkeypatch, method, stage_index):
     monkeypatch.setenv("nnUNet_n_proc_DA", "0")
-    trainer = _trainer(pool_env, method, stage_index)
+    trainer = build_pretrainer(pool_env, method, seed=3, stage_index=stage_index, iterations=STEPS)
     dl_tr, _ = trainer.get_dataloaders()
     batch = next(dl_tr)
     trainer.network.train()

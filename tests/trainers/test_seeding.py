@@ -1,28 +1,14 @@
 """Seeded pretraining: the same seed gives the same first batch and loss terms, another seed does not."""
 
-import os
 
 import pytest
 import torch
 
-from nnssl.io import load_json
+from tests.conftest import build_pretrainer
 
 
 def first_terms(pool_env, method: str, seed: int) -> dict:
-    import importlib
-
-    from nnssl.methods.registry import METHODS
-
-    spec = METHODS[method]
-    stage, trainer_name = spec.stages[0]
-    cfg = spec.config_class(method=method, epochs=1, iterations_per_epoch=1, seed=seed,
-                            **({"stage": stage} if method == "global_local" else {}))
-    pre = os.path.join(pool_env["env"]["nnUNet_preprocessed"], pool_env["pool"].pool_name)
-    plans = {**load_json(os.path.join(pre, "nnsslPlans.json")), "continue_training": False}
-    plans["nnssl"] = {**plans["nnssl"], "runs": {f"{method}_{stage}" if stage else method: cfg.to_json()}}
-    cls = getattr(importlib.import_module(f"nnssl.methods.{method}.trainer"), trainer_name)
-    trainer = cls(plans, "3d_fullres", "all", load_json(os.path.join(pre, "dataset.json")), device=torch.device("cpu"))
-    trainer.initialize()
+    trainer = build_pretrainer(pool_env, method, seed)
     dl_tr, _ = trainer.get_dataloaders()
     batch = next(dl_tr)
     with torch.no_grad():
