@@ -33,11 +33,12 @@ def test_selftrain_end_to_end_without_leaks_and_resumable(pool_env, tmp_path, mo
     unlabelled = os.path.join(env["nnUNet_raw"], target, "imagesTs")
     argv = ["-d", "200", "-c", "3d_fullres", "-f", "0", "-tr", "nnsslScratchTrainer_2ep5it", "-u", unlabelled,
             "--student-trainer", "nnsslScratchTrainer_2ep5it", "--threshold", "0.6", "-device", "cpu"]
+    before = set(os.listdir(env["nnUNet_raw"]))  # the shared test pool may hold other tests' derived datasets
     assert selftrain.main(argv) == 0
 
     pre = os.path.join(env["nnUNet_preprocessed"], target)
     split = load_json(os.path.join(pre, "splits_final.json"))[0]
-    derived = [d for d in os.listdir(env["nnUNet_raw"]) if d.startswith("Dataset8")]
+    derived = [d for d in set(os.listdir(env["nnUNet_raw"])) - before if d.startswith("Dataset8")]
     assert len(derived) == 1 and not any(d.startswith(".partial") for d in os.listdir(env["nnUNet_raw"]))
     name = derived[0]
     raw = os.path.join(env["nnUNet_raw"], name)
@@ -64,7 +65,7 @@ def test_selftrain_end_to_end_without_leaks_and_resumable(pool_env, tmp_path, mo
     stamp = os.path.getmtime(os.path.join(student, "checkpoint_final.pth"))
     assert selftrain.main(argv) == 0
     assert os.path.getmtime(os.path.join(student, "checkpoint_final.pth")) == stamp
-    assert [d for d in os.listdir(env["nnUNet_raw"]) if d.startswith("Dataset8")] == [name]
+    assert [d for d in set(os.listdir(env["nnUNet_raw"])) - before if d.startswith("Dataset8")] == [name]
     # a validation case among the unlabelled images is refused before any work
     leak = tmp_path / "leak"
     leak.mkdir()
