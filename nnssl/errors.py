@@ -14,6 +14,12 @@ PACKAGE = os.path.dirname(os.path.abspath(__file__))
 #: the exception types a user can cause and nnssl raises with a message that names the fix
 USER_ERRORS = (ValueError, FileNotFoundError)
 
+
+class UsageError(ValueError):
+    """A command's words that cannot make a request (a bad or conflicting option); the message names the option and
+    the fix. The command line shows it with its usage line, a protocol file with the protocol's name."""
+
+
 #: nnU-Net failures users meet, as (text in nnU-Net's message, the one-line fix)
 KNOWN_NNUNET_FAILURES = (
     ("out of memory", "the GPU ran out of memory: lower --plan-batch-size or --gpu-memory-target, or use a smaller "

@@ -2,7 +2,7 @@
 
 Installed into one environment, the package installed last overwrites (or shadows) the other's files, and the
 other's commands then fail with import errors that do not say why. This module finds the other distribution so
-that every nnssl command can say so up front (``nnssl/cli/_common.py`` calls :func:`name_clash_warning` when it
+that every nnssl command can say so up front (``nnssl/arguments.py`` calls :func:`name_clash_warning` when it
 parses arguments). The fix is one virtual environment per project (documentation/interop.md); to exchange
 checkpoints, run the other project's commands from its own environment.
 """

@@ -7,7 +7,7 @@ method's own run trains and is found under the plans identifier (``nnsslPlans``)
 whose fine-tune trainers load that run's checkpoint and write ``<FinetuneTrainer>__nnsslPlans_R__...``.
 """
 
-import argparse
+import dataclasses
 import os
 import sys
 
@@ -17,53 +17,33 @@ from nnssl.io import atomic_save_json, load_json
 from nnssl.methods.method import Method
 from nnssl.methods.registry import METHODS
 from nnssl.planning.aliases import check_run_plans_free, run_plans_name, write_run_plans
+from nnssl.pretrain_request import PretrainRequest
 from nnssl.run_config import PretrainConfig
 from nnssl.run_records import (
     already_finished,
-    check_no_legacy_run,
     check_written,
     record_checkpoint,
     record_run_config,
     remove_finished,
 )
 
-#: --schedule presets: epochs, iterations per epoch, validation iterations, what it costs
-PRESETS = {
-    "smoke": (2, 5, 1, "a plumbing check, about a minute on a CPU"),
-    "cpu": (12, 50, 2, "600 iterations, about 20-60 min on 2 CPU cores for a 2D Hippocampus-sized plan; "
-                       "a method's cpu learning rate applies unless --lr is given"),
-    "full": (PretrainConfig.epochs, PretrainConfig.iterations_per_epoch, PretrainConfig.val_iterations,
-             "25,000 iterations, GPU-sized: hours on a GPU, days on a CPU"),
-}
 
-
-def resolve_schedule(args: argparse.Namespace) -> None:
-    """Fill --epochs/--iterations/--val-iterations (and the cpu preset's lr) from --schedule where not given."""
-    cpu_lr = METHODS[args.method].cpu_learning_rate
-    if args.schedule == "cpu" and args.lr is None and cpu_lr is not None:
-        args.lr = cpu_lr
-    epochs, iterations, val, _ = PRESETS[args.schedule]
-    args.epochs = epochs if args.epochs is None else args.epochs
-    args.iterations = iterations if args.iterations is None else args.iterations
-    args.val_iterations = val if args.val_iterations is None else args.val_iterations
-
-
-def make_config(args: argparse.Namespace, target_name: str | None, stage: str = "", previous: str | None = None,
+def make_config(request: PretrainRequest, target_name: str | None, stage: str = "", previous: str | None = None,
                 warn: bool = True) -> PretrainConfig:
-    """The method's frozen config for one stage from parsed flags (raises ValueError on bad values).
+    """The method's frozen config for one stage of the request (raises ValueError on bad values).
 
     ``previous``: the checkpoint of the stage before (a later stage starts from it). ``warn``: print the config's
     caveats to stderr (``pretrain`` does so once, on rank 0).
     """
-    resolve_schedule(args)
-    method = METHODS[args.method]
-    values = {"method": args.method, "run_name": args.run_name or args.method, "target_dataset": target_name,
-              "epochs": args.epochs, "iterations_per_epoch": args.iterations, "val_iterations": args.val_iterations,
-              "batch_size": args.batch_size, "save_every": args.save_every,
-              "dataset_sampling": args.dataset_sampling, "seed": getattr(args, "seed", PretrainConfig.seed),
-              **method.values(args, stage, previous)}
-    if args.lr is not None:
-        values["learning_rate"] = args.lr
+    method = METHODS[request.method]
+    schedule = request.schedule
+    values = {"method": request.method, "run_name": request.name, "target_dataset": target_name,
+              "epochs": schedule.epochs, "iterations_per_epoch": schedule.iterations,
+              "val_iterations": schedule.val_iterations, "batch_size": schedule.batch_size,
+              "save_every": schedule.save_every, "dataset_sampling": schedule.dataset_sampling,
+              "seed": schedule.seed, **method.values(request.method_options(), stage, previous)}
+    if schedule.lr is not None:
+        values["learning_rate"] = schedule.lr
     config = method.config_class(**values)
     for caveat in config.caveats() if warn else ():
         print(f"nnssl: warning: {caveat}", file=sys.stderr)
@@ -76,194 +56,195 @@ def stage_checkpoints(pool_results: str, method: Method, plans_name: str, config
                                 "checkpoint_final.pth") for stage, trainer in method.stages}
 
 
-def finished_checkpoint(args: argparse.Namespace, target_name: str) -> str | None:
-    """The checkpoint that the target's plans record for this run, if it finished exactly this command's config
+def finished_checkpoint(request: PretrainRequest, target_name: str) -> str | None:
+    """The checkpoint that the target's plans record for this run, if it finished exactly this request's config
     (what ``--continue`` would leave alone), else None."""
-    plans_file = os.path.join(os.environ["nnUNet_preprocessed"], target_name, f"{args.plans_name}.json")
+    plans_file = os.path.join(os.environ["nnUNet_preprocessed"], target_name, f"{request.planning.plans_name}.json")
     if not os.path.isfile(plans_file):
         return None
-    recorded = (load_json(plans_file).get("nnssl") or {}).get("pretrained", {}).get(args.configuration, {})
-    path = recorded.get(args.run_name or args.method)
+    recorded = (load_json(plans_file).get("nnssl") or {}).get("pretrained", {}).get(request.configuration, {})
+    path = recorded.get(request.name)
     if not path or not os.path.isfile(path):
         return None
-    method = METHODS[args.method]
+    method = METHODS[request.method]
     stages = [s for s, _ in method.stages]
-    stage = method.stages_to_run(args)[-1][0]
+    stage = method.stages_to_run(request.method_options())[-1][0]
     previous = None
     if stages.index(stage) > 0:  # a later stage's config names the checkpoint of the stage before
         pool_results = os.path.dirname(os.path.dirname(os.path.dirname(path)))
-        train_plans = run_plans_name(args.plans_name, args.run_name or args.method, args.method)
-        previous = stage_checkpoints(pool_results, method, train_plans, args.configuration)[
+        train_plans = run_plans_name(request.planning.plans_name, request.name, request.method)
+        previous = stage_checkpoints(pool_results, method, train_plans, request.configuration)[
             stages[stages.index(stage) - 1]]
-    config = make_config(argparse.Namespace(**vars(args)), target_name, stage, previous, warn=False)
+    config = make_config(request, target_name, stage, previous, warn=False)
     return path if already_finished(path, config) else None
 
 
-def pretrain(args: argparse.Namespace) -> str:
+@dataclasses.dataclass(frozen=True)
+class _Run:
+    """What ``pretrain`` settles before training: the pool, the target, the plans identifier, the checkpoints."""
+
+    request: PretrainRequest
+    pool_name: str
+    target: tuple[int, str] | None
+    train_plans: str
+    checkpoints: dict[str, str]
+    stages: list[tuple[str, str]]
+    ranked: bool
+    rank0: bool
+
+    @property
+    def target_name(self) -> str | None:
+        return self.target[1] if self.target else None
+
+
+def pretrain(request: PretrainRequest) -> str:
     """Plan, preprocess and pretrain (every stage of the method); returns the final checkpoint path."""
     from nnssl import launch
-    from nnssl.next_steps import next_commands
-    from nnssl.planning.datasets import validate_pool
-    from nnssl.planning.pooled import plan_and_preprocess_pool
-    from nnssl.trainer_location import ensure_ext_trainer_env
+    from nnssl.pretrain_checks import check_class_match, finetune_fold, refuse_to_overwrite
 
-    method = METHODS[args.method]
+    if request.device is None:
+        from nnssl.arguments import resolve_device
+
+        request = dataclasses.replace(request, device="cpu" if request.planning.plan_only else resolve_device(None))
     ranked = launch.under_torchrun()
     if ranked:
-        if args.num_gpus != 1:
-            raise ValueError(f"--num-gpus {args.num_gpus} under torchrun: torchrun starts the ranks "
+        if request.num_gpus != 1:
+            raise ValueError(f"--num-gpus {request.num_gpus} under torchrun: torchrun starts the ranks "
                              f"(--nproc_per_node); drop --num-gpus")
-        launch.join_process_group(args.device)
+        launch.join_process_group(request.device)
     rank0 = launch.is_rank0()
-    stages = method.stages_to_run(args)
-    # validate every flag before any work (and warn once); the target's name is not needed for that
-    needs_labels = make_config(args, None, stages[0][0], warn=rank0).needs_labels
-    _, target = validate_pool(args.datasets, args.target, needs_labels)
-    target_name = target[1] if target else None
-    class_match = check_class_match(args, target) if target and rank0 else None
-    run_name = args.run_name or args.method
-    train_plans = run_plans_name(args.plans_name, run_name, method.name)
-    if train_plans != args.plans_name:  # a named run's plans identifier must be nnssl's to write, in pool and target
-        from nnssl.planning.datasets import pool_dataset_name
+    run, needs_labels = _settle(request, ranked, rank0)
+    class_match = check_class_match(request, run.target) if run.target and rank0 else None
+    fold = finetune_fold(run.target, request.configuration, rank0)
+    run = _plan(run, needs_labels)
+    final = run.checkpoints[run.stages[-1][0]]
+    if request.planning.plan_only:
+        return final
+    refuse_to_overwrite(request, run.pool_name, run.train_plans, run.checkpoints, run.stages)
+    _train_stages(run)
+    if rank0:
+        _record(run, final, class_match, fold)
+    return final
 
-        pool_guess = pool_dataset_name(args.datasets, args.pool_id)[1]
-        for dataset in (pool_guess, *([target_name] if target_name else [])):
-            check_run_plans_free(dataset, args.plans_name, run_name)
-    fold = _finetune_fold(target, args.configuration, rank0)
+
+def _settle(request: PretrainRequest, ranked: bool, rank0: bool) -> tuple[_Run, bool]:
+    """Check every value and name before any work (and warn once); returns the run (pool not planned yet) and
+    whether the method trains on labels."""
+    from nnssl.planning.datasets import pool_dataset_name, validate_pool
+
+    method = METHODS[request.method]
+    stages = method.stages_to_run(request.method_options())
+    needs_labels = make_config(request, None, stages[0][0], warn=rank0).needs_labels  # the target's name not needed
+    _, target = validate_pool(list(request.datasets), request.target, needs_labels)
+    plans = request.planning.plans_name
+    train_plans = run_plans_name(plans, request.name, method.name)
+    if train_plans != plans:  # a named run's plans identifier must be nnssl's to write, in pool and target
+        pool_guess = pool_dataset_name(list(request.datasets), request.planning.pool_id)[1]
+        for dataset in (pool_guess, *([target[1]] if target else [])):
+            check_run_plans_free(dataset, plans, request.name)
+    return _Run(request, "", target, train_plans, {}, stages, ranked, rank0), needs_labels
+
+
+def _plan(run: _Run, needs_labels: bool) -> _Run:
+    """Plan and preprocess the pool on rank 0 (the other ranks wait for it); the run with its pool and checkpoints."""
+    from nnssl import launch
+    from nnssl.planning.pooled import plan_and_preprocess_pool
+
+    request, planning = run.request, run.request.planning
     pool_name = None
-    if rank0:  # under torchrun the other ranks wait for rank 0's plans and preprocessed data
-        pool = plan_and_preprocess_pool(args.datasets, args.target, args.plans_name, (args.configuration,),
-                                        args.num_processes, needs_labels, args.pool_id, args.gpu_memory_target,
-                                        args.plan_batch_size, args.plan_from_target,
-                                        check_inputs=not args.skip_input_check,
-                                        frozen=getattr(args, "frozen_plans", None),
-                                        planner=getattr(args, "planner", "ExperimentPlanner"))
+    if run.rank0:
+        pool = plan_and_preprocess_pool(list(request.datasets), request.target, planning.plans_name,
+                                        (request.configuration,), planning.num_processes, needs_labels,
+                                        planning.pool_id, planning.gpu_memory_target, planning.plan_batch_size,
+                                        planning.plan_from_target, check_inputs=planning.check_inputs,
+                                        frozen=planning.frozen_plans, planner=planning.planner)
         pool_name = pool.pool_name
-        if args.save_plans:
+        if planning.save_plans:
             from nnssl.planning.frozen import save
 
-            save(args.save_plans, args, pool.pooled_plans, f"pool {pool.pool_name}, written by nnssl_pretrain")
-            print(f"nnssl: recipe and pooled plan written to {args.save_plans} (reuse with --plans-from)")
+            save(planning.save_plans, request.recipe(), pool.pooled_plans,
+                 f"pool {pool.pool_name}, written by nnssl_pretrain")
+            print(f"nnssl: recipe and pooled plan written to {planning.save_plans} (reuse with --plans-from)")
     pool_name = launch.broadcast(pool_name)
-    ckpts = stage_checkpoints(os.path.join(os.environ["nnUNet_results"], pool_name), method, train_plans,
-                              args.configuration)
-    final = ckpts[stages[-1][0]]
-    if rank0:
-        print(f"nnssl: pool {pool_name}, plans {train_plans}, configuration {args.configuration}")
-    if args.plan_only:
-        return final
-    if args.continue_training and train_plans != args.plans_name:
-        check_no_legacy_run(os.path.join(os.environ["nnUNet_results"], pool_name), [t for _, t in method.stages],
-                            args.plans_name, args.configuration, run_name, list(ckpts.values()))
-    for stage, _ in stages:
-        if os.path.isfile(ckpts[stage]) and not (args.continue_training or args.overwrite):
-            raise ValueError(f"{ckpts[stage]} is a finished pretraining; pass --continue to resume or extend it, "
-                             f"--overwrite to replace it, or --run-name to keep both")
-        latest = os.path.join(os.path.dirname(ckpts[stage]), "checkpoint_latest.pth")
-        if os.path.isfile(latest) and not os.path.isfile(ckpts[stage]) and not (args.continue_training
-                                                                                 or args.overwrite):
-            raise ValueError(f"an interrupted pretraining of this run is kept in {latest}; pass --continue to resume "
-                             f"it, --overwrite to start again (its checkpoints are kept as *.replaced), or --run-name "
-                             "to start another run beside it")
+    checkpoints = stage_checkpoints(os.path.join(os.environ["nnUNet_results"], pool_name), METHODS[request.method],
+                                    run.train_plans, request.configuration)
+    if run.rank0:
+        print(f"nnssl: pool {pool_name}, plans {run.train_plans}, configuration {request.configuration}")
+    return dataclasses.replace(run, pool_name=pool_name, checkpoints=checkpoints)
+
+
+def _train_stages(run: _Run) -> None:
+    """Train each stage this request runs, from the checkpoint of the stage before; a stage that already finished
+    this config under ``--continue`` is left alone."""
+    from nnssl.trainer_location import ensure_ext_trainer_env
+
+    request = run.request
+    method = METHODS[request.method]
     ensure_ext_trainer_env()
     if method.trainer_folder:  # a plugin method's own shims
         folders = [f for f in os.environ.get("nnUNet_extTrainer", "").split(os.pathsep) if f]
         if method.trainer_folder not in folders:
             os.environ["nnUNet_extTrainer"] = os.pathsep.join([*folders, method.trainer_folder])
     order = [s for s, _ in method.stages]
-    for stage, trainer in stages:
-        previous = ckpts[order[order.index(stage) - 1]] if order.index(stage) > 0 else None
+    for stage, trainer in run.stages:
+        before = order[order.index(stage) - 1] if order.index(stage) > 0 else None
+        previous = run.checkpoints[before] if before is not None else None
         if previous is not None and not os.path.isfile(previous):
-            raise ValueError(f"stage {stage!r} of {method.name} starts from the checkpoint of stage "
-                             f"{order[order.index(stage) - 1]!r}, {previous}, which does not exist; run that stage "
-                             "first")
-        config = make_config(args, target_name, stage, previous, warn=False)
-        if args.continue_training and already_finished(ckpts[stage], config):
-            if rank0:
-                print(f"nnssl: {ckpts[stage]} already finished {config.epochs} epochs with this config; nothing to "
-                      f"train (raise --epochs to extend it)")
+            raise ValueError(f"stage {stage!r} of {method.name} starts from the checkpoint of stage {before!r}, "
+                             f"{previous}, which does not exist; run that stage first")
+        config = make_config(request, run.target_name, stage, previous, warn=False)
+        if request.continue_training and already_finished(run.checkpoints[stage], config):
+            if run.rank0:
+                print(f"nnssl: {run.checkpoints[stage]} already finished {config.epochs} epochs with this config; "
+                      f"nothing to train (raise --epochs to extend it)")
             continue
-        _train_stage(args, pool_name, target_name, train_plans, stage, trainer, config, ckpts[stage], ranked)
-    if not rank0:
-        return final
+        _train_stage(run, stage, trainer, config)
+
+
+def _record(run: _Run, final: str, class_match: list[str] | None, fold: str) -> None:
+    """Rank 0, after training: check the checkpoint, record it in the target's plans, print the next commands."""
+    from nnssl.next_steps import next_commands
+
+    request = run.request
+    method = METHODS[request.method]
     check_written(final)
-    plans_for_finetune = args.plans_name
-    if target:  # only a written, loadable, finite checkpoint replaces the target's record
-        plans_for_finetune = record_checkpoint(target[1], args.plans_name, args.configuration, run_name,
-                                               method.name, final, getattr(args, "label_map_pairs", None))
+    plans_for_finetune = request.planning.plans_name
+    if run.target:  # only a written, loadable, finite checkpoint replaces the target's record
+        plans_for_finetune = record_checkpoint(run.target[1], request.planning.plans_name, request.configuration,
+                                               request.name, method.name, final, request.label_map)
     print(f"nnssl: pretrained checkpoint: {final}")
     if class_match:
         print(f"nnssl: the target's classes were matched to the pool's output layer: {'; '.join(class_match)}; "
               "the fine-tune copies those rows (documentation/finetuning.md)")
-    if target:
-        print(next_commands(target[0], args, method.finetune_trainer, plans_for_finetune, fold=fold))
-    return final
+    if run.target:
+        print(next_commands(run.target[0], request, method.finetune_trainer, plans_for_finetune, fold=fold))
 
 
-def check_class_match(args: argparse.Namespace, target: tuple[int, str]) -> list[str] | None:
-    """Before any work: which target classes take rows of a supervised checkpoint's output layer (None: the method
-    has no output layer to transfer, or nothing matches).
-
-    Raises:
-        ValueError: an ambiguous name match without ``--label-map``, or a map naming a class the pool lacks.
-    """
-    from nnssl.methods.supervised.trainer import pool_class_layout, pool_label_names
-    from nnssl.output_layers import describe, layout_records, match_classes
-    from nnssl.planning.datasets import resolve_dataset
-
-    if args.method != "supervised":
-        if getattr(args, "label_map_pairs", None):
-            print(f"nnssl: warning: --label-map has no effect with -m {args.method} (its checkpoint has no output "
-                  "layer to transfer); it is recorded for a later supervised run", file=sys.stderr)
-        return None
-    sources = {d: resolve_dataset(d) for d in args.datasets}
-    names = pool_label_names(sources)
-    layout = layout_records(pool_class_layout(sources), names)
-    labels = load_json(os.path.join(os.environ["nnUNet_raw"], target[1], "dataset.json"))["labels"]
-    matches = match_classes(labels, layout, getattr(args, "label_map_pairs", None))
-    return describe(matches, labels) if matches else None
-
-
-def _finetune_fold(target, configuration: str, rank0: bool) -> str:
-    """The fold the printed next commands use: 0, or 'all' for a target with fewer than 5 cases (warned)."""
-    target_json = os.path.join(os.environ.get("nnUNet_raw", ""), target[1], "dataset.json") if target else ""
-    if not target or not os.path.isfile(target_json):
-        return "0"
-    n_target = int(load_json(target_json).get("numTraining", 5))
-    if n_target >= 5:
-        return "0"
-    if rank0:
-        print(f"nnssl: warning: target {target[1]} has {n_target} training case(s); nnU-Net's 5-fold split needs at "
-              f"least 5, so fold 0 would fail. Fine-tune on all of them with fold 'all' (nnUNetv2_train {target[0]} "
-              f"{configuration} all ...) or write your own splits_final.json into its nnUNet_preprocessed folder",
-              file=sys.stderr)
-    return "all"
-
-
-def _train_stage(args: argparse.Namespace, pool_name: str, target_name: str | None, train_plans: str, stage: str,
-                 trainer: str, config: PretrainConfig, checkpoint: str, ranked: bool) -> None:
+def _train_stage(run: _Run, stage: str, trainer: str, config: PretrainConfig) -> None:
     """Record the stage's configuration and train it with nnU-Net (``run_training``, or this rank's part)."""
     from nnunetv2.run.run_training import run_training
 
     from nnssl import launch
 
+    request, plans = run.request, run.request.planning.plans_name
+    checkpoint = run.checkpoints[stage]
     run_key = f"{config.run_name}{'_' + stage if stage else ''}"
-    run_file = os.path.join(os.environ["nnUNet_preprocessed"], pool_name, "nnssl_runs", f"{run_key}.json")
+    run_file = os.path.join(os.environ["nnUNet_preprocessed"], run.pool_name, "nnssl_runs", f"{run_key}.json")
     if launch.is_rank0():
         atomic_save_json(config.to_json(), run_file)
-        record_run_config(pool_name, args.plans_name, run_key, config.to_json())
-        if train_plans != args.plans_name:  # a named run: its own plans identifier in the pool and the target
-            write_run_plans(pool_name, args.plans_name, config.run_name)
-            if target_name:
-                write_run_plans(target_name, args.plans_name, config.run_name)
-        print(f"nnssl: pretraining {args.method}{' stage ' + stage if stage else ''} with {trainer}")
-        if args.overwrite and not args.continue_training:
+        record_run_config(run.pool_name, plans, run_key, config.to_json())
+        if run.train_plans != plans:  # a named run: its own plans identifier in the pool and the target
+            write_run_plans(run.pool_name, plans, config.run_name)
+            if run.target_name:
+                write_run_plans(run.target_name, plans, config.run_name)
+        print(f"nnssl: pretraining {request.method}{' stage ' + stage if stage else ''} with {trainer}")
+        if request.overwrite and not request.continue_training:
             remove_finished(os.path.dirname(checkpoint))
     launch.barrier()
-    if ranked:  # the trainer reads its configuration from the plans record written above
-        launch.train_this_rank(pool_name, args.configuration, trainer, train_plans, args.continue_training,
-                                 args.device)
+    if run.ranked:  # the trainer reads its configuration from the plans record written above
+        launch.train_this_rank(run.pool_name, request.configuration, trainer, run.train_plans,
+                               request.continue_training, request.device)
     else:
-        run_training(pool_name, args.configuration, "all", trainer, train_plans, num_gpus=args.num_gpus,
-                     continue_training=args.continue_training, device=torch.device(args.device))
+        run_training(run.pool_name, request.configuration, "all", trainer, run.train_plans, num_gpus=request.num_gpus,
+                     continue_training=request.continue_training, device=torch.device(request.device))
     launch.barrier()

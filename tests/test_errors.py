@@ -117,5 +117,6 @@ def test_planner_and_a_brought_plan_are_refused_together(capsys):
         pretrain.parse_command(["-d", "1", "-pl", "nnUNetPlannerResEncM", "--plan-from-target", "-t", "2"])
     assert "--plans-from / --plan-from-target bring a plan" in capsys.readouterr().err
     args = pretrain.parse_command(["-d", "1", "-pl", "nnUNetPlannerResEncL"])
-    assert args.plans_name == "nnsslResEncUNetLPlans"
-    assert pretrain.parse_command(["-d", "1", "-pl", "nnUNetPlannerResEncL", "-p", "mine"]).plans_name == "mine"
+    assert args.planning.plans_name == "nnsslResEncUNetLPlans"
+    assert pretrain.parse_command(["-d", "1", "-pl", "nnUNetPlannerResEncL", "-p", "mine"]).planning.plans_name == \
+        "mine"

@@ -12,11 +12,11 @@ import sys
 
 from nnssl.benchmark import pool_direct, selftrain_runs
 from nnssl.benchmark.pool_direct import is_pool_direct
+from nnssl.benchmark.request import SCRATCH_TRAINERS, BenchmarkRequest
 from nnssl.io import load_json
 from nnssl.trainers.finetune_schedule import schedule_env
 
 #: scratch baseline name -> trainer (nnU-Net's recipe; the pretrained trainers' warm-up shape)
-SCRATCH_TRAINERS = {"scratch": "nnsslScratchTrainer", "scratch_warmup": "nnsslScratchTrainer_warmup"}
 
 
 def resolve_inits(specs: list[str], plans: dict, configuration: str,
@@ -112,49 +112,50 @@ def trainer_schedule(trainer: str, env: str):
     return finetune_trainer_class(trainer).schedule.with_overrides(env)
 
 
-def run_pool_direct(args, target_name: str, init: str, dataset_id: int, entry: dict) -> tuple[dict | None, None]:
+def run_pool_direct(request: BenchmarkRequest, target_name: str, init: str, dataset_id: int,
+                    entry: dict) -> tuple[dict | None, None]:
     """The pool-direct alternative on one fold: nnU-Net trained on the pool dataset (once, resumable), scored on
     the fold's validation cases without fine-tuning; the summary is the same for every label count of a fold."""
-    results = os.path.join(os.path.abspath(args.runs or os.path.join(args.out, "runs")), init)
-    pool_name = pool_direct.check_pool_dataset(dataset_id, target_name, args.plans_name, args.configuration)
+    results = os.path.join(os.path.abspath(request.runs or os.path.join(request.out, "runs")), init)
+    pool_name = pool_direct.check_pool_dataset(dataset_id, target_name, request.plans_name, request.configuration)
     summary = os.path.join(results, target_name, f"fold_{entry['fold']}", "summary.json")
-    if args.report_only:
+    if request.report_only:
         return (load_json(summary) if os.path.isfile(summary) else None), None
-    pool_direct.train_pool_model(results, dataset_id, pool_name, args.configuration, args.plans_name, args.device,
-                                 schedule_env(args.schedule))
+    pool_direct.train_pool_model(results, dataset_id, pool_name, request.configuration, request.plans_name,
+                                 request.device, schedule_env(request.schedule))
     return pool_direct.score_fold(results, dataset_id, target_name, entry["fold"], entry["val"],
-                                  args.configuration, args.plans_name, args.device), None
+                                  request.configuration, request.plans_name, request.device), None
 
 
-def finetune_plan(args, target_name: str, init: str, checkpoint: str | None, fold_id: int, trainer: str,
-                  override: str = "") -> dict:
+def finetune_plan(request: BenchmarkRequest, target_name: str, init: str, checkpoint: str | None, fold_id: int,
+                  trainer: str, override: str = "") -> dict:
     """How one init is fine-tuned on one registered fold: {"cmd", "env" (what is set or removed on top of this
     environment), "fold_dir", "summary", "results"}; shared by the run and ``nnssl_benchmark run --dry-run``."""
     from nnssl.trainer_location import trainer_dir
 
-    results = os.path.join(os.path.abspath(args.runs or os.path.join(args.out, "runs")), init)
-    fold_dir = os.path.join(results, target_name, f"{trainer}__{args.plans_name}__{args.configuration}",
+    results = os.path.join(os.path.abspath(request.runs or os.path.join(request.out, "runs")), init)
+    fold_dir = os.path.join(results, target_name, f"{trainer}__{request.plans_name}__{request.configuration}",
                             f"fold_{fold_id}")
-    env_schedule = schedule_env(args.schedule, override) or os.environ.get("nnSSL_FINETUNE_SCHEDULE", "")
+    env_schedule = schedule_env(request.schedule, override) or os.environ.get("nnSSL_FINETUNE_SCHEDULE", "")
     env = {"nnUNet_results": results,
            "nnUNet_extTrainer": os.pathsep.join(p for p in (os.environ.get("nnUNet_extTrainer"), trainer_dir()) if p),
            "nnSSL_PRETRAINED": checkpoint, "nnSSL_FINETUNE_SCHEDULE": env_schedule or None}  # None: unset
-    cmd = [os.path.join(os.path.dirname(sys.executable), "nnUNetv2_train"), str(args.target), args.configuration,
-           str(fold_id), "-tr", trainer, "-p", args.plans_name, "-device", args.device]
+    cmd = [os.path.join(os.path.dirname(sys.executable), "nnUNetv2_train"), str(request.target), request.configuration,
+           str(fold_id), "-tr", trainer, "-p", request.plans_name, "-device", request.device]
     if os.path.isdir(fold_dir) and any(f.startswith("checkpoint") for f in os.listdir(fold_dir)):
         cmd.append("--c")
     return {"cmd": cmd, "env": env, "fold_dir": fold_dir, "results": results,
             "summary": os.path.join(fold_dir, "validation", "summary.json"), "schedule": env_schedule}
 
 
-def run_one(args, target_name: str, init: str, checkpoint: str | None, fold_id: int,
+def run_one(request: BenchmarkRequest, target_name: str, init: str, checkpoint: str | None, fold_id: int,
             trainer: str, override: str = "") -> tuple[dict, str]:
     """Fine-tune one init on one registered fold (resumable); returns nnU-Net's validation summary and the
     run's fold folder."""
-    plan = finetune_plan(args, target_name, init, checkpoint, fold_id, trainer, override)
+    plan = finetune_plan(request, target_name, init, checkpoint, fold_id, trainer, override)
     fold_dir, summary = plan["fold_dir"], plan["summary"]
-    check_recorded_schedule(fold_dir, args.schedule, trainer_schedule(trainer, plan["schedule"]))
-    if not os.path.isfile(summary) and args.report_only:
+    check_recorded_schedule(fold_dir, request.schedule, trainer_schedule(trainer, plan["schedule"]))
+    if not os.path.isfile(summary) and request.report_only:
         return None, fold_dir
     if not os.path.isfile(summary):
         env = {**os.environ, **{k: v for k, v in plan["env"].items() if v is not None}}

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 
+from nnssl.benchmark.request import BenchmarkRequest
 from nnssl.io import load_json
 
 PREFIX = "pool_direct"
@@ -61,12 +62,13 @@ def _tool(name: str) -> str:
     return os.path.join(os.path.dirname(sys.executable), name)
 
 
-def model_folder(args, init: str, dataset_id: int) -> str:
+def model_folder(request: BenchmarkRequest, init: str, dataset_id: int) -> str:
     """Where ``train_pool_model`` puts the pool model of ``init`` in a benchmark call (``--runs``/<init>)."""
     from nnssl.planning.datasets import resolve_dataset
 
-    results = os.path.join(os.path.abspath(args.runs or os.path.join(args.out, "runs")), init)
-    return os.path.join(results, resolve_dataset(dataset_id), f"{TRAINER}__{args.plans_name}__{args.configuration}")
+    results = os.path.join(os.path.abspath(request.runs or os.path.join(request.out, "runs")), init)
+    return os.path.join(results, resolve_dataset(dataset_id),
+                        f"{TRAINER}__{request.plans_name}__{request.configuration}")
 
 
 def train_pool_model(results: str, dataset_id: int, pool_name: str, configuration: str, plans_name: str,

@@ -50,133 +50,36 @@ Everything is checked before any work (:func:`load`, :func:`check_against_data`)
 import copy
 import math
 import os
-from dataclasses import dataclass, field
 
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
+from nnssl.benchmark.protocol_model import (
+    CONFIGURATIONS,
+    FINETUNE,
+    INIT,
+    INIT_SOURCES,
+    PREPARE,
+    PRETRAIN,
+    REQUIRED_TOP,
+    TARGET,
+    TOP,
+    Finetune,
+    Init,
+    Pretraining,
+    Protocol,
+    Target,
+    check_table,
+    int_list,
+)
 from nnssl.io import load_json
-
-TOP = {"name": str, "question": str, "report": str, "prepare": str, "target": dict, "pretrain": dict, "init": dict,
-       "finetune": dict}
-REQUIRED_TOP = ("name", "question", "target", "finetune")
-TARGET = {"dataset": int, "configuration": str, "plans": str}
-PRETRAIN = {"method": str, "plans_from": str, "datasets": list, "schedule": str, "epochs": int, "flags": list}
-INIT = {"run": str, "checkpoint": str, "pool_direct": int, "selftrain": str, "threshold": float, "variant": str,
-        "schedule_override": str}
-FINETUNE = {"schedule": list, "cases": list, "fractions": list, "folds": list, "report_folds": list, "seed": int,
-            "scratch": list, "imports": list, "runs": str}
-PREPARE = ("shared_hippocampus",)
-CONFIGURATIONS = ("2d", "3d_fullres")
-INIT_SOURCES = ("run", "checkpoint", "pool_direct", "selftrain")
 
 
 def repository_folder(name: str) -> str:
     """A folder of this source checkout (``benchmarks``, ``plans``, ...)."""
     return os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", name))
-
-
-@dataclass
-class Pretraining:
-    """One ``nnssl_pretrain`` run of a protocol; ``name`` is its run name."""
-
-    name: str
-    method: str
-    plans_from: str | None = None
-    datasets: list[int] = field(default_factory=list)
-    schedule: str = "full"
-    epochs: int | None = None
-    flags: list[str] = field(default_factory=list)
-
-    def argv(self, target: "Target", device: str) -> list[str]:
-        """The ``nnssl_pretrain`` command line (resumable: ``--continue``)."""
-        out = ["--plans-from", self.plans_from] if self.plans_from else []
-        if self.datasets:
-            out += ["-d", *map(str, self.datasets)]
-        out += ["-t", str(target.dataset), "-c", target.configuration, "-p", target.plans, "-device", device,
-                "-m", self.method, "--schedule", self.schedule]
-        if self.epochs is not None:
-            out += ["--epochs", str(self.epochs)]
-        return [*out, *self.flags, "--run-name", self.name, "--continue"]
-
-
-@dataclass
-class Init:
-    """One init of the report: a pretraining run, a checkpoint or the pool-direct alternative."""
-
-    name: str
-    run: str | None = None
-    checkpoint: str | None = None
-    pool_direct: int | None = None
-    selftrain: str | None = None
-    threshold: float | None = None
-    variant: str | None = None
-    schedule_override: str | None = None
-
-
-@dataclass
-class Target:
-    dataset: int
-    configuration: str = "3d_fullres"
-    plans: str = "nnsslPlans"
-
-
-@dataclass
-class Finetune:
-    schedule: list[int] | None = None
-    cases: list[int] = field(default_factory=list)
-    fractions: list[float] = field(default_factory=list)
-    folds: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])
-    report_folds: list[int] | None = None
-    seed: int = 0
-    scratch: list[str] = field(default_factory=lambda: ["scratch"])
-    imports: list[str] = field(default_factory=list)
-    runs: str | None = None
-
-    @property
-    def runs_folder(self) -> str:
-        """The folder below --work that holds the per-init results roots (the script's lowlabel_runs_<steps>)."""
-        if self.runs:
-            return self.runs
-        return f"lowlabel_runs_{self.schedule[0] * self.schedule[1]}" if self.schedule else "lowlabel_runs"
-
-
-@dataclass
-class Protocol:
-    name: str
-    question: str
-    target: Target
-    finetune: Finetune
-    pretrain: dict[str, Pretraining] = field(default_factory=dict)
-    inits: dict[str, Init] = field(default_factory=dict)
-    report: str | None = None
-    prepare: str | None = None
-    source: str = ""
-    raw: dict = field(default_factory=dict, repr=False)
-
-
-def _check_table(table: dict, schema: dict, where: str, path: str) -> None:
-    unknown = sorted(set(table) - set(schema))
-    if unknown:
-        raise ValueError(f"{path}: unknown key(s) {unknown} in {where}; known: {sorted(schema)}")
-    for key, kind in schema.items():
-        if key not in table:
-            continue
-        value = table[key]
-        ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
-        if kind is float:
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if not ok:
-            raise ValueError(f"{path}: {where}.{key} = {value!r} must be a{'n' if kind is int else ''} "
-                             f"{kind.__name__}")
-
-
-def _int_list(values, where: str, path: str, minimum: int = 0) -> list[int]:
-    if any(not isinstance(v, int) or isinstance(v, bool) or v < minimum for v in values):
-        raise ValueError(f"{path}: {where} = {values!r} must hold integers >= {minimum}")
-    return list(values)
 
 
 def parse(data: dict, path: str = "<protocol>") -> Protocol:
@@ -185,7 +88,7 @@ def parse(data: dict, path: str = "<protocol>") -> Protocol:
     Raises:
         ValueError: naming the file, the key and the fix (unknown or missing keys, wrong types, bad values).
     """
-    _check_table(data, TOP, "the protocol", path)
+    check_table(data, TOP, "the protocol", path)
     missing = [k for k in REQUIRED_TOP if k not in data]
     if missing:
         raise ValueError(f"{path}: missing {missing} (every protocol needs {list(REQUIRED_TOP)})")
@@ -198,7 +101,7 @@ def parse(data: dict, path: str = "<protocol>") -> Protocol:
         problem = value is not None and name_problem(value)
         if problem:  # each becomes a folder or file name (the report folder, results roots, --run-name)
             raise ValueError(f"{path}: {key} {problem}; it becomes a folder name")
-    _check_table(data["target"], TARGET, "[target]", path)
+    check_table(data["target"], TARGET, "[target]", path)
     if "dataset" not in data["target"]:
         raise ValueError(f"{path}: [target] needs dataset (the target dataset id)")
     target = Target(**data["target"])
@@ -206,16 +109,24 @@ def parse(data: dict, path: str = "<protocol>") -> Protocol:
         raise ValueError(f"{path}: [target] configuration {target.configuration!r} must be one of {CONFIGURATIONS}")
     if data.get("prepare") is not None and data["prepare"] not in PREPARE:
         raise ValueError(f"{path}: prepare = {data['prepare']!r}; known: {list(PREPARE)}")
+    pretrain = _parse_pretrain(data.get("pretrain", {}), path)
+    inits = _parse_inits(data.get("init", {}), path)
+    ft = _parse_finetune(data["finetune"], inits, path)
+    return Protocol(data["name"], data["question"], target, ft, pretrain, inits, data.get("report"),
+                    data.get("prepare"), os.path.abspath(path) if os.path.isfile(path) else path, copy.deepcopy(data))
+
+
+def _parse_pretrain(tables: dict, path: str) -> dict[str, Pretraining]:
     pretrain = {}
-    for name, table in data.get("pretrain", {}).items():
+    for name, table in tables.items():
         where = f"[pretrain.{name}]"
         if not isinstance(table, dict):
             raise ValueError(f"{path}: {where} must be a table")
-        _check_table(table, PRETRAIN, where, path)
+        check_table(table, PRETRAIN, where, path)
         if "method" not in table:
             raise ValueError(f"{path}: {where} needs method (mixcl, global_local, regression, supervised, ...)")
         run = Pretraining(name, **table)
-        run.datasets = _int_list(run.datasets, f"{where}.datasets", path, 1)
+        run.datasets = int_list(run.datasets, f"{where}.datasets", path, 1)
         if not run.datasets and not run.plans_from:
             raise ValueError(f"{path}: {where} needs datasets (the pool's sources) or plans_from (a recipe)")
         if not all(isinstance(f, str) for f in run.flags):
@@ -226,12 +137,16 @@ def parse(data: dict, path: str = "<protocol>") -> Protocol:
             raise ValueError(f"{path}: {where}.flags has {clash}; the protocol sets them (target, method, run name, "
                              "device)")
         pretrain[name] = run
+    return pretrain
+
+
+def _parse_inits(tables: dict, path: str) -> dict[str, Init]:
     inits = {}
-    for name, table in data.get("init", {}).items():
+    for name, table in tables.items():
         where = f"[init.{name}]"
         if not isinstance(table, dict):
             raise ValueError(f"{path}: {where} must be a table")
-        _check_table(table, INIT, where, path)
+        check_table(table, INIT, where, path)
         given = [k for k in INIT_SOURCES if k in table]
         if len(given) != 1:
             raise ValueError(f"{path}: {where} needs exactly one of {list(INIT_SOURCES)} (has {given or 'none'})")
@@ -248,17 +163,21 @@ def parse(data: dict, path: str = "<protocol>") -> Protocol:
         if init.threshold is not None and (init.selftrain is None or not 0 <= init.threshold <= 1):
             raise ValueError(f"{path}: {where}.threshold belongs to a selftrain init and must be in [0, 1]")
         inits[name] = init
-    _check_table(data["finetune"], FINETUNE, "[finetune]", path)
-    ft = Finetune(**data["finetune"])
+    return inits
+
+
+def _parse_finetune(table: dict, inits: dict[str, Init], path: str) -> Finetune:
+    check_table(table, FINETUNE, "[finetune]", path)
+    ft = Finetune(**table)
     if ft.schedule is not None:
-        ft.schedule = _int_list(ft.schedule, "[finetune] schedule", path, 1)
+        ft.schedule = int_list(ft.schedule, "[finetune] schedule", path, 1)
         if len(ft.schedule) != 3:
             raise ValueError(f"{path}: [finetune] schedule = {ft.schedule} must be [epochs, iterations, "
                              "validation iterations]")
-    ft.cases = _int_list(ft.cases, "[finetune] cases", path, 1)
-    ft.folds = _int_list(ft.folds, "[finetune] folds", path)
+    ft.cases = int_list(ft.cases, "[finetune] cases", path, 1)
+    ft.folds = int_list(ft.folds, "[finetune] folds", path)
     if ft.report_folds is not None:
-        ft.report_folds = _int_list(ft.report_folds, "[finetune] report_folds", path)
+        ft.report_folds = int_list(ft.report_folds, "[finetune] report_folds", path)
     if any(not isinstance(f, (int, float)) or not 0 < f <= 100 for f in ft.fractions):
         raise ValueError(f"{path}: [finetune] fractions = {ft.fractions} must be percentages in (0, 100]")
     if not ft.cases and not ft.fractions:
@@ -274,8 +193,7 @@ def parse(data: dict, path: str = "<protocol>") -> Protocol:
                              "model here")
     if not inits and not ft.scratch and not ft.imports:
         raise ValueError(f"{path}: nothing to report: no [init.*], no scratch baseline and no imports")
-    return Protocol(data["name"], data["question"], target, ft, pretrain, inits, data.get("report"),
-                    data.get("prepare"), os.path.abspath(path) if os.path.isfile(path) else path, copy.deepcopy(data))
+    return ft
 
 
 def load(path: str) -> Protocol:

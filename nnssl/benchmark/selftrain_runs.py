@@ -8,6 +8,7 @@ validation on the fold's validation cases like every other init (``nnssl/selftra
 
 import os
 
+from nnssl.benchmark.request import BenchmarkRequest
 from nnssl.io import atomic_save_json, load_json
 
 PREFIX = "selftrain:"
@@ -38,30 +39,30 @@ def parse_spec(name: str, text: str, known: list[str]) -> dict:
     return {"selftrain": teacher, "threshold": value}
 
 
-def _index(args, init: str, entry: dict) -> str:
-    results = os.path.join(os.path.abspath(args.runs or os.path.join(args.out, "runs")), init)
+def _index(request: BenchmarkRequest, init: str, entry: dict) -> str:
+    results = os.path.join(os.path.abspath(request.runs or os.path.join(request.out, "runs")), init)
     return os.path.join(results, f"fold_{entry['fold']}_{len(entry['train'])}cases.json")
 
 
-def run_selftrain(args, target_name: str, init: str, spec: dict, entry: dict, fold_id: int,
+def run_selftrain(request: BenchmarkRequest, target_name: str, init: str, spec: dict, entry: dict, fold_id: int,
                   teacher: tuple[str, str] | None, base_train: list[str]) -> tuple[dict | None, str | None]:
     """The student of ``teacher`` (model folder, fold) on one registered fold; (nnU-Net's validation summary, the
     student's fold folder), or (None, None) while it has not run (``--report-only``, or the teacher is missing)."""
     from nnssl.selftrain.run import SelfTrainRequest, selftrain
     from nnssl.trainers.finetune_schedule import schedule_env
 
-    index = _index(args, init, entry)
-    if args.report_only or teacher is None:
+    index = _index(request, init, entry)
+    if request.report_only or teacher is None:
         if not os.path.isfile(index):
             return None, None
         done = load_json(index)
         return (load_json(done["summary"]) if os.path.isfile(done["summary"]) else None), done["fold_dir"]
     unlabelled = tuple(sorted(set(base_train) - set(entry["train"])))
-    request = SelfTrainRequest(target=args.target, configuration=args.configuration, fold=fold_id,
+    request = SelfTrainRequest(target=request.target, configuration=request.configuration, fold=fold_id,
                                teacher=teacher[0], teacher_fold=teacher[1], unlabelled_cases=unlabelled,
-                               plans=args.plans_name, threshold=spec["threshold"],
-                               results=os.path.dirname(index), schedule=schedule_env(args.schedule),
-                               device=args.device)
+                               plans=request.plans_name, threshold=spec["threshold"],
+                               results=os.path.dirname(index), schedule=schedule_env(request.schedule),
+                               device=request.device)
     result = selftrain(request)
     fold_dir = os.path.join(result["student"], f"fold_{result['fold']}")
     atomic_save_json({"summary": result["summary"], "fold_dir": fold_dir, "teacher": spec["selftrain"],

@@ -17,10 +17,11 @@ Example::
 """
 
 import argparse
+import dataclasses
 import sys
 
-from nnssl.benchmark.finetune_runs import SCRATCH_TRAINERS
-from nnssl.cli._common import OneDefaultFormatter, SuggestingArgumentParser, add_device_argument, resolve_device
+from nnssl.arguments import OneDefaultFormatter, SuggestingArgumentParser, add_device_argument, resolve_device
+from nnssl.benchmark.request import SCRATCH_TRAINERS, BenchmarkRequest
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def parse_request(words: list[str]) -> BenchmarkRequest:
+    """The request of ``nnssl_benchmark``'s words (the device left as given: None is this machine's)."""
+    return BenchmarkRequest(**vars(build_parser().parse_args(words)))
+
+
 def main(argv=None) -> int:
     """Entry point of ``nnssl_benchmark`` (``nnssl_benchmark speed ...``: the step-time benchmark)."""
     words = sys.argv[1:] if argv is None else list(argv)
@@ -78,14 +84,11 @@ def main(argv=None) -> int:
         from nnssl.cli import benchmark_run
 
         return benchmark_run.main(words[1:])
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    args.argv = list(argv) if argv is not None else sys.argv[1:]
     try:
-        args.device = resolve_device(args.device)
+        request = parse_request(words)
         from nnssl.benchmark.grid import run_benchmark
 
-        run_benchmark(args)
+        run_benchmark(dataclasses.replace(request, device=resolve_device(request.device)))
     except (ValueError, OSError, RuntimeError) as e:
         print(f"nnssl_benchmark: error: {e}", file=sys.stderr)
         return 2

@@ -13,7 +13,7 @@ import argparse
 import os
 import sys
 
-from nnssl.cli._common import OneDefaultFormatter, SuggestingArgumentParser, add_device_argument, resolve_device
+from nnssl.arguments import OneDefaultFormatter, SuggestingArgumentParser, add_device_argument, resolve_device
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -20,7 +20,7 @@ import time
 
 import torch
 
-from nnssl.cli._common import OneDefaultFormatter, SuggestingArgumentParser, add_device_argument, resolve_device
+from nnssl.arguments import OneDefaultFormatter, SuggestingArgumentParser, add_device_argument, resolve_device
 from nnssl.cli.demo_progress import _step
 from nnssl.cli.demo_report import format_report
 

@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 
-from nnssl.cli._common import OneDefaultFormatter, SuggestingArgumentParser, add_device_argument, resolve_device
+from nnssl.arguments import OneDefaultFormatter, SuggestingArgumentParser, add_device_argument, resolve_device
 from nnssl.methods.method import finite_float
 from nnssl.selftrain.run import DEFAULT_STUDENT, DEFAULT_THRESHOLD, SelfTrainRequest, selftrain
 

@@ -4,7 +4,7 @@ import argparse
 import os
 import sys
 
-from nnssl.cli._common import OneDefaultFormatter, SuggestingArgumentParser
+from nnssl.arguments import OneDefaultFormatter, SuggestingArgumentParser
 from nnssl.data.synthetic import write_demo_pool
 
 

@@ -1,6 +1,6 @@
 """``nnssl_trainer_dir``: print the folder to put in ``nnUNet_extTrainer``."""
 
-from nnssl.cli._common import SuggestingArgumentParser
+from nnssl.arguments import SuggestingArgumentParser
 from nnssl.trainer_location import trainer_dir
 
 

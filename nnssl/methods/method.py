@@ -12,6 +12,7 @@ under the ``nnssl.methods`` entry point (``nnssl/methods/registry.py``) and goes
 import argparse
 import dataclasses
 import math
+import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -86,7 +87,7 @@ class Option:
         group.add_argument(self.flag, **kwargs)
 
 
-def option_values(options: tuple[Option, ...], args: argparse.Namespace) -> dict:
+def option_values(options: tuple[Option, ...], args: types.SimpleNamespace | argparse.Namespace) -> dict:
     """{field: parsed value} of the options that set a config field unchanged (lists become tuples)."""
     out = {}
     for o in options:
@@ -110,9 +111,9 @@ class Method:
             (``MixCLFinetuneTrainer_nnUNetSchedule``, ...). Derived: never written as a class by hand.
         trainer_module: the module that defines the pretraining trainers (nnssl's shim imports it).
         options: its ``nnssl_pretrain`` flags (a flag several methods declare is added once).
-        config_values: (parsed args, stage, previous stage's checkpoint or None) -> config fields; default: the
-            options' fields unchanged.
-        select_stages: parsed args -> the stage names this call runs (default: all).
+        config_values: (the method options as attributes, ``PretrainRequest.method_options()``; stage; previous
+            stage's checkpoint or None) -> config fields; default: the options' fields unchanged.
+        select_stages: the method options as attributes -> the stage names this call runs (default: all).
         cpu_learning_rate: the lr of ``--schedule cpu`` where the method's GPU-sized default barely moves the
             encoder in 600 iterations (None: the config's default).
         trainer_folder: a plugin's own folder of nnU-Net shims, added to ``nnUNet_extTrainer`` (optional: nnssl's
@@ -126,8 +127,8 @@ class Method:
     finetune_trainer: str
     trainer_module: str | None = None
     options: tuple[Option, ...] = ()
-    config_values: Callable[[argparse.Namespace, str, str | None], dict] | None = None
-    select_stages: Callable[[argparse.Namespace], list[str]] | None = None
+    config_values: Callable[[types.SimpleNamespace, str, str | None], dict] | None = None
+    select_stages: Callable[[types.SimpleNamespace], list[str]] | None = None
     cpu_learning_rate: float | None = None
     trainer_folder: str | None = None
 
@@ -139,17 +140,17 @@ class Method:
         for option in self.options:
             option.default_for(self.config_class)  # a field that does not exist fails here, not at parse time
 
-    def values(self, args: argparse.Namespace, stage: str = "", previous: str | None = None) -> dict:
-        """Config fields of one stage from parsed flags."""
+    def values(self, options: types.SimpleNamespace, stage: str = "", previous: str | None = None) -> dict:
+        """Config fields of one stage from the method options (``PretrainRequest.method_options()``)."""
         if self.config_values is not None:
-            return self.config_values(args, stage, previous)
-        return option_values(self.options, args)
+            return self.config_values(options, stage, previous)
+        return option_values(self.options, options)
 
-    def stages_to_run(self, args: argparse.Namespace) -> list[tuple[str, str]]:
+    def stages_to_run(self, options: types.SimpleNamespace) -> list[tuple[str, str]]:
         """(stage, trainer) pairs that this call runs."""
         if self.select_stages is None:
             return list(self.stages)
-        chosen = set(self.select_stages(args))
+        chosen = set(self.select_stages(options))
         return [s for s in self.stages if s[0] in chosen]
 
     @property

@@ -27,23 +27,23 @@ import os
 import sys
 from dataclasses import asdict, dataclass, field
 
-import numpy as np
-
 from nnssl.io import atomic_save_json, load_json
+from nnssl.planning.case_checks import (  # noqa: F401  (importable from here, as before)
+    GEOMETRY_ATOL,
+    MAX_ABS_INTENSITY,
+    MIN_AXIS,
+    WARNING,
+    check_case,
+    nifti_problems,
+)
 from nnssl.planning.freshness import raw_stamp
 
-#: larger magnitudes overflow nnU-Net's float32 intensity statistics (x**2 summed over a case)
-MAX_ABS_INTENSITY = 1e12
 #: warn when fewer than this share of a labelled dataset's cases have any foreground
 MOSTLY_EMPTY = 0.5
 REQUIRED_KEYS = ("labels", "channel_names", "numTraining", "file_ending")
 CHECK_FOLDER = ".nnssl_input_checks"
 CHECK_VERSION = 3
 MAX_LISTED = 20
-#: an image with fewer voxels than this along an axis is suspicious (a 1x1x1 export); a warning, not an error
-MIN_AXIS = 4
-#: prefix of a case-level warning among check_case's problems
-WARNING = "warning: "
 
 
 @dataclass
@@ -59,132 +59,29 @@ class DatasetCheck:
     warnings: list[str] = field(default_factory=list)
 
 
-#: absolute tolerance for origin and direction of a label against its image (mm and direction cosines)
-GEOMETRY_ATOL = 1e-4
-
-
-def nifti_problems(path: str) -> tuple[list[str], bool]:
-    """Problems a reader may hide in a NIfTI file: a truncated (or short) file, and NaN/inf voxels (ITK's reader
-    turns them into 0). Returns (problems, whether the file is NIfTI); other formats are left to their reader."""
-    import gzip
-    import io
-
-    import nibabel as nib
-
-    if not path.endswith((".nii", ".nii.gz")):
-        return [], False
-    if os.path.getsize(path) == 0:
-        return [f"{path} is empty (0 bytes; truncated); copy or export it again"], True
-    try:
-        if path.endswith(".gz"):
-            with gzip.open(path, "rb") as f:
-                blob = f.read()  # decompress fully: a truncated stream raises here
-        else:
-            with open(path, "rb") as f:
-                blob = f.read()
-        header = nib.Nifti1Header.from_fileobj(io.BytesIO(blob))
-    except Exception as e:  # gzip, nibabel (WrapStructError, HeaderDataError, ...): the file is the problem
-        return [f"{path} is truncated or corrupt ({type(e).__name__}: {e}); copy or export it again"], True
-    needed = int(header.get_data_offset()) + int(np.prod(header.get_data_shape())) * header.get_data_dtype().itemsize
-    if len(blob) < needed:
-        return [f"{path} holds {len(blob)} bytes but its header needs {needed} (a truncated file); copy or export "
-                "it again"], True
-    problems = []
-    if np.issubdtype(header.get_data_dtype(), np.floating):
-        data = np.asanyarray(nib.Nifti1Image.from_bytes(blob).dataobj)
-        n_nan, n_inf = int(np.isnan(data).sum()), int(np.isinf(data).sum())
-        if n_nan or n_inf:
-            problems.append(f"{n_nan} NaN and {n_inf} infinite voxel(s) in {path} (some readers turn them into 0); "
-                            "replace them with a real intensity (e.g. the image minimum)")
-    return problems, True
-
-
-def _geometry(props: dict) -> dict:
-    """Origin and direction as the reader reports them (SimpleITK; nibabel's affine), for comparison."""
-    if "sitk_stuff" in props:
-        return {k: np.asarray(props["sitk_stuff"][k], dtype=float) for k in ("origin", "direction")}
-    if "nibabel_stuff" in props:
-        return {"affine": np.asarray(props["nibabel_stuff"].get("original_affine"), dtype=float)}
-    return {}
-
-
-def check_case(case: str, image_files: list[str], label_file: str | None, reader_writer_class,
-               expected_labels: list[int], num_channels: int) -> tuple[list[str], bool | None, int | None]:
-    """Problems of one case, whether its label has foreground (None: no label read) and the image's
-    dimensionality (2 for a 2D file, which nnU-Net reads with the placeholder spacing 999; None: unreadable)."""
-    problems = []
-    empty = [f for f in image_files + ([label_file] if label_file else []) if os.path.getsize(f) == 0]
-    if empty:
-        return [f"case {case}: {f} is empty (0 bytes); copy or export it again" for f in empty], None, None
-    raw_problems = [nifti_problems(f) for f in image_files + ([label_file] if label_file else [])]
-    broken = [p for ps, _ in raw_problems for p in ps if "truncated" in p]
-    if broken:
-        return [f"case {case}: {p}" for p in broken], None, None
-    rw = reader_writer_class()
-    try:
-        images, props = rw.read_images(image_files)
-    except Exception as e:  # any reader failure is a problem of this case, reported with the rest
-        return [f"case {case}: cannot read {image_files}: {type(e).__name__}: {e}"], None, None
-    ndim = 2 if float(props["spacing"][0]) == 999 else 3
-    spatial = images.shape[1:] if ndim == 3 else images.shape[2:]
-    if min(spatial) < MIN_AXIS:
-        problems.append(f"{WARNING}case {case}: the image is only {'x'.join(map(str, spatial))} voxels; nnU-Net pads "
-                        "it to the patch, so it teaches almost nothing. Check that it is the image you meant")
-    if images.shape[0] != num_channels:
-        problems.append(f"case {case}: {images.shape[0]} channel(s), dataset.json declares {num_channels}")
-    finite = np.isfinite(images)
-    if not finite.all():
-        n_nan, n_inf = int(np.isnan(images).sum()), int(np.isinf(images).sum())
-        problems.append(f"case {case}: {n_nan} NaN and {n_inf} infinite voxel(s) in {image_files}; replace them "
-                        f"with a real intensity (e.g. the image minimum)")
-    else:  # the reader saw none: the raw file may still hold them (ITK's NIfTI reader writes 0 instead)
-        problems += [f"case {case}: {p}" for ps, _ in raw_problems[:len(image_files)] for p in ps]
-    if finite.any():
-        largest = float(np.abs(images[finite]).max())
-        if largest > MAX_ABS_INTENSITY:
-            problems.append(f"case {case}: intensities up to {largest:.3g} (limit {MAX_ABS_INTENSITY:.0e}); nnU-Net's "
-                            f"float32 statistics overflow and the case preprocesses to zeros. Rescale the image")
-    if label_file is None:
-        return problems, None, ndim
-    try:
-        seg, seg_props = rw.read_seg(label_file)
-    except Exception as e:
-        return [*problems, f"case {case}: cannot read label {label_file}: {type(e).__name__}: {e}"], None, ndim
-    if seg.shape[1:] != images.shape[1:]:
-        problems.append(f"case {case}: label shape {tuple(seg.shape[1:])} != image shape {tuple(images.shape[1:])}")
-    elif not np.allclose(seg_props["spacing"], props["spacing"]):
-        problems.append(f"case {case}: label spacing {seg_props['spacing']} != image spacing {props['spacing']}")
-    ours, theirs = _geometry(props), _geometry(seg_props)
-    for key in sorted(set(ours) & set(theirs)):  # nnU-Net warns; a flipped or shifted label trains on wrong voxels
-        if ours[key].shape != theirs[key].shape or not np.allclose(ours[key], theirs[key], atol=GEOMETRY_ATOL):
-            problems.append(f"case {case}: label {key} {theirs[key].round(4).tolist()} != image {key} "
-                            f"{ours[key].round(4).tolist()}; resample or re-export the label onto its image's grid "
-                            f"({label_file})")
-    values = np.unique(seg)
-    declared = sorted(int(v) for v in expected_labels)
-    unexpected = [int(v) if float(v).is_integer() else float(v) for v in values if v not in declared]
-    if unexpected:
-        problems.append(f"case {case}: label value(s) {unexpected} not declared in dataset.json 'labels' "
-                        f"({declared}); declare them or fix the label file {label_file}")
-    return problems, bool((seg > 0).any()), ndim
-
-
 def check_dataset(name: str, needs_labels: bool, num_processes: int = 1) -> DatasetCheck:
     """Check one raw dataset (``$nnUNet_raw/<name>``); see the module docstring for what is checked."""
-    from nnunetv2.imageio.reader_writer_registry import determine_reader_writer_from_dataset_json
-    from nnunetv2.utilities.label_handling.label_handling import LabelManager
-    from nnunetv2.utilities.utils import get_filenames_of_train_images_and_targets
-
     folder = os.path.join(os.environ["nnUNet_raw"], name)
     result = DatasetCheck(name)
     dj = load_json(os.path.join(folder, "dataset.json"))
+    cases = _find_cases(folder, dj, result)
+    if cases:
+        _read_cases(cases, dj, result, num_processes)
+        _judge_labels(result, needs_labels)
+    return result
+
+
+def _find_cases(folder: str, dj: dict, result: DatasetCheck) -> dict | None:
+    """The dataset's cases, or None when files are missing or declared wrongly (the problems go into ``result``)."""
+    from nnunetv2.utilities.utils import get_filenames_of_train_images_and_targets
+
     missing_keys = [k for k in REQUIRED_KEYS if k not in dj]
     if missing_keys:
         result.problems.append(f"dataset.json lacks {missing_keys} (nnU-Net needs {list(REQUIRED_KEYS)})")
-        return result
+        return None
     if "dataset" not in dj and not os.path.isdir(os.path.join(folder, "imagesTr")):
         result.problems.append(f"no imagesTr folder in {folder}")
-        return result
+        return None
     cases = get_filenames_of_train_images_and_targets(folder, dj)
     result.num_cases = len(cases)
     images_folder = os.path.join(folder, "imagesTr")
@@ -193,12 +90,12 @@ def check_dataset(name: str, needs_labels: bool, num_processes: int = 1) -> Data
     if not cases and other_endings:
         result.problems.append(f"file_ending is {dj['file_ending']!r} in dataset.json, but imagesTr holds "
                                f"{other_endings} files; set file_ending to the ending of your files")
-        return result
+        return None
     if len(cases) != int(dj["numTraining"]):
         result.problems.append(f"numTraining is {dj['numTraining']} in dataset.json but {len(cases)} training "
                                f"case(s) were found; correct numTraining")
     if not cases:
-        return result
+        return None
     result.has_label_files = "dataset" in dj or os.path.isdir(os.path.join(folder, "labelsTr"))
     missing_images = [i for c in cases.values() for i in c["images"] if not os.path.isfile(i)]
     if missing_images:
@@ -209,7 +106,14 @@ def check_dataset(name: str, needs_labels: bool, num_processes: int = 1) -> Data
         result.problems.append(f"{len(missing_labels)} label file(s) missing, e.g. {missing_labels[:3]}; add them or "
                                f"remove the cases")
     if missing_images or (result.has_label_files and missing_labels):
-        return result
+        return None
+    return cases
+
+
+def _read_cases(cases: dict, dj: dict, result: DatasetCheck, num_processes: int) -> None:
+    """Read every case once with nnU-Net's reader (:func:`check_case`) and collect problems, warnings, foreground."""
+    from nnunetv2.imageio.reader_writer_registry import determine_reader_writer_from_dataset_json
+    from nnunetv2.utilities.label_handling.label_handling import LabelManager
 
     label_manager = LabelManager(dj["labels"], regions_class_order=dj.get("regions_class_order"))
     expected = list(label_manager.all_labels)
@@ -222,7 +126,7 @@ def check_dataset(name: str, needs_labels: bool, num_processes: int = 1) -> Data
     except Exception as e:
         result.problems.append(f"no nnU-Net reader reads {example} ({type(e).__name__}: {str(e).splitlines()[0]}); "
                                f"check the files and file_ending {dj['file_ending']!r}")
-        return result
+        return
     jobs = [(k, c["images"], c["label"] if result.has_label_files else None, reader, expected, channels)
             for k, c in cases.items()]
     if num_processes > 1:
@@ -240,6 +144,10 @@ def check_dataset(name: str, needs_labels: bool, num_processes: int = 1) -> Data
             if d == 2:
                 result.problems.append(f"case {case}: a 2D image (no third axis) in a dataset of 3D images; export "
                                        "it as a 3D volume or remove it")
+
+
+def _judge_labels(result: DatasetCheck, needs_labels: bool) -> None:
+    """Labelled or not, and whether that suits the method."""
     result.labelled = result.has_label_files and result.cases_with_foreground > 0
     if not result.labelled and needs_labels:
         why = "has no labelsTr" if not result.has_label_files else "has no foreground in any label file"
@@ -248,7 +156,6 @@ def check_dataset(name: str, needs_labels: bool, num_processes: int = 1) -> Data
     elif result.labelled and result.cases_with_foreground < MOSTLY_EMPTY * result.num_cases:
         result.warnings.append(f"only {result.cases_with_foreground} of {result.num_cases} cases have any "
                                f"foreground; the label term sees few labelled pairs from this dataset")
-    return result
 
 
 def _cache_file(name: str) -> str:

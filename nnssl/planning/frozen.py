@@ -161,12 +161,13 @@ def frozen_plan(data: dict, configurations) -> dict:
     return plan
 
 
-def save(path: str, args, pooled: dict, description: str = "") -> None:
-    """Write the recipe of this run and its pooled plan as a plans file."""
+def save(path: str, recipe: dict, pooled: dict, description: str = "") -> None:
+    """Write the recipe of this run (``PretrainRequest.recipe()``) and its pooled plan as a plans file."""
     plan = copy.deepcopy(pooled)
     for key in ("nnssl", "dataset_name"):
         plan.pop(key, None)
-    recipe = {key: getattr(args, option) for key, option in RECIPE_OPTIONS.items()
-              if getattr(args, option, None) is not None}
+    unknown = sorted(set(recipe) - set(RECIPE_OPTIONS))
+    if unknown:
+        raise ValueError(f"recipe key(s) {unknown} are not read back by --plans-from (known: {sorted(RECIPE_OPTIONS)})")
     atomic_save_json({"nnssl_plans_version": VERSION, "description": description, "recipe": recipe, "plan": plan},
                      path)

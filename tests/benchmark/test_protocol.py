@@ -9,7 +9,7 @@ import time
 import pytest
 
 from nnssl.benchmark import protocol as protocols
-from nnssl.benchmark.run_protocol import benchmark_argv
+from nnssl.benchmark.protocol_requests import benchmark_argv
 from tests.conftest import tree_digest
 
 GOOD = {
@@ -113,7 +113,7 @@ def test_unsafe_init_and_pretrain_keys_are_refused():
 
 
 def test_a_selftrain_init_after_its_teacher_gives_the_benchmark_spec():
-    from nnssl.benchmark.run_protocol import init_spec
+    from nnssl.benchmark.protocol_requests import init_spec
 
     p = protocols.parse(edited(init__st={"selftrain": "reg_proto_nnunet", "threshold": 0.8}), "p.toml")
     assert init_spec(p.inits["st"], {}) == "st=selftrain:reg_proto_nnunet:0.8"

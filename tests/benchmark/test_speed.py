@@ -25,7 +25,7 @@ def test_recorded_calls_replay_forward_and_backward_per_category():
 
 
 def test_tables_and_targets_from_results():
-    from nnssl.cli.speed import tables, targets
+    from nnssl.benchmark.speed_report import tables, targets
 
     def r(name, step, replay_s=None, produced=None, patch=(32, 40, 32)):
         return StepResult(name=name, trainer="x", patch=list(patch), batch=2, input_shape=[2, 1, *patch],
@@ -74,7 +74,7 @@ def test_dense_label_switch_runs_the_reference_with_the_same_terms():
 
 def test_repeats_pool_steps_and_keep_each_runs_median():
     from nnssl.benchmark.speed import merge_repeats
-    from nnssl.cli.speed import tables, targets
+    from nnssl.benchmark.speed_report import tables, targets
 
     def r(name, steps, label):
         return StepResult(name=name, trainer="x", patch=[8, 8], batch=2, input_shape=[2, 1, 8, 8], step_s=steps,

@@ -15,6 +15,7 @@ from nnssl.cli import pretrain
 from nnssl.methods.mixcl.config import MixCLConfig
 from nnssl.methods.mixcl.trainer import MixCLPretrainer
 from nnssl.methods.registry import finetune_trainer_class
+from nnssl.pretrain_options import parse_request
 from nnssl.run_config import load_run_config
 from nnssl.trainers.finetune import nnsslScratchTrainer
 
@@ -31,16 +32,16 @@ def test_mixcl_config_rejects_bad_values(field, value, match):
 def test_decoder_barlow_twins_needs_the_identity_term():
     with pytest.raises(ValueError, match=r"bt_decoder_stages \(0,\).*--identity-weight 0"):
         MixCLConfig(identity_weight=0, bt_decoder_stages=(0,))
-    args = pretrain.build_parser().parse_args(["-d", "1", "--bt-decoder-stages", "0", "2"])
+    args = parse_request(["-d", "1", "--bt-decoder-stages", "0", "2"])
     assert pretraining.make_config(args, None).bt_decoder_stages == (0, 2)
 
 
 def test_label_decoder_stage_flag_reaches_the_config():
-    args = pretrain.build_parser().parse_args(["-d", "1", "--label-decoder-stage", "2", "--transfer-decoder"])
+    args = parse_request(["-d", "1", "--label-decoder-stage", "2", "--transfer-decoder"])
     cfg = pretraining.make_config(args, None)
     assert (cfg.label_decoder_stage, cfg.label_stage, cfg.transfer_decoder) == (2, None, True)
     with pytest.raises(ValueError, match=r"label_decoder_stage 1.*--no-label"):
-        pretraining.make_config(pretrain.build_parser().parse_args(["-d", "1", "--label-decoder-stage", "1",
+        pretraining.make_config(parse_request(["-d", "1", "--label-decoder-stage", "1",
                                                                  "--no-label"]), None)
 
 
@@ -92,7 +93,7 @@ def test_missing_env_vars_fail_clearly(monkeypatch, capsys):
 
 
 def test_config_from_flags_maps_ablations():
-    args = pretrain.build_parser().parse_args(["-d", "1", "--no-label", "--device", "cpu", "--run-name", "ab"])
+    args = parse_request(["-d", "1", "--no-label", "--device", "cpu", "--run-name", "ab"])
     cfg = pretraining.make_config(args, None)
     assert cfg.label_weight == 0 and cfg.recon_weight == 0.01 and cfg.run_name == "ab"
     assert dataclasses.asdict(cfg)["method"] == "mixcl"
@@ -111,7 +112,7 @@ def test_config_from_flags_maps_ablations():
 def test_unintended_flag_combinations_warn_but_run(flags, warned, capsys):
     """A decoder that gets no gradient but is transferred, or a gradient-ratio rule without its reference term,
     is valid (ablations use it) but is named on stderr; sensible combinations say nothing."""
-    cfg = pretraining.make_config(pretrain.build_parser().parse_args(["-d", "1", *flags]), None)
+    cfg = pretraining.make_config(parse_request(["-d", "1", *flags]), None)
     err = capsys.readouterr().err
     assert (warned in err and "nnssl: warning:" in err) if warned else err == ""
     assert len(cfg.caveats()) == (1 if warned else 0)
@@ -137,9 +138,8 @@ def test_caveats_print_once_per_run_and_on_rank0_only(rank0, monkeypatch, capsys
     monkeypatch.setattr(pretraining, "already_finished", lambda *a: True)
     monkeypatch.setattr(pretraining, "check_written", lambda path: None)
     monkeypatch.setattr(pretraining, "record_checkpoint", lambda *a: "nnsslPlans")
-    args = pretrain.build_parser().parse_args(["-d", "101", "-t", "200", "-m", "mixcl", "--identity-weight", "0",
+    args = parse_request(["-d", "101", "-t", "200", "-m", "mixcl", "--identity-weight", "0",
                                                "--schedule", "cpu", "--continue", "-device", "cpu"])
-    pretraining.resolve_schedule(args)
     pretraining.pretrain(args)
     err = capsys.readouterr().err
     assert err.count("nnssl: warning:") == (1 if rank0 else 0), err
@@ -165,8 +165,7 @@ def test_a_target_with_fewer_cases_than_folds_is_warned_and_gets_fold_all(monkey
     monkeypatch.setattr(pretraining, "already_finished", lambda *a: True)
     monkeypatch.setattr(pretraining, "check_written", lambda path: None)
     monkeypatch.setattr(pretraining, "record_checkpoint", lambda *a: None)
-    args = pretrain.build_parser().parse_args(["-d", "101", "-t", "200", "--continue", "-device", "cpu"])
-    pretraining.resolve_schedule(args)
+    args = parse_request(["-d", "101", "-t", "200", "--continue", "-device", "cpu"])
     pretraining.pretrain(args)
     captured = capsys.readouterr()
     assert "has 3 training case(s)" in captured.err and "fold 'all'" in captured.err
@@ -188,7 +187,7 @@ def test_a_named_run_whose_plans_name_is_taken_by_the_user_is_refused_before_any
     mine.write_text(json.dumps({"plans_name": "nnsslPlans_dec"}))
     monkeypatch.setattr(datasets, "validate_pool", lambda *a: (None, (200, "Dataset200_Target")))
     monkeypatch.setattr(pooled, "plan_and_preprocess_pool", lambda *a, **k: pytest.fail("planned anyway"))
-    args = pretrain.build_parser().parse_args(["-d", "101", "-t", "200", "--run-name", "dec", "-device", "cpu"])
+    args = parse_request(["-d", "101", "-t", "200", "--run-name", "dec", "-device", "cpu"])
     with pytest.raises(ValueError, match=r"nnsslPlans_dec.json exists and is not nnssl's plans for run 'dec'"):
         pretraining.pretrain(args)
     assert json.loads(mine.read_text()) == {"plans_name": "nnsslPlans_dec"}
@@ -213,19 +212,19 @@ def test_continue_of_a_named_run_that_only_the_old_layout_holds_is_refused_not_r
     monkeypatch.setattr(pooled, "plan_and_preprocess_pool", lambda *a, **k: SimpleNamespace(pool_name=pool))
     monkeypatch.setattr(launch, "broadcast", lambda value: pool)
     trained = []
-    monkeypatch.setattr(pretraining, "_train_stage", lambda *a: trained.append(a[5]))
+    monkeypatch.setattr(pretraining, "_train_stage", lambda run, stage, trainer, config: trained.append(trainer))
     monkeypatch.setattr(pretraining, "check_written", lambda path: None)
     argv = ["-d", "101", "--run-name", "dec", "-device", "cpu"]
     with pytest.raises(ValueError, match=r"run 'dec' exists only as nnssl < 0.3 wrote it .*__3d_fullres__dec"):
-        pretraining.pretrain(pretrain.build_parser().parse_args([*argv, "--continue"]))
+        pretraining.pretrain(parse_request([*argv, "--continue"]))
     assert trained == [] and (old / "checkpoint_final.pth").read_bytes() == b"old run"
-    pretraining.pretrain(pretrain.build_parser().parse_args(argv))  # a fresh run of that name is the user's choice
+    pretraining.pretrain(parse_request(argv))  # a fresh run of that name is the user's choice
     assert trained == ["MixCLPretrainer"]
     new = tmp_path / "results" / pool / "MixCLPretrainer__nnsslPlans_dec__3d_fullres" / "fold_all"
     new.mkdir(parents=True)
     (new / "checkpoint_final.pth").write_bytes(b"new run")
     monkeypatch.setattr(pretraining, "already_finished", lambda *a: False)
-    pretraining.pretrain(pretrain.build_parser().parse_args([*argv, "--continue"]))  # resumes the new folder
+    pretraining.pretrain(parse_request([*argv, "--continue"]))  # resumes the new folder
     assert trained == ["MixCLPretrainer", "MixCLPretrainer"]
 
 
@@ -244,7 +243,7 @@ REC = {"nnssl_adaptation_record": {"method": "mixcl", "transfer_prefixes": ["enc
 def test_continue_skips_only_a_run_finished_with_the_same_config(tmp_path):
     """--continue trains nothing when the checkpoint finished these epochs with exactly this config; more epochs
     or any other flag means there is work (nnU-Net then resumes or extends the run)."""
-    args = pretrain.build_parser().parse_args(["-d", "1", "--schedule", "cpu"])
+    args = parse_request(["-d", "1", "--schedule", "cpu"])
     cfg = pretraining.make_config(args, None)
     path = str(tmp_path / "checkpoint_final.pth")
     assert not pretraining.already_finished(path, cfg)  # no checkpoint yet
@@ -257,7 +256,7 @@ def test_continue_skips_only_a_run_finished_with_the_same_config(tmp_path):
     older = {k: v for k, v in cfg.to_json().items() if k != "dataset_sampling"}  # before the field existed
     torch.save({"current_epoch": cfg.epochs, "nnssl_config": older, "network_weights": {}, **REC}, path)
     assert pretraining.already_finished(path, cfg)  # it ran with the default, which this config asks for
-    balanced = pretraining.make_config(pretrain.build_parser().parse_args(
+    balanced = pretraining.make_config(parse_request(
         ["-d", "1", "--schedule", "cpu", "--dataset-sampling", "datasets"]), None)
     assert balanced.dataset_sampling == "datasets" and not pretraining.already_finished(path, balanced)
 
@@ -281,14 +280,14 @@ def test_every_option_shows_its_default_exactly_once(module):
 
 
 def test_device_defaults_to_cpu_without_cuda_and_accepts_nnunet_spelling(monkeypatch, capsys):
-    from nnssl.cli import _common
+    from nnssl import arguments as _common
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert _common.resolve_device(None) == "cpu"
     assert "no CUDA device found" in capsys.readouterr().out
     with pytest.raises(ValueError, match="pass -device cpu"):
         _common.resolve_device("cuda")
-    args = pretrain.build_parser().parse_args(["-d", "1", "-device", "cpu"])
+    args = parse_request(["-d", "1", "-device", "cpu"])
     assert args.device == "cpu"
     assert pretrain.build_parser().parse_args(["-d", "1"]).device is None
 
@@ -305,31 +304,31 @@ def test_cuda_request_without_cuda_fails_in_one_line(monkeypatch, capsys):
     (["--schedule", "cpu", "--epochs", "3"], (3, 50, 2)),
 ])
 def test_schedule_presets(argv, expected):
-    args = pretrain.build_parser().parse_args(["-d", "1", *argv])
+    args = parse_request(["-d", "1", *argv])
     cfg = pretraining.make_config(args, None)
     assert (cfg.epochs, cfg.iterations_per_epoch, cfg.val_iterations) == expected
 
 
 def test_cpu_preset_raises_mixcl_lr_unless_given():
-    cfg = pretraining.make_config(pretrain.build_parser().parse_args(["-d", "1", "--schedule", "cpu"]), None)
+    cfg = pretraining.make_config(parse_request(["-d", "1", "--schedule", "cpu"]), None)
     assert cfg.learning_rate == 5e-4
-    cfg = pretraining.make_config(pretrain.build_parser().parse_args(["-d", "1", "--schedule", "cpu", "--lr", "2e-4"]),
+    cfg = pretraining.make_config(parse_request(["-d", "1", "--schedule", "cpu", "--lr", "2e-4"]),
                                None)
     assert cfg.learning_rate == 2e-4
-    assert pretraining.make_config(pretrain.build_parser().parse_args(["-d", "1"]), None).learning_rate == 1e-4
+    assert pretraining.make_config(parse_request(["-d", "1"]), None).learning_rate == 1e-4
 
 
 def test_next_commands_carry_device_and_plans():
     from nnssl.next_steps import next_commands
 
-    args = pretrain.build_parser().parse_args(["-d", "1", "-t", "2", "-c", "2d", "-device", "cpu"])
+    args = parse_request(["-d", "1", "-t", "2", "-c", "2d", "-device", "cpu"])
     text = next_commands(2, args, "MixCLFinetuneTrainer", "nnsslPlans")
     assert "nnUNetv2_train 2 2d 0 -tr MixCLFinetuneTrainer -p nnsslPlans -device cpu" in text
     assert "nnUNetv2_predict" in text and text.count("-device cpu") == 4 and "keep -p nnsslPlans" in text
     # the fair pair: the pretrained init and scratch with the same recipe (nnU-Net's), only the init differs
     assert "nnUNetv2_train 2 2d 0 -tr MixCLFinetuneTrainer_nnUNetSchedule -p nnsslPlans -device cpu" in text
     assert "nnUNetv2_train 2 2d 0 -tr nnsslScratchTrainer -p nnsslPlans -device cpu" in text
-    args = pretrain.build_parser().parse_args(["-d", "1", "-t", "200", "-device", "cuda"])
+    args = parse_request(["-d", "1", "-t", "200", "-device", "cuda"])
     text = next_commands(200, args, "MixCLFinetuneTrainer", None)  # the card's command, verbatim
     assert "  nnUNetv2_train 200 3d_fullres 0 -tr MixCLFinetuneTrainer\n" in text and "-p " not in text
 
@@ -338,7 +337,7 @@ def test_next_commands_of_a_named_run_use_its_plans_identifier():
     """A --run-name run is fine-tuned under its own plans identifier, so its results get their own folders."""
     from nnssl.next_steps import next_commands
 
-    args = pretrain.build_parser().parse_args(["-d", "1", "-t", "2", "-c", "2d", "--run-name", "dec",
+    args = parse_request(["-d", "1", "-t", "2", "-c", "2d", "--run-name", "dec",
                                               "-device", "cuda"])
     text = next_commands(2, args, "MixCLFinetuneTrainer", "nnsslPlans_dec")
     assert "  nnUNetv2_train 2 2d 0 -tr MixCLFinetuneTrainer -p nnsslPlans_dec\n" in text
@@ -447,4 +446,4 @@ def test_label_map_is_parsed_into_pairs():
     from nnssl.cli.pretrain import parse_command
 
     args = parse_command(["-d", "101", "102", "-t", "200", "--label-map", "200:2=102:1, 200:1=101:3"])
-    assert args.label_map_pairs == {2: (102, 1), 1: (101, 3)}
+    assert args.label_map == {2: (102, 1), 1: (101, 3)}

@@ -12,7 +12,8 @@ def _fake_dkfz_install(root):
 
 
 def test_the_other_nnssl_is_named_with_the_fix(tmp_path, monkeypatch, capsys):
-    from nnssl.cli import _common, pretrain
+    from nnssl import arguments as _common
+    from nnssl.cli import pretrain
     from nnssl.name_clash import name_clash_warning, other_nnssl_distributions
 
     assert other_nnssl_distributions() == []  # this environment holds only this project

@@ -22,6 +22,7 @@ def test_a_plugin_method_gets_its_flag_config_and_trainers_like_a_built_in_one(t
     trainers in nnssl's shim, and the refusal of its flag for another method."""
     import nnssl.cli.pretrain as pretrain
     import nnssl.methods.registry as registry
+    import nnssl.pretrain_options as pretrain_options
     import nnssl.pretraining as pretraining
 
     _install_fake_distribution(tmp_path, "[nnssl.methods]\ntiny = tiny_nnssl_method:METHOD\n")
@@ -30,7 +31,7 @@ def test_a_plugin_method_gets_its_flag_config_and_trainers_like_a_built_in_one(t
     importlib.invalidate_caches()
     methods = registry.discover()
     assert set(registry.BUILTIN) < set(methods) and methods["tiny"].trainer_folder is None
-    for module in (pretrain, pretraining):
+    for module in (pretrain_options, pretraining):
         monkeypatch.setattr(module, "METHODS", methods)
     parser = pretrain.build_parser()
     text = " ".join(parser.format_help().split())
@@ -39,7 +40,7 @@ def test_a_plugin_method_gets_its_flag_config_and_trainers_like_a_built_in_one(t
     args = pretrain.parse_command(["-d", "1", "-m", "tiny", "--tiny-scale", "3"], parser)
     config = pretraining.make_config(args, None)
     assert type(config).__name__ == "TinyConfig" and config.tiny_scale == 3.0 and config.mask_layout == "stratified"
-    assert methods["tiny"].stages_to_run(args) == [("", "TinyPretrainer")]
+    assert methods["tiny"].stages_to_run(args.method_options()) == [("", "TinyPretrainer")]
     with pytest.raises(SystemExit):  # its flag is not silently ignored by another method
         pretrain.parse_command(["-d", "1", "-m", "mixcl", "--tiny-scale", "3"], parser)
     classes = registry.trainer_classes(methods)
@@ -56,7 +57,7 @@ def test_a_method_option_for_another_method_is_refused_naming_its_owner(capsys):
         pretrain.parse_command(["-d", "1", "-m", "supervised", "--allow-unlabelled"])
     assert "--allow-unlabelled is an option of -m mixcl, not of -m supervised" in capsys.readouterr().err
     args = pretrain.parse_command(["-d", "1", "-m", "regression", "--transfer-decoder"])  # shared by two methods
-    assert args.transfer_decoder
+    assert args.options["transfer_decoder"]
 
 
 @pytest.mark.parametrize("entry", ["mixcl = tiny_nnssl_method:METHOD", "broken = no_such_module:X",

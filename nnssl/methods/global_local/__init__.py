@@ -4,7 +4,7 @@
 whole method.
 """
 
-import argparse
+import types
 
 from nnssl.methods.global_local.config import GlobalLocalConfig
 from nnssl.methods.method import Method, Option, finite_float, option_values
@@ -29,7 +29,7 @@ OPTIONS = (
 )
 
 
-def config_values(args: argparse.Namespace, stage: str = "", previous: str | None = None) -> dict:
+def config_values(args: types.SimpleNamespace, stage: str = "", previous: str | None = None) -> dict:
     """The fields of one stage; the local stage starts from the global stage's checkpoint (``previous``)."""
     return {**option_values(OPTIONS, args), "stage": stage or "global", "global_checkpoint": previous}
 

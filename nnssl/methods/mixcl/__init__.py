@@ -4,7 +4,7 @@
 :data:`METHOD` (its flags and how they map onto the config) are the whole method.
 """
 
-import argparse
+import types
 
 from nnssl.methods.method import Method, Option, finite_float, option_values
 from nnssl.methods.mixcl.config import MixCLConfig
@@ -39,7 +39,7 @@ OPTIONS = (
 )
 
 
-def config_values(args: argparse.Namespace, stage: str = "", previous: str | None = None) -> dict:
+def config_values(args: types.SimpleNamespace, stage: str = "", previous: str | None = None) -> dict:
     """MixCL's fields from its flags: the ablation switches zero a weight, 0 means "off" or "all" where None does."""
     values = option_values(OPTIONS, args)
     values.update(label_weight=0.0 if (args.no_label or args.allow_unlabelled) else args.label_weight,

@@ -1,4 +1,5 @@
-"""What every nnssl command shares: help that states each default once, and the device choice."""
+"""What every nnssl command's parser shares: help that states each default once, suggestions on a typo, and the
+device choice (library code: the typed requests of nnssl_pretrain and nnssl_benchmark are parsed with it)."""
 
 import argparse
 import sys
@@ -59,6 +60,8 @@ class SuggestingArgumentParser(argparse.ArgumentParser):
     warns once per process when MIC-DKFZ/nnssl is installed beside this project (``nnssl/name_clash.py``)."""
 
     _clash_checked = False
+    #: True: an error raises nnssl.errors.UsageError (library parsing) instead of printing the usage and exiting
+    raise_usage_errors = False
 
     def parse_known_args(self, args=None, namespace=None):
         if not SuggestingArgumentParser._clash_checked:
@@ -87,4 +90,9 @@ class SuggestingArgumentParser(argparse.ArgumentParser):
             choices = [str(c) for c in (action.choices or [])] if action else []
             close = difflib.get_close_matches(m.group(2), choices, n=1, cutoff=0.5)
             hint = f"did you mean {close[0]!r}?" if close else ""
-        super().error(f"{message}{' (' + hint + ')' if hint else ''}")
+        text = f"{message}{' (' + hint + ')' if hint else ''}"
+        if self.raise_usage_errors:
+            from nnssl.errors import UsageError
+
+            raise UsageError(text)
+        super().error(text)
