@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU check (issue 32): everything CPU runs cannot show, as one script that fits 10 minutes of one lent GPU.
+# GPU check: everything CPU runs cannot show, as one script that fits 10 minutes of one lent GPU.
 #   1. nnssl_benchmark speed, 3d_fullres (CUDA, autocast: nnssl's trainers and nnU-Net's use it on cuda), every
 #      method, MixCL's label term both ways (--label-impl both), base and patch x2
 #   2. a short 3d_fullres MixCL pretraining (EPOCHS x ITERATIONS, default 3 x 100)

@@ -56,10 +56,14 @@ def test_source_comments_cite_documents_in_the_repository():
     """Comments cite documentation/ files that exist, never the design spec outside the repository or tracker
     issue numbers."""
     bad, missing = [], []
-    for path in glob.glob(os.path.join(ROOT, "nnssl", "**", "*.py"), recursive=True):
+    files = [p for folder, pattern in (("nnssl", "*.py"), ("tests", "*.py"), ("scripts", "*.*"), ("trainers", "*.py"))
+             for p in glob.glob(os.path.join(ROOT, folder, "**", pattern), recursive=True)]
+    for path in files:
         text = open(path).read()
         rel = os.path.relpath(path, ROOT)
-        bad += [f"{rel}: {m}" for m in re.findall(r"method_spec|\(issue \d+|issue \d+'s", text)]
+        if rel == os.path.join("tests", "test_docs.py"):  # this test names the patterns it looks for
+            continue
+        bad += [f"{rel}: {m}" for m in re.findall(r"method_spec|\(issue \d+|[Ii]ssue \d+[:'s]", text)]
         missing += [f"{rel}: {d}" for d in re.findall(r"(?<!nnU-Net's )documentation/(\w+\.md)", text)
                     if not os.path.isfile(os.path.join(ROOT, "documentation", d))]
     assert not bad and not missing, bad + missing

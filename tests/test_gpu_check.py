@@ -1,4 +1,4 @@
-"""scripts/gpu_check.sh (issue 32): the one-script GPU check, run here at toy size on the CPU (--smoke)."""
+"""scripts/gpu_check.sh: the one-script GPU check, run here at toy size on the CPU (--smoke)."""
 
 import json
 import os

@@ -1,4 +1,4 @@
-"""The README's own-datasets recipe runs as written (issue 12), with only the run lengths shrunk.
+"""The README's own-datasets recipe runs as written, with only the run lengths shrunk.
 
 The test cuts the bash block between ``<!-- recipe:begin -->`` and ``<!-- recipe:end -->`` out of
 README.md, replaces the schedules by the smallest ones (each replacement must match, so README and

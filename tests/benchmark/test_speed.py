@@ -6,7 +6,8 @@ import os
 import pytest
 import torch
 
-from nnssl.benchmark.speed import StepResult, record_calls, replay
+from nnssl.benchmark.speed import StepResult
+from nnssl.benchmark.speed_probes import record_calls, replay
 
 
 def test_recorded_calls_replay_forward_and_backward_per_category():

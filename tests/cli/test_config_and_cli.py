@@ -406,7 +406,7 @@ def test_no_arguments_prints_the_useful_line_first(capsys):
 
 
 def test_demo_steps_show_live_epochs_and_send_dependency_output_to_the_log(tmp_path, capsys):
-    """Issue 34: the terminal gets one line per step plus an epoch line; nnU-Net's prints, progress bars and
+    """The terminal gets one line per step plus an epoch line; nnU-Net's prints, progress bars and
     warnings go to the step's log."""
     import sys
     import warnings

@@ -1,4 +1,4 @@
-"""Global/local contrastive losses, strategy masks and region lattices (method_spec B.6)."""
+"""Global/local contrastive losses, strategy masks and region lattices (documentation/design.md B.6)."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""Mathematical properties of the MixCL losses (method_spec A.9)."""
+"""Mathematical properties of the MixCL losses (documentation/design.md A.9)."""
 
 import itertools
 

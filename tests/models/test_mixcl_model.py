@@ -108,7 +108,7 @@ def test_terms_and_total_and_gradients_reach_encoder():
 
 
 def test_one_encoder_pass_for_all_views_equals_a_pass_per_view():
-    """V1, V1' and V2 go through the encoder as one batch (issue 32). With nnU-Net's InstanceNorm every sample is
+    """V1, V1' and V2 go through the encoder as one batch. With nnU-Net's InstanceNorm every sample is
     normalised on its own, and the projectors still see each view alone (Barlow Twins' per-view BatchNorm
     statistics), so the terms and every gradient equal those of one encoder pass per view. Fails if the encoder
     mixed samples (e.g. BatchNorm) or the projectors got the views together."""

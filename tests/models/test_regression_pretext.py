@@ -1,4 +1,4 @@
-"""Masked-noise regression pretext (method_spec C.3) and the local stage's frozen encoder (B.6)."""
+"""Masked-noise regression pretext (documentation/design.md C.3) and the local stage's frozen encoder (B.6)."""
 
 import pytest
 import torch

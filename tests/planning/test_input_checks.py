@@ -1,4 +1,4 @@
-"""Bad input, faults and untrusted files (issue 9): clear errors before work, nothing lost.
+"""Bad input, faults and untrusted files (documentation/bad_input.md): clear errors before work, nothing lost.
 
 Each test breaks one thing in a tiny synthetic dataset and asserts what the user sees and that
 nothing was written (no plans, no fingerprint, raw data unchanged).
@@ -247,7 +247,7 @@ def test_unlabelled_sources_plan_and_pretrain(nnunet_env):
 
 
 def test_geometry_dimensionality_truncation_and_hidden_nan_are_caught(nnunet_env):
-    """Issue 33: a flipped or shifted label, a 2D image among 3D ones, a truncated .nii.gz and NaN voxels that
+    """A flipped or shifted label, a 2D image among 3D ones, a truncated .nii.gz and NaN voxels that
     ITK's reader turns into 0 (the default reader here): one error, one line each, nothing written."""
     import gzip
 

@@ -317,7 +317,7 @@ def test_plans_from_a_saved_file_reuses_the_frozen_plan_without_planning(nnunet_
     (lambda p, c: c.pop("architecture"), "lacks 'architecture'"),
 ])
 def test_a_tampered_frozen_plan_is_refused_as_a_whole_before_any_work(tmp_path, edit, match):
-    """Issue 33: a bad --plans-from file never reaches the target's plans (nor deletes preprocessed data)."""
+    """A bad --plans-from file never reaches the target's plans (nor deletes preprocessed data)."""
     import copy
 
     from nnssl.planning import frozen

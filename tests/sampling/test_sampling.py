@@ -1,4 +1,4 @@
-"""Boundary weight map and class sampler (method_spec A.5, A.9)."""
+"""Boundary weight map and class sampler (documentation/design.md A.5, A.9)."""
 
 import numpy as np
 import pytest
