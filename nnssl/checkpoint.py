@@ -140,6 +140,22 @@ def load_transferable_weights(network: nn.Module, path: str, expected_method: st
             raise ValueError(f"checkpoint {path} transfers {record['transfer_prefixes']}, none of which starts with "
                              f"{list(only)}; fine-tune it with a trainer that transfers all of it")
     source, adapted = adapt_input_channels(ckpt["network_weights"], target, prefixes)
+    keys = transferable_keys(source, prefixes)
+    _refuse_misfits(path, record, source, target, prefixes, keys, module, expected_method)
+    device_of = {k: v.device for k, v in target.items()}
+    heads, matched = matched_output_rows(record, source, target, prefixes, target_labels, label_map)
+    module.load_state_dict({**{k: source[k].to(device_of[k]) for k in keys},
+                            **{k: v.to(device_of[k]) for k, v in heads.items()}}, strict=False)
+    return TransferReport(path, loaded=keys, not_transferred=[k for k in source if k not in keys and k not in heads],
+                          kept_fresh=[k for k in target if k not in keys], adapted=adapted,
+                          origin=record.get("source", "nnssl"), head_keys=sorted(heads), matched_classes=matched,
+                          parts=part_counts(keys, module))
+
+
+def _refuse_misfits(path: str, record: dict, source: dict, target: dict, prefixes: tuple[str, ...], keys: list[str],
+                    module: nn.Module, expected_method: str | None) -> None:
+    """Raise ValueError (with the fix) for a checkpoint that does not fit this network, holds non-finite
+    transferable tensors, or (with ``expected_method``) comes from another method unasked."""
     problems = check_transfer(source, target, prefixes)
     theirs, ours = record.get("network_arch_class_name"), f"{type(module).__module__}.{type(module).__name__}"
     if problems and theirs and theirs.rsplit(".", 1)[-1] != type(module).__name__:
@@ -154,7 +170,6 @@ def load_transferable_weights(network: nn.Module, path: str, expected_method: st
                          + ". Either fine-tune with the plans that pretraining wrote (same -p and configuration), "
                            "or pretrain again for this dataset: nnssl_pretrain ... -t <this dataset> (a pooled "
                            "plan for both) or ... -t <this dataset> --plan-from-target (this dataset's existing plan)")
-    keys = transferable_keys(source, prefixes)
     bad = [k for k in keys if source[k].is_floating_point() and not bool(torch.isfinite(source[k]).all())]
     if bad:
         raise ValueError(f"checkpoint {path} holds non-finite values in {len(bad)} transferable tensors "
@@ -163,14 +178,6 @@ def load_transferable_weights(network: nn.Module, path: str, expected_method: st
         raise ValueError(f"checkpoint {path} was pretrained with method {record.get('method')!r}, but this trainer "
                          f"fine-tunes {expected_method!r} checkpoints; use the trainer of that method, or set "
                          f"{ALLOW_OTHER_METHOD_ENV}=1 to load it deliberately")
-    device_of = {k: v.device for k, v in target.items()}
-    heads, matched = matched_output_rows(record, source, target, prefixes, target_labels, label_map)
-    module.load_state_dict({**{k: source[k].to(device_of[k]) for k in keys},
-                            **{k: v.to(device_of[k]) for k, v in heads.items()}}, strict=False)
-    return TransferReport(path, loaded=keys, not_transferred=[k for k in source if k not in keys and k not in heads],
-                          kept_fresh=[k for k in target if k not in keys], adapted=adapted,
-                          origin=record.get("source", "nnssl"), head_keys=sorted(heads), matched_classes=matched,
-                          parts=part_counts(keys, module))
 
 
 def part_counts(keys: list[str], network: nn.Module) -> dict[str, int]:

@@ -20,12 +20,11 @@ def finetune_listing(protocol: Protocol, out: str, work: str, device: str, targe
                      recorded: dict[str, str]) -> list[dict]:
     """Every fine-tuning run of the grid with its command and status (done, imported, to run), computed without
     writing anything (the subsets are not registered)."""
-    from nnssl.benchmark import finetune_runs
     from nnssl.benchmark.imported import parse_import, run_key
-    from nnssl.benchmark.pool_direct import TRAINER
     from nnssl.benchmark.report import read_csv
     from nnssl.benchmark.splits import base_splits, label_fraction_splits
-    args = benchmark_request(protocol, out, work, device, recorded)
+
+    request = benchmark_request(protocol, out, work, device, recorded)
     pre = os.path.join(os.environ["nnUNet_preprocessed"], target_name)
     plans_file = os.path.join(pre, f"{protocol.target.plans}.json")
     if not os.path.isfile(plans_file):
@@ -42,45 +41,48 @@ def finetune_listing(protocol: Protocol, out: str, work: str, device: str, targe
         imported |= {run_key(r) for r in read_csv(os.path.join(folder, "results.csv"))
                      if r["label"] == "mean" and (only is None or r["init"] in only)}
     listing = []
-    names = [*ft.scratch, *protocol.inits]
     for entry in entries:
         registered = [i for i, s in enumerate(splits) if i >= 5 and sorted(s["train"]) == sorted(entry["train"])
                       and sorted(s["val"]) == sorted(entry["val"])]
         fold_id = registered[0] if registered else None
-        for name in names:
-            init = protocol.inits.get(name)
-            what = f"{name} fold {entry['fold']} {len(entry['train'])} case(s)"
-            key = (name, entry["fold"], round(float(entry["fraction"]), 6))
-            if init is not None and init.pool_direct is not None:
-                summary = os.path.join(args.runs, name, target_name, f"fold_{entry['fold']}", "summary.json")
-                command = (f"nnUNetv2_train {init.pool_direct} {protocol.target.configuration} all -tr {TRAINER} "
-                           f"-p {protocol.target.plans} (once), then nnUNetv2_predict on the fold's validation cases")
-                listing.append({"what": what, "command": command,
-                                "status": "done" if os.path.isfile(summary) else "to run"})
-                continue
-            if init is not None and init.selftrain is not None:
-                index = os.path.join(args.runs, name, f"fold_{entry['fold']}_{len(entry['train'])}cases.json")
-                listing.append({"what": what, "status": "done" if os.path.isfile(index) else "to run",
-                                "command": f"nnssl_selftrain: {init.selftrain}'s model of this fold labels the fold's "
-                                           "other training cases, a student trains from scratch with nnU-Net's "
-                                           "recipe"})
-                continue
-            spec = init_spec(init, recorded) if init else None
-            checkpoint = spec.split("=", 1)[1] if spec else None
-            if init is not None and checkpoint is None:
-                listing.append({"what": what, "status": "to run", "command": f"(after pretraining {init.run})"})
-                continue
-            trainer = finetune_runs.trainer_for(checkpoint, name, dict(v.split("=", 1) for v in args.variant))
-            plan = finetune_runs.finetune_plan(args, target_name, name, checkpoint,
-                                           fold_id if fold_id is not None else -1, trainer,
-                                           (init.schedule_override or "") if init else "")
-            done = fold_id is not None and os.path.isfile(plan["summary"])
-            status = "done" if done else "imported" if key in imported else "to run"
-            command = quote_command(plan["cmd"][1:], "nnUNetv2_train", plan["env"])
-            if fold_id is None:
-                command = command.replace(" -1 -tr", " <new fold> -tr")
-            listing.append({"what": what, "command": command, "status": status})
+        for name in [*ft.scratch, *protocol.inits]:
+            row = _row(protocol, request, target_name, recorded, name, entry, fold_id)
+            if row["status"] == "to run" and (name, entry["fold"], round(float(entry["fraction"]), 6)) in imported:
+                row["status"] = "imported"
+            listing.append(row)
     return listing
+
+
+def _row(protocol: Protocol, request, target_name: str, recorded: dict[str, str], name: str, entry: dict,
+         fold_id: int | None) -> dict:
+    """One init on one labelled subset: what it runs and whether it is done."""
+    from nnssl.benchmark import finetune_runs
+    from nnssl.benchmark.pool_direct import TRAINER
+
+    init = protocol.inits.get(name)
+    what = f"{name} fold {entry['fold']} {len(entry['train'])} case(s)"
+    if init is not None and init.pool_direct is not None:
+        summary = os.path.join(request.runs, name, target_name, f"fold_{entry['fold']}", "summary.json")
+        return {"what": what, "status": "done" if os.path.isfile(summary) else "to run",
+                "command": f"nnUNetv2_train {init.pool_direct} {protocol.target.configuration} all -tr {TRAINER} "
+                           f"-p {protocol.target.plans} (once), then nnUNetv2_predict on the fold's validation cases"}
+    if init is not None and init.selftrain is not None:
+        index = os.path.join(request.runs, name, f"fold_{entry['fold']}_{len(entry['train'])}cases.json")
+        return {"what": what, "status": "done" if os.path.isfile(index) else "to run",
+                "command": f"nnssl_selftrain: {init.selftrain}'s model of this fold labels the fold's other training "
+                           "cases, a student trains from scratch with nnU-Net's recipe"}
+    spec = init_spec(init, recorded) if init else None
+    checkpoint = spec.split("=", 1)[1] if spec else None
+    if init is not None and checkpoint is None:
+        return {"what": what, "status": "to run", "command": f"(after pretraining {init.run})"}
+    trainer = finetune_runs.trainer_for(checkpoint, name, dict(v.split("=", 1) for v in request.variant))
+    plan = finetune_runs.finetune_plan(request, target_name, name, checkpoint, fold_id if fold_id is not None else -1,
+                                       trainer, (init.schedule_override or "") if init else "")
+    command = quote_command(plan["cmd"][1:], "nnUNetv2_train", plan["env"])
+    if fold_id is None:
+        command = command.replace(" -1 -tr", " <new fold> -tr")
+    done = fold_id is not None and os.path.isfile(plan["summary"])
+    return {"what": what, "command": command, "status": "done" if done else "to run"}
 
 
 def print_listing(protocol: Protocol, out: str, work: str, device: str, target_name: str | None, recorded: dict,
