@@ -112,63 +112,37 @@ class MixCLModel(SSLModel):
         use_label = cfg.label_weight > 0 and coords1 is not None
         use_v2 = use_label or cfg.recon_weight > 0
         skips = self.backbone.encoder(torch.cat([v1, v1b, v2] if use_v2 else [v1, v1b]))
-        projectors = self.heads["projectors"]
         zero = self.connect_all()
         terms: dict[str, torch.Tensor] = {}
 
-        label_rows_v1 = None
         k_lab = self.label_stage
         label_on_decoder = use_label and self.label_decoder_stage is not None
+        label_rows_v1 = None
         if use_label and not label_on_decoder:
             label_rows_v1 = gather_voxels(skips[k_lab][:b], coords1, self.strides[k_lab])
-
         identity = zero
         if cfg.identity_weight > 0:
-            for k in self.bt_stages:
-                rows, rows_b = _voxel_pairs(skips[k], b, cfg.bt_max_voxels)
-                m = rows.shape[0]
-                if k == k_lab and label_rows_v1 is not None:  # one BN call for V1's BT and label rows
-                    both = projectors[k](torch.cat([rows, label_rows_v1]))
-                    z1, label_rows_v1 = both[:m], both[m:]
-                else:
-                    z1 = projectors[k](rows)
-                bt = barlow_twins_loss(z1, projectors[k](rows_b), off_diagonal_weight=cfg.off_diagonal_weight)
-                terms[f"id_stage{k}"] = bt.total
-                identity = identity + bt.total
+            identity, label_rows_v1 = self._encoder_identity(skips, b, label_rows_v1, identity, terms)
         decoder_outputs = None
         if cfg.recon_weight > 0 or self.bt_decoder_stages or label_on_decoder:  # one decoder pass for all
             decoder_outputs = decoder_stage_outputs(self.backbone.decoder, skips)
         if cfg.identity_weight > 0:
-            for s in self.bt_decoder_stages:
-                projector = self.heads["decoder_projectors"][str(s)]
-                rows, rows_b = _voxel_pairs(decoder_outputs[s], b, cfg.bt_max_voxels)
-                bt = barlow_twins_loss(projector(rows), projector(rows_b), off_diagonal_weight=cfg.off_diagonal_weight)
-                terms[f"id_dec{s}"] = bt.total
-                identity = identity + bt.total
-            terms["identity"] = identity
+            terms["identity"] = identity = self._decoder_identity(decoder_outputs, b, identity, terms)
         label_projected = label_rows_v1 is not None and cfg.identity_weight > 0 and k_lab in self.bt_stages
 
         label = zero
-        if label_on_decoder:  # decoder stage s has the resolution of encoder stage K-2-s
-            s_lab, projector = self.label_decoder_stage, self.heads["label_projector"]
-            h, stride = decoder_outputs[s_lab], self.strides[len(self.strides) - 2 - s_lab]
-            z1 = projector(gather_voxels(h[:b], coords1, stride))
-            z2 = projector(gather_voxels(h[2 * b:], coords2, stride))
-        elif use_label:
-            z1 = label_rows_v1 if label_projected else projectors[k_lab](label_rows_v1)
-            z2 = projectors[k_lab](gather_voxels(skips[k_lab][2 * b:], coords2, self.strides[k_lab]))
         if use_label:
-            # all pairs at once: rows grouped per pair (labels compared only inside a pair)
-            a, ya = rows_by_item(z1, labels1, coords1[:, 0], b, k=label_rows1)
-            c, yc = rows_by_item(z2, labels2, coords2[:, 0], b, k=label_rows2)
-            per_pair, informative = batched_label_contrast_loss(a, ya, c, yc, temperature=cfg.temperature,
-                                                                variant=cfg.label_loss, num_labels=num_labels)
-            # a pair teaches the label term only if both patches show a common foreground label; the mean
-            # is over those pairs only (the others would add zeros), of all ranks under DDP; no host sync
-            weight = informative.to(per_pair.dtype)
-            label = global_mean((per_pair * weight).sum(), weight.sum())
-            terms["label"] = label
-            terms["label_pairs"] = weight.mean().detach()
+            if label_on_decoder:  # decoder stage s has the resolution of encoder stage K-2-s
+                s_lab, projector = self.label_decoder_stage, self.heads["label_projector"]
+                h, stride = decoder_outputs[s_lab], self.strides[len(self.strides) - 2 - s_lab]
+                z1 = projector(gather_voxels(h[:b], coords1, stride))
+                z2 = projector(gather_voxels(h[2 * b:], coords2, stride))
+            else:
+                projectors = self.heads["projectors"]
+                z1 = label_rows_v1 if label_projected else projectors[k_lab](label_rows_v1)
+                z2 = projectors[k_lab](gather_voxels(skips[k_lab][2 * b:], coords2, self.strides[k_lab]))
+            label = self._label_term(z1, z2, b, labels1, coords1, labels2, coords2, label_rows1, label_rows2,
+                                     num_labels, terms)
 
         recon = zero
         if cfg.recon_weight > 0:
@@ -179,3 +153,46 @@ class MixCLModel(SSLModel):
         terms["loss"] = (cfg.identity_weight * identity + self.label_weight * label + cfg.recon_weight * recon
                          + zero)
         return terms
+
+    def _encoder_identity(self, skips, b: int, label_rows_v1, identity, terms: dict):
+        """Barlow Twins of V1 and V1' on every encoder stage in ``bt_stages`` (``id_stage{k}`` terms); V1's label
+        rows at the label stage go through the projector in the same call as its BT rows (one BatchNorm call).
+        Returns (identity so far, V1's label rows, projected where they shared the call)."""
+        cfg, projectors = self.cfg, self.heads["projectors"]
+        for k in self.bt_stages:
+            rows, rows_b = _voxel_pairs(skips[k], b, cfg.bt_max_voxels)
+            m = rows.shape[0]
+            if k == self.label_stage and label_rows_v1 is not None:  # one BN call for V1's BT and label rows
+                both = projectors[k](torch.cat([rows, label_rows_v1]))
+                z1, label_rows_v1 = both[:m], both[m:]
+            else:
+                z1 = projectors[k](rows)
+            bt = barlow_twins_loss(z1, projectors[k](rows_b), off_diagonal_weight=cfg.off_diagonal_weight)
+            terms[f"id_stage{k}"] = bt.total
+            identity = identity + bt.total
+        return identity, label_rows_v1
+
+    def _decoder_identity(self, decoder_outputs, b: int, identity, terms: dict):
+        """Barlow Twins of V1 and V1' on the decoder stages in ``bt_decoder_stages`` (``id_dec{s}`` terms)."""
+        for s in self.bt_decoder_stages:
+            projector = self.heads["decoder_projectors"][str(s)]
+            rows, rows_b = _voxel_pairs(decoder_outputs[s], b, self.cfg.bt_max_voxels)
+            bt = barlow_twins_loss(projector(rows), projector(rows_b), off_diagonal_weight=self.cfg.off_diagonal_weight)
+            terms[f"id_dec{s}"] = bt.total
+            identity = identity + bt.total
+        return identity
+
+    def _label_term(self, z1, z2, b: int, labels1, coords1, labels2, coords2, label_rows1, label_rows2, num_labels,
+                    terms: dict):
+        """The label contrast of all pairs at once: rows grouped per pair (labels compared only inside a pair)."""
+        a, ya = rows_by_item(z1, labels1, coords1[:, 0], b, k=label_rows1)
+        c, yc = rows_by_item(z2, labels2, coords2[:, 0], b, k=label_rows2)
+        per_pair, informative = batched_label_contrast_loss(a, ya, c, yc, temperature=self.cfg.temperature,
+                                                            variant=self.cfg.label_loss, num_labels=num_labels)
+        # a pair teaches the label term only if both patches show a common foreground label; the mean
+        # is over those pairs only (the others would add zeros), of all ranks under DDP; no host sync
+        weight = informative.to(per_pair.dtype)
+        label = global_mean((per_pair * weight).sum(), weight.sum())
+        terms["label"] = label
+        terms["label_pairs"] = weight.mean().detach()
+        return label
