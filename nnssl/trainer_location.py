@@ -12,10 +12,14 @@ def trainer_dir() -> str:
     return os.path.abspath(next(iter(spec.submodule_search_locations)))
 
 
-def ensure_ext_trainer_env() -> str:
-    """Add the shim folder to ``nnUNet_extTrainer`` of this process (and its children)."""
+def ext_trainer_path() -> str:
+    """This process's ``nnUNet_extTrainer`` with the shim folder added once (for a child process's environment)."""
     folder = trainer_dir()
     current = [p for p in os.environ.get("nnUNet_extTrainer", "").split(os.pathsep) if p]
-    if folder not in current:
-        os.environ["nnUNet_extTrainer"] = os.pathsep.join([*current, folder])
-    return folder
+    return os.pathsep.join(current if folder in current else [*current, folder])
+
+
+def ensure_ext_trainer_env() -> str:
+    """Add the shim folder to ``nnUNet_extTrainer`` of this process (and its children)."""
+    os.environ["nnUNet_extTrainer"] = ext_trainer_path()
+    return trainer_dir()

@@ -131,14 +131,14 @@ def finetune_plan(request: BenchmarkRequest, target_name: str, init: str, checkp
                   trainer: str, override: str = "") -> dict:
     """How one init is fine-tuned on one registered fold: {"cmd", "env" (what is set or removed on top of this
     environment), "fold_dir", "summary", "results"}; shared by the run and ``nnssl_benchmark run --dry-run``."""
-    from nnssl.trainer_location import trainer_dir
+    from nnssl.trainer_location import ext_trainer_path
 
     results = os.path.join(os.path.abspath(request.runs or os.path.join(request.out, "runs")), init)
     fold_dir = os.path.join(results, target_name, f"{trainer}__{request.plans_name}__{request.configuration}",
                             f"fold_{fold_id}")
     env_schedule = schedule_env(request.schedule, override) or os.environ.get("nnSSL_FINETUNE_SCHEDULE", "")
     env = {"nnUNet_results": results,
-           "nnUNet_extTrainer": os.pathsep.join(p for p in (os.environ.get("nnUNet_extTrainer"), trainer_dir()) if p),
+           "nnUNet_extTrainer": ext_trainer_path(),
            "nnSSL_PRETRAINED": checkpoint, "nnSSL_FINETUNE_SCHEDULE": env_schedule or None}  # None: unset
     cmd = [os.path.join(os.path.dirname(sys.executable), "nnUNetv2_train"), str(request.target), request.configuration,
            str(fold_id), "-tr", trainer, "-p", request.plans_name, "-device", request.device]

@@ -74,14 +74,14 @@ def model_folder(request: BenchmarkRequest, init: str, dataset_id: int) -> str:
 def train_pool_model(results: str, dataset_id: int, pool_name: str, configuration: str, plans_name: str,
                      device: str, schedule_env: str) -> str:
     """Train (or resume) nnU-Net on every case of the pool dataset; returns the model folder."""
-    from nnssl.trainer_location import trainer_dir
+    from nnssl.trainer_location import ext_trainer_path
     from nnssl.trainers.finetune_schedule import SCHEDULE_ENV
 
     model = os.path.join(results, pool_name, f"{TRAINER}__{plans_name}__{configuration}")
     if os.path.isfile(os.path.join(model, "fold_all", "checkpoint_final.pth")):
         return model
     env = {**os.environ, "nnUNet_results": results,
-           "nnUNet_extTrainer": os.pathsep.join(p for p in (os.environ.get("nnUNet_extTrainer"), trainer_dir()) if p)}
+           "nnUNet_extTrainer": ext_trainer_path()}
     env.pop("nnSSL_PRETRAINED", None)
     if schedule_env:
         env[SCHEDULE_ENV] = schedule_env
@@ -100,7 +100,7 @@ def score_fold(results: str, dataset_id: int, target_name: str, fold: int, val_c
     from nnunetv2.evaluation.evaluate_predictions import compute_metrics_on_folder
     from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
 
-    from nnssl.trainer_location import trainer_dir
+    from nnssl.trainer_location import ext_trainer_path
 
     out = os.path.join(results, target_name, f"fold_{fold}")
     summary = os.path.join(out, "summary.json")
@@ -117,7 +117,7 @@ def score_fold(results: str, dataset_id: int, target_name: str, fold: int, val_c
             if not os.path.lexists(link):
                 os.symlink(os.path.join(raw, "imagesTr", f"{case}_{ch:04d}{ending}"), link)
     env = {**os.environ, "nnUNet_results": results,
-           "nnUNet_extTrainer": os.pathsep.join(p for p in (os.environ.get("nnUNet_extTrainer"), trainer_dir()) if p)}
+           "nnUNet_extTrainer": ext_trainer_path()}
     cmd = [_tool("nnUNetv2_predict"), "-i", inputs, "-o", predictions, "-d", str(dataset_id),
            "-c", configuration, "-f", "all", "-tr", TRAINER, "-p", plans_name, "-device", device,
            "-npp", "1", "-nps", "1", "--disable_progress_bar"]

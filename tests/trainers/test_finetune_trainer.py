@@ -257,3 +257,18 @@ def test_heads_first_trains_only_the_output_layers_then_releases_everything(pool
     assert g["transferred"]["lr"] == pytest.approx(g["fresh"]["lr"]) == pytest.approx(1e-2 / 5)
     step(t)
     assert any(not torch.equal(a, b) for a, b in zip(before, transferred, strict=True))
+
+
+def test_the_shim_folder_is_added_to_nnunet_ext_trainer_once(monkeypatch):
+    """A child's nnUNet_extTrainer keeps the user's folders and names nnssl's shims exactly once."""
+    import os
+
+    from nnssl.trainer_location import ensure_ext_trainer_env, ext_trainer_path, trainer_dir
+
+    monkeypatch.setenv("nnUNet_extTrainer", os.pathsep.join(["/mine", trainer_dir()]))
+    assert ext_trainer_path() == os.pathsep.join(["/mine", trainer_dir()])
+    monkeypatch.setenv("nnUNet_extTrainer", "/mine")
+    assert ext_trainer_path().split(os.pathsep) == ["/mine", trainer_dir()]
+    ensure_ext_trainer_env()
+    ensure_ext_trainer_env()
+    assert os.environ["nnUNet_extTrainer"].split(os.pathsep) == ["/mine", trainer_dir()]
