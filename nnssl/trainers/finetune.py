@@ -29,15 +29,9 @@ from nnssl.planning.aliases import run_of
 from nnssl.planning.block import NnsslBlock
 from nnssl.seeding import seed_from_environment
 from nnssl.trainers.checkpointing import AtomicCheckpointMixin
+from nnssl.trainers.finetune_presets import NNUNET_DEFAULT, WARMUP, shortened
 from nnssl.trainers.finetune_record import RECORD_FILE, refuse_changed_resume, result_environment
-from nnssl.trainers.finetune_schedule import (
-    NNUNET_DEFAULT,
-    SCHEDULE_ENV,
-    WARMUP,
-    FinetuneSchedule,
-    ResolvedSchedule,
-    shortened,
-)
+from nnssl.trainers.finetune_schedule import SCHEDULE_ENV, FinetuneSchedule, ResolvedSchedule
 from nnssl.trainers.l2sp import AnchoredSGD
 from nnssl.trainers.threads import honour_thread_limit
 

@@ -5,7 +5,7 @@ checkpoint's record says) and a line saying what it changes (the class docstring
 """
 
 from nnssl.checkpoint import ENCODER_PREFIXES
-from nnssl.trainers.finetune_schedule import (
+from nnssl.trainers.finetune_presets import (
     DECODER_FIRST,
     FROZEN_ENCODER_WARMUP,
     HEADS_FIRST,
@@ -13,9 +13,9 @@ from nnssl.trainers.finetune_schedule import (
     NNUNET_DEFAULT,
     PRETRAINED,
     WARMUP,
-    FinetuneSchedule,
     shortened,
 )
+from nnssl.trainers.finetune_schedule import FinetuneSchedule
 
 #: suffix -> (schedule, transfer_only, what it changes); "" is the method's own trainer
 VARIANTS: dict[str, tuple[FinetuneSchedule, tuple[str, ...] | None, str]] = {

@@ -3,14 +3,8 @@
 import numpy as np
 import pytest
 
-from nnssl.trainers.finetune_schedule import (
-    FROZEN_ENCODER_WARMUP,
-    LINEAR_PROBE,
-    NNUNET_DEFAULT,
-    PRETRAINED,
-    WARMUP,
-    FinetuneSchedule,
-)
+from nnssl.trainers.finetune_presets import FROZEN_ENCODER_WARMUP, LINEAR_PROBE, NNUNET_DEFAULT, PRETRAINED, WARMUP
+from nnssl.trainers.finetune_schedule import FinetuneSchedule
 
 
 def lrs(resolved, group):
@@ -120,7 +114,7 @@ def test_heads_first_trains_only_the_fresh_group_warming_it_up_then_rewarms_ever
     """``_headsFirst`` at 30 x 50 steps: R = 150 steps (10 %), W = 150: the fresh group (output layers) warms up
     linearly to its peak over [0, R); the transferred group is 0 there; from R every group follows the same warm-up
     over W and poly decay to the end."""
-    from nnssl.trainers.finetune_schedule import HEADS_FIRST
+    from nnssl.trainers.finetune_presets import HEADS_FIRST
 
     r = HEADS_FIRST.resolve(30, 50)
     release, w, total, peak = 150, 150, 1500, 1e-2
@@ -138,7 +132,7 @@ def test_heads_first_trains_only_the_fresh_group_warming_it_up_then_rewarms_ever
 
 
 def test_decoder_first_is_a_sawtooth_for_the_decoder_and_then_a_warm_up_of_everything():
-    from nnssl.trainers.finetune_schedule import DECODER_FIRST
+    from nnssl.trainers.finetune_presets import DECODER_FIRST
 
     r = DECODER_FIRST.resolve(30, 50)
     release, w, total, peak = 300, 75, 1500, 1e-2
