@@ -87,7 +87,7 @@ rm -f "$summary.steps"
 
 prepare() {
   if [[ $smoke == 1 ]]; then
-    "$PY" -c "import sys; from nnssl.data.synthetic import write_demo_pool; write_demo_pool(sys.argv[1], 4, 6)" \
+    "$PY" -c "import sys; from nnssl.data.synthetic import write_demo_pool; write_demo_pool(sys.argv[1], 4, 6, shape=(32, 40, 32))" \
       "$nnUNet_raw"
   else
     "$PY" "$here/scripts/prepare_hippocampus.py" "$nnUNet_raw" --shared "$shared"

@@ -11,7 +11,7 @@ SCRIPT = os.path.join(os.path.dirname(__file__), "..", "scripts", "gpu_check.sh"
 
 
 def _run(args, tmp_path, timeout=1800, **env):
-    environ = {**os.environ, "PYTHON": sys.executable, "OMP_NUM_THREADS": "1", **env}
+    environ = {**os.environ, "PYTHON": sys.executable, **env}
     return subprocess.run(["bash", SCRIPT, *args], capture_output=True, text=True, timeout=timeout, env=environ,
                           cwd=tmp_path)
 
