@@ -53,6 +53,34 @@ def import_report(report_dir: str, entries: list[dict], target: str, configurati
             a fold whose labelled cases differ from this call's.
     """
     files = {n: os.path.join(report_dir, n) for n in ("benchmark.json", "results.csv", "label_fraction_splits.json")}
+    meta = _check_same_grid(report_dir, files, entries, target, configuration, schedule)
+    our_train = {_key(e["fold"], e["fraction"]) for e in entries}
+
+    def inside(r):
+        return _key(r["fold"], r["fraction"]) in our_train and (inits is None or r["init"] in inits)
+
+    own = {run_key(r): r["dice"] for r in own_rows if r["label"] == "mean"}
+    rows = [r for r in read_csv(files["results.csv"]) if inside(r)]
+    means = {run_key(r): r["dice"] for r in rows if r["label"] == "mean"}
+    clash = sorted(f"{k[0]} fold {k[1]}" for k, d in means.items() if k in own and abs(own[k] - d) > 1e-9)
+    if clash:
+        raise ValueError(f"--import-report {report_dir}: holds {', '.join(clash)}, which this call has too; "
+                         "leave it out of this call (e.g. --scratch with no names) or rename the new init")
+    rows = [r for r in rows if run_key(r) not in own]
+    curves_csv = os.path.join(report_dir, "curves.csv")
+    curves = ([r for r in read_curves(curves_csv) if inside(r) and run_key(r) not in own]
+              if os.path.isfile(curves_csv) else [])
+    record = {"report": os.path.abspath(report_dir), "command": meta.get("command"),
+              "inits": sorted({r["init"] for r in rows}),
+              "runs": sorted(f"{r['init']} fold {r['fold']} {r['fraction']:g} %" for r in rows if r["label"] == "mean")}
+    return rows, curves, record
+
+
+def _check_same_grid(report_dir: str, files: dict, entries: list[dict], target: str, configuration: str,
+                     schedule) -> dict:
+    """The earlier report's benchmark.json, refused (ValueError) unless it has every file and the same target,
+    configuration, schedule and labelled cases per fold as this call."""
+    files = {n: os.path.join(report_dir, n) for n in ("benchmark.json", "results.csv", "label_fraction_splits.json")}
     missing = [p for p in files.values() if not os.path.isfile(p)]
     if missing:
         raise ValueError(f"--import-report {report_dir}: missing {', '.join(missing)} (not an nnssl_benchmark --out "
@@ -73,22 +101,4 @@ def import_report(report_dir: str, entries: list[dict], target: str, configurati
             raise ValueError(f"--import-report {report_dir}: fold {key[0]} at {key[1]:g} % trained on "
                              f"{their_train[key]}, this call's split has {our_train[key]}; the --seed or the "
                              "target's cases differ, so the runs are not paired")
-
-    def inside(r):
-        return _key(r["fold"], r["fraction"]) in our_train and (inits is None or r["init"] in inits)
-
-    own = {run_key(r): r["dice"] for r in own_rows if r["label"] == "mean"}
-    rows = [r for r in read_csv(files["results.csv"]) if inside(r)]
-    means = {run_key(r): r["dice"] for r in rows if r["label"] == "mean"}
-    clash = sorted(f"{k[0]} fold {k[1]}" for k, d in means.items() if k in own and abs(own[k] - d) > 1e-9)
-    if clash:
-        raise ValueError(f"--import-report {report_dir}: holds {', '.join(clash)}, which this call has too; "
-                         "leave it out of this call (e.g. --scratch with no names) or rename the new init")
-    rows = [r for r in rows if run_key(r) not in own]
-    curves_csv = os.path.join(report_dir, "curves.csv")
-    curves = ([r for r in read_curves(curves_csv) if inside(r) and run_key(r) not in own]
-              if os.path.isfile(curves_csv) else [])
-    record = {"report": os.path.abspath(report_dir), "command": meta.get("command"),
-              "inits": sorted({r["init"] for r in rows}),
-              "runs": sorted(f"{r['init']} fold {r['fold']} {r['fraction']:g} %" for r in rows if r["label"] == "mean")}
-    return rows, curves, record
+    return meta
