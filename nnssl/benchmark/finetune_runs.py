@@ -31,7 +31,7 @@ def resolve_inits(specs: list[str], plans: dict, configuration: str,
     for spec in specs:
         name, _, path = spec.partition("=")
         if path.startswith(selftrain_runs.PREFIX):
-            inits[name] = selftrain_runs.parse_spec(name, path, list(inits))
+            inits[name] = selftrain_runs.parse_spec(name, path, inits)
             continue
         if is_pool_direct(name):
             if not path.isdigit():

@@ -92,6 +92,13 @@ def _resolve(request: BenchmarkRequest) -> _Grid:
     return _Grid(target_name, inits, variants, overrides, folds, entries, fold_ids, labels)
 
 
+def _student(grid: _Grid, init: str | None) -> tuple[str, str, str] | None:
+    """(trainer, checkpoint, schedule override) of the init a self-training student is fine-tuned like."""
+    if init is None:
+        return None
+    return trainer_for(grid.inits[init], init, grid.variants), grid.inits[init], grid.overrides.get(init, "")
+
+
 def _run_cells(request: BenchmarkRequest, grid: _Grid) -> _Results:
     """Every init on every labelled subset (finished runs are read, not trained again)."""
     results, k, total = _Results(), 0, len(grid.entries) * len(grid.inits)
@@ -103,7 +110,8 @@ def _run_cells(request: BenchmarkRequest, grid: _Grid) -> _Results:
             if selftrain_runs.is_selftrain(ckpt):
                 summary, fold_dir = selftrain_runs.run_selftrain(request, grid.target_name, init, ckpt, entry,
                                                                  fold_id, models.get(ckpt["selftrain"]),
-                                                                 grid.folds[entry["fold"]]["train"])
+                                                                 grid.folds[entry["fold"]]["train"],
+                                                                 _student(grid, ckpt.get("student")))
             elif isinstance(ckpt, dict):
                 summary, fold_dir = run_pool_direct(request, grid.target_name, init, ckpt["pool_direct"], entry)
                 models[init] = (pool_direct.model_folder(request, init, ckpt["pool_direct"]), "all")

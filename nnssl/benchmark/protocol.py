@@ -30,7 +30,8 @@ A protocol::
     variant = "nnUNetSchedule"                   #   target's plans), checkpoint (a path), pool_direct (a dataset id),
     schedule_override = "pretrained_lr=3e-3"     #   selftrain (a teacher: "scratch" or an init above it)
                                                  # optional: variant, schedule_override (fine-tunes), threshold
-                                                 #   (selftrain's pseudo-label confidence, default 0.9)
+                                                 #   (selftrain's pseudo-label confidence, default 0.9), student
+                                                 #   (selftrain: an init above whose fine-tune the student copies)
 
     [finetune]                                   # required
     schedule = [30, 50, 5]                       # epochs, iterations, validation iterations (default nnU-Net's)
@@ -158,10 +159,15 @@ def _parse_inits(tables: dict, path: str) -> dict[str, Init]:
         if name in ("scratch", "scratch_warmup"):
             raise ValueError(f"{path}: {where}: {name} is a scratch baseline; list it in [finetune] scratch")
         if init.selftrain is not None and (init.variant or init.schedule_override):
-            raise ValueError(f"{path}: {where} is a self-training student (nnU-Net's recipe from scratch): it takes "
-                             "no variant or override")
+            raise ValueError(f"{path}: {where} is a self-training student: it takes no variant or override (it "
+                             "trains from scratch with nnU-Net's recipe, or like the init named by student)")
         if init.threshold is not None and (init.selftrain is None or not 0 <= init.threshold <= 1):
             raise ValueError(f"{path}: {where}.threshold belongs to a selftrain init and must be in [0, 1]")
+        fine_tunes = [k for k, v in inits.items() if v.run is not None or v.checkpoint is not None]
+        if init.student is not None and (init.selftrain is None or init.student not in fine_tunes):
+            raise ValueError(f"{path}: {where} student = {init.student!r}: a selftrain init's student names an init "
+                             f"above it that fine-tunes a checkpoint (run or checkpoint; here: "
+                             f"{', '.join(fine_tunes) or 'none'})")
         inits[name] = init
     return inits
 

@@ -70,7 +70,8 @@ def _row(protocol: Protocol, request, target_name: str, recorded: dict[str, str]
         index = os.path.join(request.runs, name, f"fold_{entry['fold']}_{len(entry['train'])}cases.json")
         return {"what": what, "status": "done" if os.path.isfile(index) else "to run",
                 "command": f"nnssl_selftrain: {init.selftrain}'s model of this fold labels the fold's other training "
-                           "cases, a student trains from scratch with nnU-Net's recipe"}
+                           "cases, a student trains " + (f"like {init.student}" if init.student else
+                                                         "from scratch with nnU-Net's recipe")}
     spec = init_spec(init, recorded) if init else None
     checkpoint = spec.split("=", 1)[1] if spec else None
     if init is not None and checkpoint is None:

@@ -8,8 +8,8 @@ TOP = {"name": str, "question": str, "report": str, "prepare": str, "target": di
 REQUIRED_TOP = ("name", "question", "target", "finetune")
 TARGET = {"dataset": int, "configuration": str, "plans": str}
 PRETRAIN = {"method": str, "plans_from": str, "datasets": list, "schedule": str, "epochs": int, "flags": list}
-INIT = {"run": str, "checkpoint": str, "pool_direct": int, "selftrain": str, "threshold": float, "variant": str,
-        "schedule_override": str}
+INIT = {"run": str, "checkpoint": str, "pool_direct": int, "selftrain": str, "threshold": float, "student": str,
+        "variant": str, "schedule_override": str}
 FINETUNE = {"schedule": list, "cases": list, "fractions": list, "folds": list, "report_folds": list, "seed": int,
             "scratch": list, "imports": list, "runs": str}
 PREPARE = ("shared_hippocampus",)
@@ -65,6 +65,7 @@ class Init:
     pool_direct: int | None = None
     selftrain: str | None = None
     threshold: float | None = None
+    student: str | None = None
     variant: str | None = None
     schedule_override: str | None = None
 

@@ -22,7 +22,8 @@ def init_spec(init: Init, recorded: dict[str, str]) -> str | None:
         return f"{init.name}={init.pool_direct}"
     if init.selftrain is not None:
         threshold = f":{init.threshold:g}" if init.threshold is not None else ""
-        return f"{init.name}=selftrain:{init.selftrain}{threshold}"
+        student = f"{threshold or ':'}:{init.student}" if init.student else threshold
+        return f"{init.name}=selftrain:{init.selftrain}{student}"
     if init.checkpoint is not None:
         return f"{init.name}={os.path.abspath(init.checkpoint)}"
     path = recorded.get(init.run)

@@ -1,9 +1,12 @@
-"""Self-training as a benchmark init: ``--init NAME=selftrain:TEACHER[:THRESHOLD]``.
+"""Self-training as a benchmark init: ``--init NAME=selftrain:TEACHER[:THRESHOLD[:STUDENT]]``.
 
 The teacher is another init of the same call (``scratch``, a pretrained init or a ``pool_direct`` one), trained
 on the same fold and labelled subset; the unlabelled images are the fold's other training cases (never its
-validation cases), and the student (``nnsslScratchTrainer``, the benchmark's schedule) is scored by nnU-Net's
-validation on the fold's validation cases like every other init (``nnssl/selftrain/run.py``).
+validation cases), and the student is scored by nnU-Net's validation on the fold's validation cases like every
+other init (``nnssl/selftrain/run.py``). The student trains from scratch with nnU-Net's recipe
+(``nnsslScratchTrainer``, the benchmark's schedule), or, given STUDENT (an earlier init with a checkpoint), is
+fine-tuned exactly like that init (its checkpoint, trainer variant and schedule override) on the labelled plus
+pseudo-labelled cases (documentation/selftraining.md, "Student init").
 """
 
 import os
@@ -18,15 +21,19 @@ def is_selftrain(spec) -> bool:
     return isinstance(spec, dict) and "selftrain" in spec
 
 
-def parse_spec(name: str, text: str, known: list[str]) -> dict:
-    """``selftrain:TEACHER[:THRESHOLD]`` as {"selftrain": teacher, "threshold": t}.
+def parse_spec(name: str, text: str, known: dict) -> dict:
+    """``selftrain:TEACHER[:THRESHOLD[:STUDENT]]`` as {"selftrain": teacher, "threshold": t} (plus "student").
+
+    ``known`` maps the inits given before this one to their specs (a checkpoint path, a dict, None for scratch).
 
     Raises:
-        ValueError: a teacher that is not an init given before this one, or a bad threshold.
+        ValueError: a teacher that is not an init given before this one, a bad threshold, or a student that is not
+            an earlier init with a checkpoint.
     """
     from nnssl.selftrain.run import DEFAULT_THRESHOLD
 
-    teacher, _, threshold = text[len(PREFIX):].partition(":")
+    teacher, _, rest = text[len(PREFIX):].partition(":")
+    threshold, _, student = rest.partition(":")
     if teacher not in known:
         raise ValueError(f"--init {name}={text}: the teacher {teacher!r} must be an init given before it (inits so "
                          f"far: {', '.join(known) or 'none'})")
@@ -36,7 +43,14 @@ def parse_spec(name: str, text: str, known: list[str]) -> dict:
         raise ValueError(f"--init {name}={text}: threshold {threshold!r} is not a number") from None
     if not 0 <= value <= 1:
         raise ValueError(f"--init {name}={text}: threshold {value} must be in [0, 1]")
-    return {"selftrain": teacher, "threshold": value}
+    if not student:
+        return {"selftrain": teacher, "threshold": value}
+    if not isinstance(known.get(student), str):
+        with_checkpoint = [k for k, v in known.items() if isinstance(v, str)]
+        raise ValueError(f"--init {name}={text}: the student {student!r} must be an init given before it that "
+                         f"fine-tunes a checkpoint (such inits so far: {', '.join(with_checkpoint) or 'none'}); "
+                         "leave it out for a student from scratch")
+    return {"selftrain": teacher, "threshold": value, "student": student}
 
 
 def _index(request: BenchmarkRequest, init: str, entry: dict) -> str:
@@ -45,10 +59,14 @@ def _index(request: BenchmarkRequest, init: str, entry: dict) -> str:
 
 
 def run_selftrain(request: BenchmarkRequest, target_name: str, init: str, spec: dict, entry: dict, fold_id: int,
-                  teacher: tuple[str, str] | None, base_train: list[str]) -> tuple[dict | None, str | None]:
+                  teacher: tuple[str, str] | None, base_train: list[str],
+                  student: tuple[str, str, str] | None = None) -> tuple[dict | None, str | None]:
     """The student of ``teacher`` (model folder, fold) on one registered fold; (nnU-Net's validation summary, the
-    student's fold folder), or (None, None) while it has not run (``--report-only``, or the teacher is missing)."""
-    from nnssl.selftrain.run import SelfTrainRequest, selftrain
+    student's fold folder), or (None, None) while it has not run (``--report-only``, or the teacher is missing).
+
+    ``student``: (trainer, checkpoint, schedule override) of the init named by the spec's "student" (None: from
+    scratch with nnU-Net's recipe)."""
+    from nnssl.selftrain.run import DEFAULT_STUDENT, SelfTrainRequest, selftrain
     from nnssl.trainers.finetune_schedule import schedule_env
 
     index = _index(request, init, entry)
@@ -58,15 +76,16 @@ def run_selftrain(request: BenchmarkRequest, target_name: str, init: str, spec: 
         done = load_json(index)
         return (load_json(done["summary"]) if os.path.isfile(done["summary"]) else None), done["fold_dir"]
     unlabelled = tuple(sorted(set(base_train) - set(entry["train"])))
+    trainer, pretrained, override = student or (DEFAULT_STUDENT, None, "")
     request = SelfTrainRequest(target=request.target, configuration=request.configuration, fold=fold_id,
                                teacher=teacher[0], teacher_fold=teacher[1], unlabelled_cases=unlabelled,
-                               plans=request.plans_name, threshold=spec["threshold"],
-                               results=os.path.dirname(index), schedule=schedule_env(request.schedule),
-                               device=request.device)
+                               plans=request.plans_name, threshold=spec["threshold"], student_trainer=trainer,
+                               pretrained=pretrained, results=os.path.dirname(index),
+                               schedule=schedule_env(request.schedule, override), device=request.device)
     result = selftrain(request)
     fold_dir = os.path.join(result["student"], f"fold_{result['fold']}")
     atomic_save_json({"summary": result["summary"], "fold_dir": fold_dir, "teacher": spec["selftrain"],
-                      "dataset": result["rounds"][-1]["dataset"]}, index)
+                      "student": spec.get("student"), "dataset": result["rounds"][-1]["dataset"]}, index)
     return load_json(result["summary"]), fold_dir
 
 

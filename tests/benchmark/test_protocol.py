@@ -93,6 +93,8 @@ def test_a_good_protocol_parses_and_round_trips_through_toml(tmp_path):
     ({"init__st": {"selftrain": "nobody"}}, r"selftrain = 'nobody': the teacher must be trained in this protocol"),
     ({"init__st": {"selftrain": "scratch", "variant": "headsFirst"}}, "self-training student"),
     ({"init__st": {"selftrain": "scratch", "threshold": 1.5}}, r"threshold belongs to a selftrain init"),
+    ({"init__st": {"selftrain": "scratch", "student": "nobody"}}, r"student = 'nobody': .* here: reg_proto_nnunet"),
+    ({"init__reg_proto_nnunet__student": "reg_proto_nnunet"}, r"a selftrain init's student names an init"),
 ])
 def test_bad_protocols_are_refused_naming_the_key(tmp_path, change, match):
     path = tmp_path / "p.toml"
@@ -119,6 +121,12 @@ def test_a_selftrain_init_after_its_teacher_gives_the_benchmark_spec():
     assert init_spec(p.inits["st"], {}) == "st=selftrain:reg_proto_nnunet:0.8"
     assert init_spec(protocols.parse(edited(init__st={"selftrain": "scratch"}), "p.toml").inits["st"], {}) == \
         "st=selftrain:scratch"
+    # a student fine-tuned like an earlier init: the threshold's place stays (empty: the default)
+    p = protocols.parse(edited(init__st={"selftrain": "scratch", "student": "reg_proto_nnunet"}), "p.toml")
+    assert init_spec(p.inits["st"], {}) == "st=selftrain:scratch::reg_proto_nnunet"
+    p = protocols.parse(edited(init__st={"selftrain": "scratch", "threshold": 0.7, "student": "reg_proto_nnunet"}),
+                        "p.toml")
+    assert init_spec(p.inits["st"], {}) == "st=selftrain:scratch:0.7:reg_proto_nnunet"
 
 
 def test_not_toml_and_missing_file(tmp_path):

@@ -6,14 +6,58 @@ from nnssl.benchmark.selftrain_runs import parse_spec, versus_teacher
 
 
 def test_spec_needs_an_earlier_teacher_and_a_threshold_in_range():
-    assert parse_spec("st", "selftrain:scratch", ["scratch"]) == {"selftrain": "scratch", "threshold": 0.9}
-    assert parse_spec("st", "selftrain:scratch:0.75", ["scratch"])["threshold"] == 0.75
+    known = {"scratch": None}
+    assert parse_spec("st", "selftrain:scratch", known) == {"selftrain": "scratch", "threshold": 0.9}
+    assert parse_spec("st", "selftrain:scratch:0.75", known)["threshold"] == 0.75
     with pytest.raises(ValueError, match="the teacher 'pool' must be an init given before it"):
-        parse_spec("st", "selftrain:pool", ["scratch"])
+        parse_spec("st", "selftrain:pool", known)
     with pytest.raises(ValueError, match="threshold 'x' is not a number"):
-        parse_spec("st", "selftrain:scratch:x", ["scratch"])
+        parse_spec("st", "selftrain:scratch:x", known)
     with pytest.raises(ValueError, match=r"must be in \[0, 1\]"):
-        parse_spec("st", "selftrain:scratch:2", ["scratch"])
+        parse_spec("st", "selftrain:scratch:2", known)
+
+
+def test_spec_student_is_an_earlier_init_with_a_checkpoint():
+    known = {"scratch": None, "pool_direct_601": {"pool_direct": 601}, "sup": "/x/checkpoint_final.pth"}
+    assert parse_spec("st", "selftrain:pool_direct_601::sup", known) == {
+        "selftrain": "pool_direct_601", "threshold": 0.9, "student": "sup"}
+    assert parse_spec("st", "selftrain:scratch:0.8:sup", known)["threshold"] == 0.8
+    for student in ("scratch", "pool_direct_601", "later"):  # no checkpoint to fine-tune, or not given before
+        with pytest.raises(ValueError, match=rf"the student '{student}' must be an init given before it .*: sup\);"):
+            parse_spec("st", f"selftrain:scratch::{student}", known)
+
+
+def test_a_student_like_an_init_gets_its_trainer_checkpoint_and_schedule(monkeypatch, tmp_path):
+    """The student is fine-tuned exactly like the named init: its trainer class, its checkpoint as
+    $nnSSL_PRETRAINED and its schedule override on top of the benchmark's budget; without one, nnU-Net's recipe."""
+    import nnssl.selftrain.run as run
+    from nnssl.benchmark.request import BenchmarkRequest
+    from nnssl.benchmark.selftrain_runs import run_selftrain
+
+    seen = []
+
+    def fake(request):
+        seen.append(request)
+        summary = tmp_path / "summary.json"
+        summary.write_text('{"foreground_mean": {"Dice": 0.5}}')
+        return {"student": str(tmp_path / "student"), "fold": 0, "summary": str(summary),
+                "rounds": [{"dataset": "Dataset800_x"}]}
+
+    monkeypatch.setattr(run, "selftrain", fake)
+    request = BenchmarkRequest(target=602, configuration="2d", out=str(tmp_path), runs=str(tmp_path / "runs"),
+                               schedule=(30, 50, 5), device="cpu")
+    entry = {"fold": 0, "train": ["a"]}
+    spec = {"selftrain": "pool_direct_601", "threshold": 0.9, "student": "sup"}
+    run_selftrain(request, "Dataset602_x", "st", spec, entry, 5, ("/teacher", "all"), ["a", "b", "c"],
+                  ("SupervisedFinetuneTrainer_headsFirst", "/x/checkpoint_final.pth", "fresh_lr=1e-3"))
+    run_selftrain(request, "Dataset602_x", "st0", {"selftrain": "scratch", "threshold": 0.9}, entry, 5,
+                  ("/teacher", "5"), ["a", "b", "c"])
+    like, plain = seen
+    assert (like.student_trainer, like.pretrained) == ("SupervisedFinetuneTrainer_headsFirst",
+                                                       "/x/checkpoint_final.pth")
+    assert like.schedule == "epochs=30,iterations=50,val_iterations=5,fresh_lr=1e-3"
+    assert like.unlabelled_cases == ("b", "c") and like.fold == 5
+    assert (plain.student_trainer, plain.pretrained, plain.schedule) == ("nnsslScratchTrainer", None, "30,50,5")
 
 
 def test_versus_teacher_pairs_by_fold_and_label_count():
