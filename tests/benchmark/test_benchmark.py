@@ -302,14 +302,21 @@ def test_benchmark_command_end_to_end(pool_env, tmp_path, monkeypatch):
     assert load_json(str(joined / "benchmark.json"))["imported"][0]["inits"] == ["reg_tiny", "scratch"]
     # a self-training init after its teacher in one call (the teacher's row comes first, in the same fold loop):
     # the student learns from the scratch teacher of the same fold and gets its own rows
+    # and a second student, fine-tuned like the reg_tiny init (its trainer and checkpoint) on the same derived dataset
     student = tmp_path / "student"
-    assert benchmark.main(["-t", "200", "-c", "3d_fullres", "--init", "st=selftrain:scratch", "--cases", "1",
+    assert benchmark.main(["-t", "200", "-c", "3d_fullres", "--init", "reg_tiny", "--init", "st=selftrain:scratch",
+                           "--init", "st_ft=selftrain:scratch::reg_tiny", "--cases", "1",
                            "--folds", "0", "--scratch", "scratch", "--schedule", "1", "2", "1", "--device", "cpu",
                            "--out", str(student), "--runs", str(out / "runs")]) == 0
     rows = read_csv(str(student / "results.csv"))
-    assert {r["init"] for r in rows} == {"scratch", "st"} and {r["n_train"] for r in rows} == {1}
+    assert {r["init"] for r in rows} == {"scratch", "reg_tiny", "st", "st_ft"} and {r["n_train"] for r in rows} == {1}
     (index,) = (out / "runs" / "st").glob("fold_0_1cases.json")
     assert load_json(str(index))["summary"].endswith("summary.json")
+    like = load_json(str(out / "runs" / "st_ft" / "fold_0_1cases.json"))
+    assert like["student"] == "reg_tiny" and like["dataset"] == load_json(str(index))["dataset"]  # one derived set
+    finetune = load_json(os.path.join(like["fold_dir"], "nnssl_finetune.json"))
+    assert finetune["trainer"] == "RegressionFinetuneTrainer"
+    assert finetune["pretrained_checkpoint"] == str(run_folder / "fold_all" / "checkpoint_final.pth")
 
 
 def curve_rows(n_epochs=12):
