@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=positive_int, default=1, help="rounds; each student teaches the next round")
     p.add_argument("--student-trainer", default=DEFAULT_STUDENT,
                    help="the student's trainer (default: random init with nnU-Net's recipe)")
+    p.add_argument("--student-schedule", default="", metavar="KEY=VALUE[,...]",
+                   help="the student's schedule, as $nnSSL_FINETUNE_SCHEDULE takes it (e.g. fresh_lr=1e-3, or "
+                        "epochs=30,iterations=50,val_iterations=5); recorded in the student's nnssl_finetune.json")
     p.add_argument("--student-id", type=int, default=None, help="dataset id of the derived dataset (800..899; "
                    "default: this run's existing one, else the first free)")
     add_device_argument(p)
@@ -66,7 +69,8 @@ def request_from_args(args: argparse.Namespace) -> SelfTrainRequest:
     return SelfTrainRequest(target=args.dataset, configuration=args.configuration, fold=args.fold, teacher=teacher,
                             teacher_fold=args.teacher_fold or str(args.fold), unlabelled_folder=args.unlabelled,
                             plans=args.plans, threshold=args.threshold, rounds=args.rounds,
-                            student_trainer=args.student_trainer, student_id=args.student_id,
+                            student_trainer=args.student_trainer, schedule=args.student_schedule,
+                            student_id=args.student_id,
                             device=resolve_device(args.device))
 
 

@@ -83,6 +83,14 @@ class SelfTrainRequest:
         if self.student_id is not None and self.student_id not in derived.ID_RANGE:
             raise ValueError(f"--student-id must be in 800..899 (nnssl's range for derived datasets), got "
                              f"{self.student_id}")
+        if self.schedule:
+            from nnssl.methods.registry import finetune_trainer_class
+
+            try:
+                finetune_trainer_class(self.student_trainer).schedule.with_overrides(self.schedule)
+            except ValueError as e:
+                raise ValueError(f"--student-schedule {self.schedule!r} for the student {self.student_trainer}: {e}"
+                                 " (the schedule applies to nnssl's fine-tune and scratch trainers)") from None
 
 
 def teacher_checkpoint(folder: str, fold: str) -> str:

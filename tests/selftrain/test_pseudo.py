@@ -86,8 +86,28 @@ def test_unlabelled_folder_needs_every_channel(tmp_path):
     ({"unlabelled_cases": ("a",)}, "not both and not neither"),
     ({"teacher_fold": "x"}, "teacher fold must be a number or 'all'"),
     ({"student_id": 12}, "800..899"),
+    ({"schedule": "fresh_lr=fast"}, r"--student-schedule 'fresh_lr=fast' for the student nnsslScratchTrainer"),
+    ({"schedule": "colour=1"}, "unknown key 'colour'"),
+    ({"student_trainer": "nnUNetTrainer", "schedule": "epochs=1"}, "applies to nnssl's fine-tune and scratch"),
 ])
 def test_bad_requests_are_refused_before_any_work(kwargs, match):
     base = {"target": 200, "configuration": "2d", "fold": 0, "teacher": "/t", "unlabelled_folder": "/u"}
     with pytest.raises(ValueError, match=match):
         SelfTrainRequest(**{**base, **kwargs})
+
+
+def test_a_student_schedule_is_checked_against_the_student_trainer():
+    base = {"target": 200, "configuration": "2d", "fold": 0, "teacher": "/t", "unlabelled_folder": "/u"}
+    request = SelfTrainRequest(**base, student_trainer="SupervisedFinetuneTrainer_headsFirst", schedule="fresh_lr=1e-3")
+    assert request.schedule == "fresh_lr=1e-3"
+
+
+def test_the_command_line_gives_the_student_its_trainer_and_schedule():
+    from nnssl.cli.selftrain import build_parser, request_from_args
+
+    args = build_parser().parse_args(["-d", "602", "-c", "2d", "-f", "0", "--teacher", "/pool/model", "--teacher-fold",
+                                      "all", "-u", "/u", "--student-trainer", "SupervisedFinetuneTrainer_headsFirst",
+                                      "--student-schedule", "fresh_lr=1e-3", "-device", "cpu"])
+    request = request_from_args(args)
+    assert (request.student_trainer, request.schedule, request.teacher_fold) == (
+        "SupervisedFinetuneTrainer_headsFirst", "fresh_lr=1e-3", "all")
