@@ -22,7 +22,8 @@ THRESHOLDS = [0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99]
 FIELDS = ["fold", "threshold", "kept", "kept_true_foreground", "accuracy_kept", "dice_kept"]
 
 
-def sweep_fold(teacher: str, teacher_fold: str, cases: list[str], thresholds: list[float], device: str) -> list[dict]:
+def sweep_fold(target_name: str, teacher: str, teacher_fold: str, cases: list[str], thresholds: list[float],
+               device: str) -> list[dict]:
     """The teacher's predictions of ``cases`` of the target, scored at every threshold against their labels."""
     import numpy as np
     from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
@@ -32,7 +33,7 @@ def sweep_fold(teacher: str, teacher_fold: str, cases: list[str], thresholds: li
     from nnssl.selftrain.run import predict_teacher
     from nnssl.selftrain.sweep import count_case, rates
 
-    raw = os.path.join(os.environ["nnUNet_raw"], TARGET_NAME)
+    raw = os.path.join(os.environ["nnUNet_raw"], target_name)
     dataset_json = load_json(os.path.join(raw, "dataset.json"))
     plans = PlansManager(os.path.join(teacher, "plans.json"))
     labels = list(plans.get_label_manager(dataset_json).all_labels)
@@ -87,7 +88,6 @@ def write_outputs(rows: list[dict], name: str, out: str) -> None:
 
 
 def main(argv=None) -> int:
-    global TARGET_NAME
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--splits", required=True, help="a benchmark report's label_fraction_splits.json")
     p.add_argument("--cases", type=int, required=True, help="labelled cases of the subsets to use")
@@ -102,9 +102,13 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     from nnssl.benchmark.splits import base_splits
     from nnssl.io import load_json
+    from nnssl.names import check_name
 
-    TARGET_NAME = args.target
-    pre = os.path.join(os.environ["nnUNet_preprocessed"], TARGET_NAME)
+    try:
+        check_name(args.name, "--name")  # it becomes part of the output file names
+    except ValueError as e:
+        p.error(str(e))
+    pre = os.path.join(os.environ["nnUNet_preprocessed"], args.target)
     plans = load_json(os.path.join(pre, "nnsslPlans.json"))
     base = base_splits(pre, next(iter(plans["configurations"].values()))["data_identifier"])
     entries = {e["fold"]: e for e in load_json(args.splits) if len(e["train"]) == args.cases}
@@ -121,8 +125,8 @@ def main(argv=None) -> int:
         cases = sorted(set(base[fold]["train"]) - set(entry["train"]))
         teacher_fold = str(entry["nnunet_fold"]) if args.teacher_fold == "entry" else args.teacher_fold
         print(f"fold {fold}: {args.name} ({args.teacher} fold {teacher_fold}) on {len(cases)} cases", flush=True)
-        rows += [{"fold": fold, **r} for r in sweep_fold(args.teacher, teacher_fold, cases, args.thresholds,
-                                                          args.device)]
+        rows += [{"fold": fold, **r} for r in sweep_fold(args.target, args.teacher, teacher_fold, cases,
+                                                          args.thresholds, args.device)]
         with open(table + ".tmp", "w", newline="") as f:
             w = csv.DictWriter(f, FIELDS)
             w.writeheader()
@@ -132,8 +136,6 @@ def main(argv=None) -> int:
     print(open(os.path.join(args.out, f"sweep_{args.name}.md")).read())
     return 0
 
-
-TARGET_NAME = ""
 
 if __name__ == "__main__":
     sys.exit(main())
