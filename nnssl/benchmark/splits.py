@@ -64,19 +64,24 @@ def base_splits(preprocessed_dataset: str, data_identifier: str) -> list[dict]:
 def register_splits(preprocessed_dataset: str, data_identifier: str, entries: list[dict]) -> list[int]:
     """Append the entries to ``splits_final.json`` (reusing identical ones); returns their fold ids.
 
-    Folds 0-4 are left exactly as they were.
+    Folds 0-4 are left exactly as they were. Two benchmarks of one target may register side by side: the file is
+    read, extended and written under an exclusive lock, so neither loses the other's folds (without it, both would
+    append at the same index and one would train on the other's split).
     """
+    from nnssl.planning.locks import exclusive
+
     path = os.path.join(preprocessed_dataset, "splits_final.json")
-    splits = load_json(path) if os.path.isfile(path) else base_splits(preprocessed_dataset, data_identifier)
-    ids = []
-    for e in entries:
-        split = {"train": sorted(e["train"]), "val": sorted(e["val"])}
-        existing = [i for i, s in enumerate(splits) if i >= 5 and sorted(s["train"]) == split["train"]
-                    and sorted(s["val"]) == split["val"]]
-        if existing:
-            ids.append(existing[0])
-        else:
-            splits.append(split)
-            ids.append(len(splits) - 1)
-    atomic_save_json(splits, path)
+    with exclusive(path):
+        splits = load_json(path) if os.path.isfile(path) else base_splits(preprocessed_dataset, data_identifier)
+        ids = []
+        for e in entries:
+            split = {"train": sorted(e["train"]), "val": sorted(e["val"])}
+            existing = [i for i, s in enumerate(splits) if i >= 5 and sorted(s["train"]) == split["train"]
+                        and sorted(s["val"]) == split["val"]]
+            if existing:
+                ids.append(existing[0])
+            else:
+                splits.append(split)
+                ids.append(len(splits) - 1)
+        atomic_save_json(splits, path)
     return ids

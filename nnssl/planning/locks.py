@@ -4,7 +4,8 @@ One lock file per dataset (sources, target and pool) in ``nnUNet_preprocessed/.n
 order (so two runs never wait on each other in a circle) with ``fcntl.flock``: the kernel releases a lock when its
 holder exits or is killed, so a stale lock cannot block anyone. A second run prints who holds the lock (PID,
 command, since when) and waits; once the first run's preprocessing is complete, the second finds it current and
-reuses it. Training only reads the preprocessed data and takes no lock.
+reuses it. Training only reads the preprocessed data and takes no lock. :func:`exclusive` guards one file's read-modify-write
+(the benchmark's ``splits_final.json``, which two benchmarks of one target extend side by side).
 """
 
 import contextlib
@@ -53,3 +54,16 @@ def dataset_locks(names, what: str = "planning and preprocessing"):
                 handle.truncate(0)
                 fcntl.flock(handle, fcntl.LOCK_UN)
             handle.close()
+
+
+@contextlib.contextmanager
+def exclusive(path: str):
+    """Hold an exclusive ``fcntl.flock`` on ``<path>.lock`` (waiting for its holder) around a read-modify-write of
+    ``path``: two processes that each read, extend and rewrite the file would otherwise lose one's additions."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(f"{path}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

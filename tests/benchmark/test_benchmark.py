@@ -2,6 +2,7 @@
 
 import csv
 import itertools
+import json
 import os
 import subprocess
 import sys
@@ -59,6 +60,37 @@ def test_register_appends_after_the_five_folds_and_reuses(tmp_path):
     assert saved[:5] == SPLITS and sorted(saved[5]["train"]) == sorted(entries[0]["train"])
     assert register_splits(str(tmp_path), "unused", entries) == [5, 6]
     assert len(load_json(str(tmp_path / "splits_final.json"))) == 7
+
+
+def _register_many(folder: str, worker: int, barrier, out) -> None:
+    """Register 20 subsets of its own one by one, starting with the other workers; report (ids, subsets)."""
+    subsets = [{"fold": 0, "fraction": 1.0, "train": [f"c{i:02d}" for i in range(40) if i % 5][k:k + 2 + worker],
+                "val": SPLITS[0]["val"]} for k in range(20)]
+    barrier.wait()
+    out.put((worker, [register_splits(folder, "unused", [e])[0] for e in subsets], subsets))
+
+
+def test_registering_side_by_side_loses_no_subset(tmp_path):
+    """Two benchmarks of one target extend splits_final.json at once: every fold id each was given must hold the
+    subset it registered (an unlocked read-extend-write appends both at one index: one trains the other's split)."""
+    import multiprocessing
+
+    (tmp_path / "splits_final.json").write_text(json.dumps(SPLITS))
+    ctx = multiprocessing.get_context("fork")
+    barrier, out = ctx.Barrier(4), ctx.Queue()
+    workers = [ctx.Process(target=_register_many, args=(str(tmp_path), w, barrier, out)) for w in range(4)]
+    for p in workers:
+        p.start()
+    results = [out.get(timeout=120) for _ in workers]
+    for p in workers:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    saved = load_json(str(tmp_path / "splits_final.json"))
+    assert saved[:5] == SPLITS
+    for _, ids, subsets in results:
+        for fold_id, e in zip(ids, subsets, strict=True):
+            assert saved[fold_id]["train"] == sorted(e["train"])
+    assert len(saved) == 5 + 4 * 20  # every subset once (the workers' subsets differ in size)
 
 
 def synthetic_rows():
