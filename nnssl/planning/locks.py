@@ -4,8 +4,8 @@ One lock file per dataset (sources, target and pool) in ``nnUNet_preprocessed/.n
 order (so two runs never wait on each other in a circle) with ``fcntl.flock``: the kernel releases a lock when its
 holder exits or is killed, so a stale lock cannot block anyone. A second run prints who holds the lock (PID,
 command, since when) and waits; once the first run's preprocessing is complete, the second finds it current and
-reuses it. Training only reads the preprocessed data and takes no lock. :func:`exclusive` guards one file's read-modify-write
-(the benchmark's ``splits_final.json``, which two benchmarks of one target extend side by side).
+reuses it. Training only reads the preprocessed data and takes no lock. :func:`exclusive` guards one file's
+read-modify-write (the benchmark's ``splits_final.json``, which two benchmarks of one target extend side by side).
 """
 
 import contextlib
