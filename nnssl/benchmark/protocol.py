@@ -16,6 +16,8 @@ A protocol::
     dataset = 602                                # required
     configuration = "2d"                         # default 3d_fullres
     plans = "nnsslPlans"                         # default
+    plans_from = "hippocampus_601_602_2d"        # optional, for a protocol without [pretrain]: plan the target
+    pool = [601]                                 #   (and these pool datasets) with nnssl_pretrain --plan-only first
 
     [pretrain.supervised_601]                    # one table per pretraining run; the key is its --run-name
     method = "supervised"                        # required
@@ -106,6 +108,7 @@ def parse(data: dict, path: str = "<protocol>") -> Protocol:
     if "dataset" not in data["target"]:
         raise ValueError(f"{path}: [target] needs dataset (the target dataset id)")
     target = Target(**data["target"])
+    target.pool = int_list(target.pool, "[target] pool", path, minimum=1)
     if target.configuration not in CONFIGURATIONS:
         raise ValueError(f"{path}: [target] configuration {target.configuration!r} must be one of {CONFIGURATIONS}")
     if data.get("prepare") is not None and data["prepare"] not in PREPARE:

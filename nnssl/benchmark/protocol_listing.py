@@ -28,8 +28,9 @@ def finetune_listing(protocol: Protocol, out: str, work: str, device: str, targe
     pre = os.path.join(os.environ["nnUNet_preprocessed"], target_name)
     plans_file = os.path.join(pre, f"{protocol.target.plans}.json")
     if not os.path.isfile(plans_file):
-        return [{"what": "every fine-tuning run", "status": "to run", "command": "(the target is planned by the "
-                 "first pretraining; run without --dry-run)"}]
+        return [{"what": "every fine-tuning run", "status": "to run",
+                 "command": "(listed once the target is planned, by [target] plans_from or the first pretraining; "
+                            "run without --dry-run)"}]
     data_id = load_json(plans_file)["configurations"][protocol.target.configuration]["data_identifier"]
     ft = protocol.finetune
     entries = label_fraction_splits(base_splits(pre, data_id), ft.folds, ft.fractions, ft.seed, ft.cases)
@@ -87,11 +88,13 @@ def _row(protocol: Protocol, request, target_name: str, recorded: dict[str, str]
 
 
 def print_listing(protocol: Protocol, out: str, work: str, device: str, target_name: str | None, recorded: dict,
-          status: list[dict]) -> None:
-    """The dry run: every command, and whether it is done."""
+          status: list[dict], planning: str | None = None) -> None:
+    """The dry run: every command, and whether it is done (``planning``: the target's own planning line)."""
     print(f"protocol {protocol.name}: {protocol.question}")
     if protocol.prepare:
         print(f"  prepare: {protocol.prepare} ({'target present' if target_name else 'to run'})")
+    if planning:
+        print(f"  {planning}")
     for s in status:
         print(f"  [{'done' if s['done'] else 'to run'}] {quote_command(s['argv'], 'nnssl_pretrain')}")
     if target_name:

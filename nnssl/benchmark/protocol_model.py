@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 TOP = {"name": str, "question": str, "report": str, "prepare": str, "target": dict, "pretrain": dict, "init": dict,
        "finetune": dict}
 REQUIRED_TOP = ("name", "question", "target", "finetune")
-TARGET = {"dataset": int, "configuration": str, "plans": str}
+TARGET = {"dataset": int, "configuration": str, "plans": str, "plans_from": str, "pool": list}
 PRETRAIN = {"method": str, "plans_from": str, "datasets": list, "schedule": str, "epochs": int, "flags": list}
 INIT = {"run": str, "checkpoint": str, "pool_direct": int, "selftrain": str, "threshold": float, "student": str,
         "variant": str, "schedule_override": str}
@@ -72,9 +72,41 @@ class Init:
 
 @dataclass
 class Target:
+    """The target; ``plans_from`` / ``pool``: how a protocol without a pretraining run plans it (and the pool
+    datasets a ``pool_direct`` init trains on) before any fine-tuning: ``nnssl_pretrain --plan-only``."""
+
     dataset: int
     configuration: str = "3d_fullres"
     plans: str = "nnsslPlans"
+    plans_from: str | None = None
+    pool: list[int] = field(default_factory=list)
+
+    @property
+    def plans_itself(self) -> bool:
+        """Whether the protocol plans the target itself (``plans_from`` or ``pool`` given)."""
+        return bool(self.plans_from or self.pool)
+
+    def plan_argv(self, device: str) -> list[str]:
+        """The ``nnssl_pretrain`` words that plan and preprocess the pool and the target, training nothing."""
+        out = ["--plans-from", self.plans_from] if self.plans_from else []
+        if self.pool:
+            out += ["-d", *map(str, self.pool)]
+        return [*out, "-t", str(self.dataset), "-c", self.configuration, "-p", self.plans, "-device", device,
+                "--plan-only"]
+
+    def plan_request(self, device: str):
+        """The typed ``nnssl_pretrain`` request of :meth:`plan_argv`, parsed before any work.
+
+        Raises:
+            ValueError: words ``nnssl_pretrain`` refuses, naming [target].
+        """
+        from nnssl.errors import UsageError
+        from nnssl.pretrain_options import parse_request
+
+        try:
+            return parse_request(self.plan_argv(device))
+        except UsageError as e:
+            raise ValueError(f"[target] plans_from / pool: {e}") from None
 
 
 @dataclass

@@ -19,7 +19,7 @@ from nnssl.benchmark.protocol import Protocol, check_against_data
 from nnssl.benchmark.protocol_listing import print_listing, quote_command
 from nnssl.benchmark.protocol_requests import benchmark_request, init_spec, recorded_runs, report_folds
 from nnssl.benchmark.request import BenchmarkRequest
-from nnssl.io import atomic_save_json
+from nnssl.io import atomic_save_json, load_json
 
 
 def _versions() -> dict:
@@ -45,6 +45,18 @@ def write_record(protocol: Protocol, out: str, resolved: dict) -> None:
                      os.path.join(out, "protocol.resolved.json"))
 
 
+def unplanned_datasets(protocol: Protocol, target_name: str) -> list[str]:
+    """The target and [target] pool datasets whose plans lack the protocol's configuration."""
+    from nnssl.planning.datasets import resolve_dataset
+
+    out = []
+    for name in [target_name, *(resolve_dataset(d) for d in protocol.target.pool)]:
+        path = os.path.join(os.environ["nnUNet_preprocessed"], name, f"{protocol.target.plans}.json")
+        if not os.path.isfile(path) or protocol.target.configuration not in load_json(path).get("configurations", {}):
+            out.append(name)
+    return out
+
+
 def pretraining_status(protocol: Protocol, target_name: str | None, device: str) -> list[dict]:
     """Per pretraining run: its command line and whether it is done (finished with exactly this config)."""
     from nnssl.pretraining import finished_checkpoint
@@ -64,6 +76,8 @@ def run(protocol: Protocol, out: str, work: str, device: str, dry_run: bool = Fa
     from nnssl.planning.datasets import check_environment, resolve_dataset
 
     check_environment()
+    target = protocol.target
+    plan_request = target.plan_request(device) if target.plans_itself else None  # parsed before any work
     if protocol.prepare and not dry_run and not report_only:
         from nnssl.benchmark.shared_data import prepare_hippocampus
 
@@ -74,12 +88,28 @@ def run(protocol: Protocol, out: str, work: str, device: str, dry_run: bool = Fa
         if not dry_run or not protocol.prepare:
             raise
         target_name = None  # a dry run before the data was prepared
-    recorded = recorded_runs(target_name, protocol.target.plans, protocol.target.configuration) if target_name else {}
+    unplanned = unplanned_datasets(protocol, target_name) if target_name else None
+    if unplanned and plan_request is None and not protocol.pretrain:
+        raise ValueError(f"{protocol.source or protocol.name}: no {target.plans} {target.configuration} plan for "
+                         f"{', '.join(unplanned)} and no [pretrain] run that plans it; give [target] plans_from "
+                         f"(a plans/ name) and "
+                         f"pool (the pool's dataset ids), or plan first: nnssl_pretrain -d <pool ids> -t "
+                         f"{target.dataset} -c {target.configuration} --plan-only")
+    if unplanned and plan_request is not None and not dry_run and not report_only:
+        from nnssl.pretraining import pretrain
+
+        print(f"nnssl_benchmark run: {quote_command(target.plan_argv(device), 'nnssl_pretrain')}", flush=True)
+        _step("planning the target", target.plan_argv(device), lambda: pretrain(plan_request), "nnssl_pretrain")
+    recorded = recorded_runs(target_name, target.plans, target.configuration) if target_name else {}
     if target_name:
         check_against_data(protocol, target_name, recorded)
     status = pretraining_status(protocol, target_name, device)  # every pretraining request parsed before any work
     if dry_run:
-        print_listing(protocol, out, work, device, target_name, recorded, status)
+        planning = None
+        if plan_request is not None:
+            planning = f"[{'to run' if unplanned or not target_name else 'done'}] " \
+                       f"{quote_command(target.plan_argv(device), 'nnssl_pretrain')}"
+        print_listing(protocol, out, work, device, target_name, recorded, status, planning)
         return {"pretrain": status}
     if not report_only:
         recorded = _train(protocol, out, work, device, target_name, status)

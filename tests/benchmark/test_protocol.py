@@ -250,3 +250,78 @@ def test_a_smoke_protocol_runs_resumes_after_a_kill_and_records_itself(pool_env,
     # the dry run now says everything is done
     listing = subprocess.run([*cmd, "--dry-run"], env=env, capture_output=True, text=True, timeout=300).stdout
     assert "[to run]" not in listing and listing.count("[done]") == 3
+
+
+@pytest.fixture
+def unplanned_env(tmp_path, monkeypatch):
+    """A fresh work folder: the synthetic pool and target in nnUNet_raw, nothing planned."""
+    from nnssl.data.synthetic import write_demo_pool
+
+    for sub in ("raw", "preprocessed", "results"):
+        (tmp_path / sub).mkdir()
+        monkeypatch.setenv(f"nnUNet_{sub}", str(tmp_path / sub))
+    monkeypatch.setenv("nnUNet_def_n_proc", "1")
+    monkeypatch.delenv("nnUNet_n_proc_DA", raising=False)
+    write_demo_pool(str(tmp_path / "raw"), num_cases=2, target_cases=4, shape=(24, 32, 24))
+    return tmp_path
+
+
+SCRATCH_ONLY = {"name": "fresh", "question": "scratch only, nothing pretrained",
+                "target": {"dataset": 200, "configuration": "3d_fullres"},
+                "finetune": {"schedule": [1, 2, 1], "cases": [1], "folds": [0], "scratch": ["scratch"]}}
+
+
+def test_a_protocol_without_pretraining_on_an_unplanned_target_is_refused_naming_the_fix(unplanned_env, capsys):
+    from nnssl.cli import benchmark
+
+    path = unplanned_env / "p.toml"
+    path.write_text(toml(SCRATCH_ONLY))
+    assert benchmark.main(["run", str(path), "--out", str(unplanned_env / "r"), "-device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "no nnsslPlans 3d_fullres plan for Dataset200_" in err and "[target] plans_from" in err
+    assert "nnssl_pretrain -d <pool ids> -t 200 -c 3d_fullres --plan-only" in err
+    assert not os.listdir(unplanned_env / "preprocessed") and not (unplanned_env / "r").exists()
+
+
+def test_a_protocol_plans_its_target_and_pool_before_fine_tuning(unplanned_env, capsys, monkeypatch):
+    """[target] plans_from and pool: the dry run lists the planning command, the run plans the target and the pool
+    with the frozen plan (both get the configuration) before the first fine-tune, and a second run plans nothing."""
+    from nnssl.benchmark import run_protocol
+    from nnssl.cli import benchmark
+    from nnssl.io import load_json
+
+    data = {**SCRATCH_ONLY, "target": {**SCRATCH_ONLY["target"], "plans_from": "demo_synthetic_3d", "pool": [101]}}
+    path = unplanned_env / "p.toml"
+    path.write_text(toml(data))
+    args = ["run", str(path), "--out", str(unplanned_env / "r"), "-device", "cpu"]
+    assert benchmark.main([*args, "--dry-run"]) == 0
+    planning = ("nnssl_pretrain --plans-from demo_synthetic_3d -d 101 -t 200 -c 3d_fullres -p nnsslPlans -device cpu "
+                "--plan-only")
+    assert f"[to run] {planning}" in capsys.readouterr().out
+    assert not os.listdir(unplanned_env / "preprocessed")
+
+    class Reached(Exception):
+        pass
+
+    def train(*_):
+        for name in ("Dataset200_SynthOrganLesion", "Dataset101_SynthBlobs"):
+            plans = load_json(str(unplanned_env / "preprocessed" / name / "nnsslPlans.json"))
+            assert "3d_fullres" in plans["configurations"], name
+        raise Reached
+
+    monkeypatch.setattr(run_protocol, "_train", train)
+    with pytest.raises(Reached):
+        benchmark.main(args)
+    assert planning in capsys.readouterr().out
+    with pytest.raises(Reached):
+        benchmark.main(args)
+    assert "--plan-only" not in capsys.readouterr().out  # planned already: nothing to do
+
+
+def test_bad_target_pool_is_refused():
+    bad = {**SCRATCH_ONLY, "target": {**SCRATCH_ONLY["target"], "pool": [0]}}
+    with pytest.raises(ValueError, match=r"\[target\] pool = \[0\] must hold integers >= 1"):
+        protocols.parse(bad, "p.toml")
+    bad = {**SCRATCH_ONLY, "target": {**SCRATCH_ONLY["target"], "plans_from": 3}}
+    with pytest.raises(ValueError, match=r"\[target\].plans_from = 3 must be a str"):
+        protocols.parse(bad, "p.toml")
