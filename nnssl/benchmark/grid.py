@@ -118,8 +118,8 @@ def _run_cells(request: BenchmarkRequest, grid: _Grid) -> _Results:
             else:
                 summary, fold_dir = run_one(request, grid.target_name, init, ckpt, fold_id,
                                             trainer_for(ckpt, init, grid.variants), grid.overrides.get(init, ""))
-            if summary is not None and fold_dir is not None:
-                models[init] = (os.path.dirname(fold_dir), str(fold_id))
+            if summary is not None and fold_dir is not None:  # the fold the model trained: a student's is its
+                models[init] = (os.path.dirname(fold_dir), os.path.basename(fold_dir).removeprefix("fold_"))  # own
             base = {"init": init, "fraction": entry["fraction"], "fold": entry["fold"],
                     "n_train": len(entry["train"])}
             if summary is None:

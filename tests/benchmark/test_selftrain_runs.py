@@ -68,3 +68,38 @@ def test_versus_teacher_pairs_by_fold_and_label_count():
     # differences +0.06, -0.01, +0.08: mean +0.043, sample std 0.047, 2 of 3 won
     assert "st vs its teacher scratch, 1 case: Δ +0.043 ± 0.047 (2/3 folds won)" in text
     assert versus_teacher(rows, {"scratch": None}) == ""
+
+
+def test_a_student_can_teach_the_next_round_with_its_own_fold(monkeypatch, tmp_path):
+    """A selftrain init whose teacher is another selftrain init (round 2) gets that student's model folder and the
+    fold the student trained (the derived dataset's own fold), not the grid's registered fold id; a fine-tuned
+    teacher's fold is the registered one."""
+    from nnssl.benchmark import grid, selftrain_runs
+    from nnssl.benchmark.request import BenchmarkRequest
+
+    teachers = {}
+
+    def fine_tune(request, target, init, ckpt, fold_id, trainer, override):
+        fold_dir = tmp_path / init / f"fold_{fold_id}"
+        fold_dir.mkdir(parents=True)
+        return {"foreground_mean": {"Dice": 0.5}, "mean": {}}, str(fold_dir)
+
+    def student(request, target, init, spec, entry, fold_id, teacher, base_train, like=None):
+        teachers[init] = teacher
+        fold_dir = tmp_path / init / "Dataset800_derived" / "fold_0"
+        fold_dir.mkdir(parents=True)
+        return {"foreground_mean": {"Dice": 0.6}, "mean": {}}, str(fold_dir)
+
+    monkeypatch.setattr(grid, "run_one", fine_tune)
+    monkeypatch.setattr(selftrain_runs, "run_selftrain", student)
+    monkeypatch.setattr(grid, "read_curve", lambda path: [])
+    monkeypatch.setattr(grid, "run_seconds", lambda fold_dir: 1.0)
+    inits = {"scratch": None, "r1": {"selftrain": "scratch", "threshold": 0.9},
+             "r2": {"selftrain": "r1", "threshold": 0.9}}
+    cells = grid._Grid("Dataset602_x", inits, {}, {}, [{"train": ["a", "b"], "val": ["c"]}],
+                       [{"fold": 0, "fraction": 50.0, "train": ["a"], "val": ["c"]}], [7], ["1"])
+    request = BenchmarkRequest(target=602, configuration="2d", out=str(tmp_path), schedule=(1, 2, 1), device="cpu")
+    results = grid._run_cells(request, cells)
+    assert teachers == {"r1": (str(tmp_path / "scratch"), "7"),
+                        "r2": (str(tmp_path / "r1" / "Dataset800_derived"), "0")}
+    assert [r["init"] for r in results.rows if r["label"] == "mean"] == ["scratch", "r1", "r2"]
