@@ -25,6 +25,7 @@ from nnssl.selftrain.pseudo import confidence_stats, ignore_value, pseudo_label
 RECORD = "nnssl_selftrain.json"
 PSEUDO_PREFIX = "pl_"
 ID_RANGE = range(800, 900)
+RESERVATIONS = "selftrain_ids"  # below nnUNet_preprocessed/.nnssl_locks: the ids handed out (find_dataset)
 
 
 def file_sha256(path: str) -> str:
@@ -90,11 +91,33 @@ def check_no_leak(val: list[str], labelled: list[str], unlabelled: dict[str, lis
 
 
 def find_dataset(key: dict, wanted_id: int | None = None) -> tuple[int, str, bool]:
-    """(id, name, finished) of the derived dataset for ``key``: an existing one whose record matches, else a free id.
+    """(id, name, finished) of the derived dataset for ``key``: an existing one whose record matches, else a free id,
+    reserved for ``key`` before this returns.
+
+    Two self-trainings side by side (two folds of a benchmark) would otherwise both pick the first free id: their
+    raw folders appear only after the teacher's prediction, minutes later. So the id is chosen and reserved
+    (``nnUNet_preprocessed/.nnssl_locks/selftrain_ids/<id>.json`` holding the key) under an exclusive lock; a
+    reservation counts as taken for every other key, and the same key (a rerun after a crash) finds it again.
 
     Raises:
         ValueError: ``wanted_id`` taken by another dataset, or no free id in 800..899.
     """
+    from nnssl.planning.locks import LOCK_FOLDER, exclusive
+
+    reservations = os.path.join(os.environ["nnUNet_preprocessed"], LOCK_FOLDER, RESERVATIONS)
+    os.makedirs(reservations, exist_ok=True)
+    with exclusive(reservations):
+        reserved = {}
+        for entry in os.listdir(reservations):
+            if entry.endswith(".json") and entry[:-5].isdigit():
+                reserved[int(entry[:-5])] = load_json(os.path.join(reservations, entry))
+        found = _find(key, wanted_id, reserved)
+        if found[0] not in reserved:
+            atomic_save_json({"key": key, "name": found[1]}, os.path.join(reservations, f"{found[0]}.json"))
+    return found
+
+
+def _find(key: dict, wanted_id: int | None, reserved: dict[int, dict]) -> tuple[int, str, bool]:
     from nnssl.planning.datasets import raw_datasets
 
     raw, pre = os.environ["nnUNet_raw"], os.environ["nnUNet_preprocessed"]
@@ -108,9 +131,16 @@ def find_dataset(key: dict, wanted_id: int | None = None) -> tuple[int, str, boo
         if wanted_id is not None and taken.get(d):
             raise ValueError(f"--student-id {d} is taken by {taken[d][0]}, which is not this self-training's dataset; "
                              "give a free id or leave it out")
+    mine = [d for d, r in reserved.items() if r.get("key") == key and d not in taken]
+    if mine and (wanted_id is None or wanted_id in mine):  # reserved by an earlier call of this key, never written
+        d = wanted_id if wanted_id is not None else mine[0]
+        return d, reserved[d]["name"], False
+    if wanted_id is not None and wanted_id in reserved:
+        raise ValueError(f"--student-id {wanted_id} is reserved by another self-training "
+                         f"({reserved[wanted_id].get('name')}); give a free id or leave it out")
     import re
 
-    used = set(taken)
+    used = set(taken) | set(reserved)
     for root in (pre, os.environ.get("nnUNet_results", "")):  # nnU-Net resolves an id in all three folders
         for entry in os.listdir(root) if root and os.path.isdir(root) else []:
             m = re.fullmatch(r"Dataset(\d{3})_.+", entry)
