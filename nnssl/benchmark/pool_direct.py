@@ -74,23 +74,26 @@ def model_folder(request: BenchmarkRequest, init: str, dataset_id: int) -> str:
 def train_pool_model(results: str, dataset_id: int, pool_name: str, configuration: str, plans_name: str,
                      device: str, schedule_env: str) -> str:
     """Train (or resume) nnU-Net on every case of the pool dataset; returns the model folder."""
+    from nnssl.planning.locks import exclusive
     from nnssl.trainer_location import ext_trainer_path
     from nnssl.trainers.finetune_schedule import SCHEDULE_ENV
 
     model = os.path.join(results, pool_name, f"{TRAINER}__{plans_name}__{configuration}")
-    if os.path.isfile(os.path.join(model, "fold_all", "checkpoint_final.pth")):
-        return model
-    env = {**os.environ, "nnUNet_results": results,
-           "nnUNet_extTrainer": ext_trainer_path()}
-    env.pop("nnSSL_PRETRAINED", None)
-    if schedule_env:
-        env[SCHEDULE_ENV] = schedule_env
-    cmd = [_tool("nnUNetv2_train"), str(dataset_id), configuration, "all", "-tr", TRAINER, "-p", plans_name,
-           "-device", device]
     fold_dir = os.path.join(model, "fold_all")
-    if os.path.isdir(fold_dir) and any(f.startswith("checkpoint") for f in os.listdir(fold_dir)):
-        cmd.append("--c")  # resume an interrupted training
-    _run(cmd, os.path.join(results, "pool_training.log"), env)
+    os.makedirs(model, exist_ok=True)
+    with exclusive(os.path.join(model, "training")):  # two benchmarks side by side: the second waits, then reads it
+        if os.path.isfile(os.path.join(fold_dir, "checkpoint_final.pth")):
+            return model
+        env = {**os.environ, "nnUNet_results": results,
+               "nnUNet_extTrainer": ext_trainer_path()}
+        env.pop("nnSSL_PRETRAINED", None)
+        if schedule_env:
+            env[SCHEDULE_ENV] = schedule_env
+        cmd = [_tool("nnUNetv2_train"), str(dataset_id), configuration, "all", "-tr", TRAINER, "-p", plans_name,
+               "-device", device]
+        if os.path.isdir(fold_dir) and any(f.startswith("checkpoint") for f in os.listdir(fold_dir)):
+            cmd.append("--c")  # resume an interrupted training
+        _run(cmd, os.path.join(results, "pool_training.log"), env)
     return model
 
 
