@@ -91,7 +91,7 @@ def run_selftrain(request: BenchmarkRequest, target_name: str, init: str, spec: 
 
 def versus_teacher(rows: list[dict], inits: dict) -> str:
     """Markdown lines: each self-training init's mean Dice against its own teacher, paired by fold and label count
-    (mean difference ± sample std, folds won)."""
+    (mean difference ± sample std, folds won, and each fold's difference: a target per fold is read off it)."""
     import numpy as np
 
     lines = []
@@ -101,12 +101,12 @@ def versus_teacher(rows: list[dict], inits: dict) -> str:
             continue
         teacher = spec["selftrain"]
         for n in sorted({k[2] for k in mean if k[0] == name}):
-            pairs = [(mean[(name, f, n)], mean[(teacher, f, n)]) for (i, f, m) in mean
-                     if i == name and m == n and (teacher, f, n) in mean]
-            if not pairs:
+            folds = sorted(f for (i, f, m) in mean if i == name and m == n and (teacher, f, n) in mean)
+            if not folds:
                 continue
-            d = np.array([a - b for a, b in pairs])
+            d = np.array([mean[(name, f, n)] - mean[(teacher, f, n)] for f in folds])
             spread = f" ± {d.std(ddof=1):.3f}" if len(d) > 1 else ""
+            by_fold = ", ".join(f"{f}: {x:+.3f}" for f, x in zip(folds, d, strict=True))
             lines.append(f"- {name} vs its teacher {teacher}, {n} case{'s' if n != 1 else ''}: Δ {d.mean():+.3f}"
-                         f"{spread} ({int((d > 0).sum())}/{len(d)} folds won)")
+                         f"{spread} ({int((d > 0).sum())}/{len(d)} folds won; by fold {by_fold})")
     return ("\n**Self-training against its teacher** (paired by fold):\n" + "\n".join(lines) + "\n") if lines else ""

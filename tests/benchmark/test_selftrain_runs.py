@@ -66,7 +66,8 @@ def test_versus_teacher_pairs_by_fold_and_label_count():
                             ("st", 0, 0.66), ("st", 1, 0.69), ("st", 2, 0.58), ("st", 3, 0.99)]]  # fold 3: no teacher
     text = versus_teacher(rows, {"scratch": None, "st": {"selftrain": "scratch", "threshold": 0.9}})
     # differences +0.06, -0.01, +0.08: mean +0.043, sample std 0.047, 2 of 3 won
-    assert "st vs its teacher scratch, 1 case: Δ +0.043 ± 0.047 (2/3 folds won)" in text
+    assert "st vs its teacher scratch, 1 case: Δ +0.043 ± 0.047 (2/3 folds won; by fold 0: +0.060, 1: -0.010, " \
+           "2: +0.080)" in text
     assert versus_teacher(rows, {"scratch": None}) == ""
 
 

@@ -66,6 +66,18 @@ def test_selftrain_end_to_end_without_leaks_and_resumable(pool_env, tmp_path, mo
     assert selftrain.main(argv) == 0
     assert os.path.getmtime(os.path.join(student, "checkpoint_final.pth")) == stamp
     assert [d for d in set(os.listdir(env["nnUNet_raw"])) - before if d.startswith("Dataset8")] == [name]
+    # a second round: round 1 is reused, its student labels the images again for a new student and dataset
+    assert selftrain.main([*argv, "--rounds", "2"]) == 0
+    assert os.path.getmtime(os.path.join(student, "checkpoint_final.pth")) == stamp
+    second = [d for d in set(os.listdir(env["nnUNet_raw"])) - before if d.startswith("Dataset8") and d != name]
+    assert len(second) == 1
+    record2 = load_json(os.path.join(env["nnUNet_preprocessed"], second[0], "nnssl_selftrain.json"))
+    assert record2["key"]["round"] == 2 and record2["key"]["labelled"] == record["key"]["labelled"]
+    assert record2["key"]["teacher"]["folder"] == os.path.dirname(student)
+    assert record2["key"]["teacher"]["fold"] == "0"
+    assert os.path.isfile(os.path.join(env["nnUNet_results"], second[0],
+                                       "nnsslScratchTrainer_2ep5it__nnsslPlans__3d_fullres", "fold_0", "validation",
+                                       "summary.json"))
     # a validation case among the unlabelled images is refused before any work
     leak = tmp_path / "leak"
     leak.mkdir()
