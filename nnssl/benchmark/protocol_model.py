@@ -17,6 +17,17 @@ CONFIGURATIONS = ("2d", "3d_fullres")
 INIT_SOURCES = ("run", "checkpoint", "pool_direct", "selftrain")
 
 
+def parse_pretrain_words(argv: list[str], where: str):
+    """The typed ``nnssl_pretrain`` request of a protocol's words; a refusal becomes a ValueError naming ``where``."""
+    from nnssl.errors import UsageError
+    from nnssl.pretrain_options import parse_request
+
+    try:
+        return parse_request(argv)
+    except UsageError as e:
+        raise ValueError(f"{where}: {e}") from None
+
+
 @dataclass
 class Pretraining:
     """One ``nnssl_pretrain`` run of a protocol; ``name`` is its run name."""
@@ -46,13 +57,7 @@ class Pretraining:
         Raises:
             ValueError: a flag that ``nnssl_pretrain`` refuses, naming this run.
         """
-        from nnssl.errors import UsageError
-        from nnssl.pretrain_options import parse_request
-
-        try:
-            return parse_request(self.argv(target, device))
-        except UsageError as e:
-            raise ValueError(f"[pretrain.{self.name}]: {e}") from None
+        return parse_pretrain_words(self.argv(target, device), f"[pretrain.{self.name}]")
 
 
 @dataclass
@@ -100,13 +105,7 @@ class Target:
         Raises:
             ValueError: words ``nnssl_pretrain`` refuses, naming [target].
         """
-        from nnssl.errors import UsageError
-        from nnssl.pretrain_options import parse_request
-
-        try:
-            return parse_request(self.plan_argv(device))
-        except UsageError as e:
-            raise ValueError(f"[target] plans_from / pool: {e}") from None
+        return parse_pretrain_words(self.plan_argv(device), "[target] plans_from / pool")
 
 
 @dataclass
