@@ -2,7 +2,8 @@
 
 Each init trains into its own ``nnUNet_results`` root below ``--runs`` (its name is in the run's path), with the
 checkpoint given as ``$nnSSL_PRETRAINED`` and the budget as ``$nnSSL_FINETUNE_SCHEDULE``; both are recorded in the
-run's ``nnssl_finetune.json``. A finished run is reused, never for another schedule.
+run's ``nnssl_finetune.json``. A finished run is reused, never for another schedule; a run is trained under a
+lock (``training_fold_<id>.lock`` beside its fold folder), so two benchmarks side by side never train one twice.
 """
 
 import dataclasses
@@ -158,15 +159,27 @@ def run_one(request: BenchmarkRequest, target_name: str, init: str, checkpoint: 
     if not os.path.isfile(summary) and request.report_only:
         return None, fold_dir
     if not os.path.isfile(summary):
-        env = {**os.environ, **{k: v for k, v in plan["env"].items() if v is not None}}
-        for k in (k for k, v in plan["env"].items() if v is None):
-            env.pop(k, None)
-        os.makedirs(plan["results"], exist_ok=True)
-        with open(os.path.join(plan["results"], f"fold_{fold_id}.log"), "a") as log:
-            proc = subprocess.run(plan["cmd"], env=env, stdout=log, stderr=subprocess.STDOUT)
-        if proc.returncode != 0:
-            raise RuntimeError(f"{' '.join(plan['cmd'])} failed; see {log.name}")
+        from nnssl.planning.locks import exclusive
+
+        # two benchmarks side by side (protocols sharing a runs folder) may both reach this cell: the second waits
+        # for the first and reads its result; a run killed midway leaves checkpoints that the next one resumes
+        with exclusive(os.path.join(os.path.dirname(fold_dir), f"training_{os.path.basename(fold_dir)}"),
+                       what=f"fine-tuning {init} on fold {fold_id}"):
+            if not os.path.isfile(summary):
+                _train(finetune_plan(request, target_name, init, checkpoint, fold_id, trainer, override), fold_id)
     return load_json(summary), fold_dir
+
+
+def _train(plan: dict, fold_id: int) -> None:
+    """Run ``plan["cmd"]`` (nnUNetv2_train) with its environment, appending to ``<results>/fold_<id>.log``."""
+    env = {**os.environ, **{k: v for k, v in plan["env"].items() if v is not None}}
+    for k in (k for k, v in plan["env"].items() if v is None):
+        env.pop(k, None)
+    os.makedirs(plan["results"], exist_ok=True)
+    with open(os.path.join(plan["results"], f"fold_{fold_id}.log"), "a") as log:
+        proc = subprocess.run(plan["cmd"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(plan['cmd'])} failed; see {log.name}")
 
 
 def check_recorded_schedule(fold_dir: str, schedule, expected=None) -> None:

@@ -82,10 +82,15 @@ def run_selftrain(request: BenchmarkRequest, target_name: str, init: str, spec: 
                                plans=request.plans_name, threshold=spec["threshold"], student_trainer=trainer,
                                pretrained=pretrained, results=os.path.dirname(index),
                                schedule=schedule_env(request.schedule, override), device=request.device)
-    result = selftrain(request)
-    fold_dir = os.path.join(result["student"], f"fold_{result['fold']}")
-    atomic_save_json({"summary": result["summary"], "fold_dir": fold_dir, "teacher": spec["selftrain"],
-                      "student": spec.get("student"), "dataset": result["rounds"][-1]["dataset"]}, index)
+    from nnssl.planning.locks import exclusive
+
+    # a second benchmark side by side on the same cell waits; then selftrain finds the first's derived dataset and
+    # student finished and reuses them (two at once would write one derived dataset and train one student twice)
+    with exclusive(index, what=f"self-training {init} on fold {fold_id}"):
+        result = selftrain(request)
+        fold_dir = os.path.join(result["student"], f"fold_{result['fold']}")
+        atomic_save_json({"summary": result["summary"], "fold_dir": fold_dir, "teacher": spec["selftrain"],
+                          "student": spec.get("student"), "dataset": result["rounds"][-1]["dataset"]}, index)
     return load_json(result["summary"]), fold_dir
 
 

@@ -4,8 +4,10 @@ One lock file per dataset (sources, target and pool) in ``nnUNet_preprocessed/.n
 order (so two runs never wait on each other in a circle) with ``fcntl.flock``: the kernel releases a lock when its
 holder exits or is killed, so a stale lock cannot block anyone. A second run prints who holds the lock (PID,
 command, since when) and waits; once the first run's preprocessing is complete, the second finds it current and
-reuses it. Training only reads the preprocessed data and takes no lock. :func:`exclusive` guards one file's
-read-modify-write (the benchmark's ``splits_final.json``, which two benchmarks of one target extend side by side).
+reuses it. Training only reads the preprocessed data and takes no dataset lock. :func:`exclusive` guards one
+file's read-modify-write (the benchmark's ``splits_final.json``, which two benchmarks of one target extend side by
+side) and one piece of work two benchmarks side by side could both start (a fine-tune cell, a self-training cell,
+a pool model, whose runs folder protocols may share): the second waits and then finds the work done.
 """
 
 import contextlib
@@ -57,13 +59,30 @@ def dataset_locks(names, what: str = "planning and preprocessing"):
 
 
 @contextlib.contextmanager
-def exclusive(path: str):
+def exclusive(path: str, what: str | None = None):
     """Hold an exclusive ``fcntl.flock`` on ``<path>.lock`` (waiting for its holder) around a read-modify-write of
-    ``path``: two processes that each read, extend and rewrite the file would otherwise lose one's additions."""
+    ``path``: two processes that each read, extend and rewrite the file would otherwise lose one's additions.
+    Also guards one piece of work that two benchmarks side by side could both start (a fine-tune cell, a pool
+    model): with ``what``, a process that has to wait says what it waits for and who holds it."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(f"{path}.lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    with open(f"{path}.lock", "a+") as handle:
         try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if what:
+                print(f"nnssl: {what} is being run by {_holder(f'{path}.lock')}; waiting for it to finish "
+                      f"(lock file {path}.lock)", file=sys.stderr, flush=True)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            if what:
+                handle.seek(0)
+                handle.truncate()
+                handle.write(f"PID {os.getpid()} ({' '.join(sys.argv[:3])} ...), since "
+                             f"{datetime.datetime.now().isoformat(timespec='seconds')}")
+                handle.flush()
             yield
         finally:
+            if what:
+                with contextlib.suppress(OSError):
+                    handle.truncate(0)
             fcntl.flock(handle, fcntl.LOCK_UN)
