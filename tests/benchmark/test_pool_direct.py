@@ -23,41 +23,6 @@ def test_bad_specs_are_refused_before_any_work(tmp_path):
         parse_schedule_overrides(["pool_direct_x=l2sp=1e-3"], inits, {})
 
 
-def _train_beside(results: str, barrier) -> None:
-    from nnssl.benchmark import pool_direct
-
-    barrier.wait()
-    pool_direct.train_pool_model(results, 601, "Dataset601_x", "2d", "nnsslPlans", "cpu", "")
-
-
-def test_two_benchmarks_side_by_side_train_the_pool_model_once(tmp_path, monkeypatch):
-    """The second waits for the first's training and reads its model (two trainings into one folder would clobber
-    each other's checkpoints)."""
-    import multiprocessing
-    import time
-
-    from nnssl.benchmark import pool_direct
-
-    def fake_run(cmd, log_file, env):
-        with open(tmp_path / "calls.txt", "a") as f:
-            f.write(" ".join(cmd[1:4]) + "\n")
-        time.sleep(1.0)
-        fold = tmp_path / "Dataset601_x" / f"{pool_direct.TRAINER}__nnsslPlans__2d" / "fold_all"
-        fold.mkdir(parents=True, exist_ok=True)
-        (fold / "checkpoint_final.pth").write_text("done")
-
-    monkeypatch.setattr(pool_direct, "_run", fake_run)
-    ctx = multiprocessing.get_context("fork")
-    barrier = ctx.Barrier(2)
-    workers = [ctx.Process(target=_train_beside, args=(str(tmp_path), barrier)) for _ in range(2)]
-    for p in workers:
-        p.start()
-    for p in workers:
-        p.join(timeout=60)
-        assert p.exitcode == 0
-    assert (tmp_path / "calls.txt").read_text().splitlines() == ["601 2d all"]
-
-
 def test_a_pool_with_other_labels_or_no_plan_is_refused(nnunet_env):
     import json
     import os

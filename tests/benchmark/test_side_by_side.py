@@ -77,3 +77,28 @@ def test_a_selftrain_cell_reached_by_two_benchmarks_never_runs_twice_at_once(tmp
     (_, end_first), (start_second, _) = sorted(tuple(map(float, line.split())) for line in
                                 (tmp_path / "calls.txt").read_text().splitlines())
     assert end_first <= start_second
+
+
+def _pool_model_beside(tmp, barrier) -> None:
+    import pathlib
+
+    from nnssl.benchmark import pool_direct
+
+    def fake_run(cmd, log_file, env):  # stands in for nnUNetv2_train on the pool: slow, writes the checkpoint
+        with open(pathlib.Path(tmp) / "calls.txt", "a") as f:
+            f.write(" ".join(cmd[1:4]) + "\n")
+        time.sleep(1.0)
+        fold = pathlib.Path(tmp) / "Dataset601_x" / f"{pool_direct.TRAINER}__nnsslPlans__2d" / "fold_all"
+        fold.mkdir(parents=True, exist_ok=True)
+        (fold / "checkpoint_final.pth").write_text("done")
+
+    pool_direct._run = fake_run
+    barrier.wait()
+    pool_direct.train_pool_model(tmp, 601, "Dataset601_x", "2d", "nnsslPlans", "cpu", "")
+
+
+def test_two_benchmarks_side_by_side_train_the_pool_model_once(tmp_path):
+    """The second waits for the first's training and reads its model (two trainings into one folder would clobber
+    each other's checkpoints)."""
+    _both(tmp_path, _pool_model_beside)
+    assert (tmp_path / "calls.txt").read_text().splitlines() == ["601 2d all"]
