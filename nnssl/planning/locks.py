@@ -27,6 +27,29 @@ def _holder(path: str) -> str:
         return "another process"
 
 
+def _take(handle, path: str, waiting: str | None) -> None:
+    """Lock ``handle`` (the open lock file ``path``) exclusively; when another process holds it, first print
+    ``waiting`` followed by who holds it (None: wait silently); then record this process as the holder."""
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        if waiting:
+            print(f"{waiting} {_holder(path)}; waiting for it to finish (lock file {path})", file=sys.stderr,
+                  flush=True)
+        fcntl.flock(handle, fcntl.LOCK_EX)
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"PID {os.getpid()} ({' '.join(sys.argv[:3])} ...), since "
+                 f"{datetime.datetime.now().isoformat(timespec='seconds')}")
+    handle.flush()
+
+
+def _release(handle) -> None:
+    with contextlib.suppress(OSError):
+        handle.truncate(0)
+        fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 @contextlib.contextmanager
 def dataset_locks(names, what: str = "planning and preprocessing"):
     """Hold an exclusive lock on every dataset in ``names`` (waiting for another nnssl run that holds one)."""
@@ -37,24 +60,12 @@ def dataset_locks(names, what: str = "planning and preprocessing"):
         for name in sorted(set(names)):
             path = os.path.join(folder, f"{name}.lock")
             handle = open(path, "a+")
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                print(f"nnssl: {name} is locked for {what} by {_holder(path)}; waiting for it to finish "
-                      f"(lock file {path})", file=sys.stderr, flush=True)
-                fcntl.flock(handle, fcntl.LOCK_EX)
-            handle.seek(0)
-            handle.truncate()
-            handle.write(f"PID {os.getpid()} ({' '.join(sys.argv[:3])} ...), since "
-                         f"{datetime.datetime.now().isoformat(timespec='seconds')}")
-            handle.flush()
+            _take(handle, path, f"nnssl: {name} is locked for {what} by")
             handles.append(handle)
         yield
     finally:
         for handle in reversed(handles):
-            with contextlib.suppress(OSError):
-                handle.truncate(0)
-                fcntl.flock(handle, fcntl.LOCK_UN)
+            _release(handle)
             handle.close()
 
 
@@ -66,23 +77,8 @@ def exclusive(path: str, what: str | None = None):
     model): with ``what``, a process that has to wait says what it waits for and who holds it."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(f"{path}.lock", "a+") as handle:
+        _take(handle, f"{path}.lock", f"nnssl: {what} is being run by" if what else None)
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if what:
-                print(f"nnssl: {what} is being run by {_holder(f'{path}.lock')}; waiting for it to finish "
-                      f"(lock file {path}.lock)", file=sys.stderr, flush=True)
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            if what:
-                handle.seek(0)
-                handle.truncate()
-                handle.write(f"PID {os.getpid()} ({' '.join(sys.argv[:3])} ...), since "
-                             f"{datetime.datetime.now().isoformat(timespec='seconds')}")
-                handle.flush()
             yield
         finally:
-            if what:
-                with contextlib.suppress(OSError):
-                    handle.truncate(0)
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            _release(handle)
